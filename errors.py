@@ -1,0 +1,110 @@
+"""The toolkit's exceptions and the exit code each one maps to.
+
+Callers catch a type, never compare strings: a vanished user (`NotFoundError`)
+is skipped, a challenge page (`BlockedError`) stops the whole run.
+"""
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_BAD_INPUT = 2
+EXIT_BLOCKED = 3
+
+
+class LetterboxdError(Exception):
+    """Base of every error this toolkit raises on purpose."""
+
+    exit_code = EXIT_UNEXPECTED
+
+
+# --- bad input ------------------------------------------------------------
+
+class BadInputError(LetterboxdError):
+    """Something the user gave us (a flag, a name, a file) cannot be used."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class ConfigError(BadInputError):
+    """A flag or environment variable holds an unusable value."""
+
+
+class InvalidNameError(BadInputError, ValueError):
+    """A username or film slug that must not reach a URL or a path."""
+
+
+class DatasetError(BadInputError):
+    """A dataset file is missing, truncated or hand-edited into something invalid."""
+
+    def __init__(self, path: object, message: str, line: int | None = None) -> None:
+        self.path = path
+        self.line = line
+        where = f"{path}, line {line}" if line is not None else f"{path}"
+        super().__init__(f"{where}: {message}")
+
+
+class ExportError(BadInputError):
+    """A Letterboxd export ZIP or folder that cannot be read safely."""
+
+
+# --- fetching -------------------------------------------------------------
+
+class FetchError(LetterboxdError):
+    """A page could not be fetched; `url` says which."""
+
+    def __init__(self, url: str, message: str) -> None:
+        self.url = url
+        super().__init__(f"{message}: {url}")
+
+
+class NotFoundError(FetchError):
+    """Letterboxd's 404 page: the user or film does not exist (any more)."""
+
+
+class PrivateError(FetchError):
+    """Letterboxd's own 403 page: the content exists but is not public."""
+
+
+class RobotsDisallowedError(FetchError):
+    """robots.txt forbids the URL; it was not requested."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class ResponseTooLargeError(FetchError):
+    """The body exceeded the configured size limit and was abandoned."""
+
+
+class TransientError(FetchError):
+    """5xx, reset, timeout or a truncated body; retried, raised once retries run out."""
+
+
+class StopCrawlError(FetchError):
+    """The site wants us gone. Never retried; the whole run stops (exit code 3)."""
+
+    exit_code = EXIT_BLOCKED
+
+
+class BlockedError(StopCrawlError):
+    """A Cloudflare challenge or access-denied page. We do not circumvent it."""
+
+
+class RateLimitedError(StopCrawlError):
+    """HTTP 429 (or a rate-limit page) that persisted through every retry."""
+
+    def __init__(self, url: str, message: str, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(url, message)
+
+
+# --- parsing --------------------------------------------------------------
+
+class MarkupError(LetterboxdError):
+    """A page did not have the structure we expect: Letterboxd's markup may have changed."""
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """Exit code for an exception that reached the top of a command."""
+    if isinstance(exc, LetterboxdError):
+        return exc.exit_code
+    return EXIT_UNEXPECTED

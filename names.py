@@ -1,0 +1,41 @@
+"""Validation of the names that end up inside URLs and file paths.
+
+Anything a user types or a page hands us passes through here first, so `../x`,
+`a/b`, a full URL or an empty string never reaches a request or the disk.
+"""
+from __future__ import annotations
+
+import re
+
+from errors import InvalidNameError
+
+# Letterboxd usernames: ASCII letters, digits and underscores, at most 15 characters.
+_USERNAME = re.compile(r"[A-Za-z0-9_]{1,15}")
+# Film slugs: lowercase words of letters and digits joined by single hyphens.
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_MAX_SLUG_LENGTH = 200
+# The path part of a boxd.it short link.
+_LID = re.compile(r"[A-Za-z0-9]{1,12}")
+
+
+def validate_username(name: str) -> str:
+    """The canonical (lowercase) form of a username, or InvalidNameError."""
+    if not isinstance(name, str) or not _USERNAME.fullmatch(name):
+        raise InvalidNameError(
+            f"not a Letterboxd username: {name!r} (expected 1-15 letters, digits or underscores)"
+        )
+    return name.lower()
+
+
+def validate_slug(slug: str) -> str:
+    """The slug unchanged if it is a well-formed film slug, else InvalidNameError."""
+    if (not isinstance(slug, str) or len(slug) > _MAX_SLUG_LENGTH
+            or not _SLUG.fullmatch(slug)):
+        raise InvalidNameError(
+            f"not a Letterboxd film slug: {slug!r} (expected lowercase words joined by hyphens)"
+        )
+    return slug
+
+
+def is_valid_lid(lid: str) -> bool:
+    return isinstance(lid, str) and bool(_LID.fullmatch(lid))
