@@ -10,10 +10,12 @@ import re
 from errors import InvalidNameError
 
 # Letterboxd usernames: ASCII letters, digits and underscores, at most 15 characters.
-_USERNAME = re.compile(r"[A-Za-z0-9_]{1,15}")
+USERNAME_PATTERN = r"[A-Za-z0-9_]{1,15}"
 # Film slugs: lowercase words of letters and digits joined by single hyphens.
-_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-_MAX_SLUG_LENGTH = 200
+SLUG_PATTERN = r"[a-z0-9]+(?:-[a-z0-9]+)*"
+MAX_SLUG_LENGTH = 200
+_USERNAME = re.compile(USERNAME_PATTERN)
+_SLUG = re.compile(SLUG_PATTERN)
 # The path part of a boxd.it short link.
 _LID = re.compile(r"[A-Za-z0-9]{1,12}")
 
@@ -29,7 +31,7 @@ def validate_username(name: str) -> str:
 
 def validate_slug(slug: str) -> str:
     """The slug unchanged if it is a well-formed film slug, else InvalidNameError."""
-    if (not isinstance(slug, str) or len(slug) > _MAX_SLUG_LENGTH
+    if (not isinstance(slug, str) or len(slug) > MAX_SLUG_LENGTH
             or not _SLUG.fullmatch(slug)):
         raise InvalidNameError(
             f"not a Letterboxd film slug: {slug!r} (expected lowercase words joined by hyphens)"

@@ -1,0 +1,237 @@
+"""A user's own Letterboxd data export (ZIP or unzipped folder), and the list-import CSV.
+
+The export is the sanctioned way to bring one's ratings: no network at all.
+Films are matched to the dataset by Letterboxd id (`boxd.it/<lid>`), then by
+slug, then by title and year.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+import unicodedata
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from errors import ExportError
+from load_save_and_translate_data import spreadsheet_safe
+
+logger = logging.getLogger(__name__)
+
+RATINGS_HEADER = ("Date", "Name", "Year", "Letterboxd URI", "Rating")
+FILM_LIST_HEADER = ("Date", "Name", "Year", "Letterboxd URI")
+LIST_IMPORT_HEADER = ("LetterboxdURI", "Title", "Year", "Review")
+
+# A real export is a few MB; these bound what a hostile or broken file can cost.
+MAX_MEMBER_BYTES = 64 * 1024 * 1024
+MAX_TOTAL_BYTES = 256 * 1024 * 1024
+MAX_MEMBERS = 10_000
+MAX_COMPRESSION_RATIO = 200
+
+_BOXD_URI = re.compile(r"^https?://boxd\.it/([A-Za-z0-9]+)/?$")
+_FILM_URI = re.compile(r"^https?://(?:www\.)?letterboxd\.com/film/([a-z0-9-]+)/?$")
+
+
+@dataclass(frozen=True)
+class ExportFilm:
+    """One row of ratings.csv, watched.csv, watchlist.csv or likes/films.csv."""
+
+    name: str
+    year: int | None
+    uri: str
+    rating: int | None = None  # 1..10 (stars times two)
+
+    @property
+    def lid(self) -> str | None:
+        match = _BOXD_URI.match(self.uri)
+        return match.group(1) if match else None
+
+    @property
+    def slug(self) -> str | None:
+        match = _FILM_URI.match(self.uri)
+        return match.group(1) if match else None
+
+
+@dataclass(frozen=True)
+class LetterboxdExport:
+    ratings: tuple[ExportFilm, ...]
+    watched: tuple[ExportFilm, ...]
+    watchlist: tuple[ExportFilm, ...]
+    liked: tuple[ExportFilm, ...]
+
+
+def _member_texts(path: Path) -> dict[str, str]:
+    """The CSV files we use, keyed by path suffix, read within the size limits."""
+    wanted = ("ratings.csv", "watched.csv", "watchlist.csv", "likes/films.csv")
+    texts: dict[str, str] = {}
+    if path.is_dir():
+        for suffix in wanted:
+            candidates = sorted(path.rglob(Path(suffix).name))
+            for candidate in candidates:
+                relative = candidate.relative_to(path).as_posix()
+                if _matches(relative, suffix) and "orphaned/" not in relative \
+                        and "deleted/" not in relative:
+                    if candidate.stat().st_size > MAX_MEMBER_BYTES:
+                        raise ExportError(f"{candidate} is larger than {MAX_MEMBER_BYTES} bytes")
+                    texts[suffix] = _decode(candidate.read_bytes(), candidate)
+                    break
+        return texts
+    if not zipfile.is_zipfile(path):
+        raise ExportError(f"{path} is neither a ZIP file nor a folder of a Letterboxd export")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            if len(members) > MAX_MEMBERS:
+                raise ExportError(f"{path} has {len(members)} entries; an export has far fewer")
+            total = 0
+            for suffix in wanted:
+                for member in members:
+                    name = member.filename
+                    if member.is_dir() or not _matches(name, suffix) \
+                            or "orphaned/" in name or "deleted/" in name:
+                        continue
+                    _check_member_size(path, member)
+                    total += member.file_size
+                    if total > MAX_TOTAL_BYTES:
+                        raise ExportError(f"{path} unpacks to more than {MAX_TOTAL_BYTES} bytes")
+                    texts[suffix] = _decode(_read_member(archive, member), path)
+                    break
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as error:
+        raise ExportError(f"{path} is not a readable ZIP file ({error})") from None
+    return texts
+
+
+def _matches(member_path: str, suffix: str) -> bool:
+    return member_path == suffix or member_path.endswith("/" + suffix)
+
+
+def _check_member_size(path: Path, member: zipfile.ZipInfo) -> None:
+    if member.file_size > MAX_MEMBER_BYTES:
+        raise ExportError(f"{path}: {member.filename} unpacks to {member.file_size} bytes, "
+                          f"more than the {MAX_MEMBER_BYTES} allowed")
+    if member.compress_size and member.file_size / member.compress_size > MAX_COMPRESSION_RATIO:
+        raise ExportError(f"{path}: {member.filename} is compressed suspiciously well "
+                          "(a ZIP bomb?); refusing to unpack it")
+
+
+def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bytes:
+    """Read at most the declared size: a lying header cannot make us unpack more."""
+    with archive.open(member) as handle:
+        data = handle.read(MAX_MEMBER_BYTES + 1)
+    if len(data) > MAX_MEMBER_BYTES:
+        raise ExportError(f"{member.filename} unpacks to more than {MAX_MEMBER_BYTES} bytes")
+    return data
+
+
+def _decode(data: bytes, source: Path) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ExportError(f"{source} is not UTF-8 text") from None
+
+
+def _parse_films(text: str, name: str, header: Sequence[str]) -> tuple[ExportFilm, ...]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    found = next(reader, None)
+    if found is None or tuple(column.strip() for column in found[:len(header)]) != tuple(header):
+        raise ExportError(f"{name} has the header {found!r}, expected {','.join(header)}")
+    rating_column = header.index("Rating") if "Rating" in header else None
+    films = []
+    for line_number, row in enumerate(reader, start=2):
+        if not row:
+            continue
+        if len(row) < len(header):
+            raise ExportError(f"{name}, line {line_number}: expected {len(header)} columns")
+        year_text = row[2].strip()
+        rating = None
+        if rating_column is not None:
+            try:
+                stars = float(row[rating_column])
+            except ValueError:
+                raise ExportError(f"{name}, line {line_number}: rating "
+                                  f"{row[rating_column]!r} is not a number") from None
+            rating = round(stars * 2)
+            if not 1 <= rating <= 10 or abs(stars * 2 - rating) > 1e-6:
+                raise ExportError(f"{name}, line {line_number}: rating {stars} is not "
+                                  "0.5 to 5 in half stars")
+        films.append(ExportFilm(name=row[1], year=int(year_text) if year_text.isdigit() else None,
+                                uri=row[3].strip(), rating=rating))
+    return tuple(films)
+
+
+def read_export(path: Path) -> LetterboxdExport:
+    """Parse an export; ratings.csv is required, the other files are optional."""
+    path = Path(path)
+    if not path.exists():
+        raise ExportError(f"{path} does not exist")
+    texts = _member_texts(path)
+    if "ratings.csv" not in texts:
+        raise ExportError(f"{path} has no ratings.csv: is it a Letterboxd data export?")
+    return LetterboxdExport(
+        ratings=_parse_films(texts["ratings.csv"], "ratings.csv", RATINGS_HEADER),
+        watched=_parse_films(texts.get("watched.csv", ",".join(FILM_LIST_HEADER)),
+                             "watched.csv", FILM_LIST_HEADER),
+        watchlist=_parse_films(texts.get("watchlist.csv", ",".join(FILM_LIST_HEADER)),
+                               "watchlist.csv", FILM_LIST_HEADER),
+        liked=_parse_films(texts.get("likes/films.csv", ",".join(FILM_LIST_HEADER)),
+                           "likes/films.csv", FILM_LIST_HEADER))
+
+
+def _normalised_title(title: str) -> str:
+    folded = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]+", " ", folded).strip()
+
+
+class FilmMatcher:
+    """Finds dataset film ids for export rows: by lid, then slug, then title and year."""
+
+    def __init__(self, films: pd.DataFrame) -> None:
+        ids = films.index.to_numpy()
+        self._by_lid = {lid: film for lid, film in zip(films["lid"].tolist(), ids) if lid}
+        self._by_slug = dict(zip(films["slug"].tolist(), ids))
+        self._by_title_year: dict[tuple[str, int | None], int] = {}
+        years = films["year"].tolist()
+        for title, year, film in zip(films["title"].tolist(), years, ids):
+            key = (_normalised_title(str(title)), None if pd.isna(year) else int(year))
+            self._by_title_year.setdefault(key, film)
+
+    def match(self, film: ExportFilm) -> int | None:
+        lid = film.lid
+        if lid and lid in self._by_lid:
+            return int(self._by_lid[lid])
+        slug = film.slug
+        if slug and slug in self._by_slug:
+            return int(self._by_slug[slug])
+        found = self._by_title_year.get((_normalised_title(film.name), film.year))
+        return None if found is None else int(found)
+
+    def match_all(self, films: Iterable[ExportFilm]) -> np.ndarray:
+        """Film id per row, -1 where nothing matched."""
+        return np.array([-1 if (found := self.match(film)) is None else found for film in films],
+                        dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class ListEntry:
+    uri: str
+    title: str
+    year: int | None
+    review: str
+
+
+def list_import_csv(entries: Sequence[ListEntry]) -> str:
+    """CSV text Letterboxd's list importer accepts, safe to open in a spreadsheet."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(LIST_IMPORT_HEADER)
+    for entry in entries:
+        writer.writerow((entry.uri, spreadsheet_safe(entry.title),
+                         "" if entry.year is None else entry.year,
+                         spreadsheet_safe(entry.review)))
+    return buffer.getvalue()

@@ -1,0 +1,922 @@
+"""The ratings dataset on disk: CSV load and save, id mappings, translation, backups.
+
+Layout and guarantees (the README documents every column):
+
+* The big files only ever grow by appends, so saving a batch costs in
+  proportion to the batch, not to the dataset. `dataset_state.json`, replaced
+  atomically after every batch, records how many bytes of each file are
+  committed; a batch is committed exactly when that file is replaced. Whatever
+  lies beyond (a batch cut short by kill -9) is cut off on the next open, so a
+  continued run ends with exactly the rows an uninterrupted one would have.
+* Each scrape of a user appends one row to the update log and one contiguous
+  block of rows to the ratings files, in the same order, so the log is also
+  the index of the blocks. A user's ratings are the block of their latest
+  decisive scrape (ok, not found or private); a refresh appends a new block
+  and the old one becomes dead until `compact` rewrites the files once.
+* Ids are dense row numbers assigned in order of first appearance and never
+  change, so `continue` keeps them stable.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+import config
+from errors import DatasetError
+from names import (MAX_SLUG_LENGTH, SLUG_PATTERN, USERNAME_PATTERN, validate_slug,
+                   validate_username)
+from read_in_data import FilmTile
+from safe_files import (TEMP_SUFFIX, append_durably, fsync_directory, remove_stray_temp_files,
+                        truncate_to, write_atomically, write_durably)
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+LETTERBOXD_FILM_URL = "https://letterboxd.com/film/{slug}/"
+
+RATINGS_HEADER = ("user_id", "film_id", "rating")
+UNRATED_HEADER = ("user_id", "film_id")
+USERS_HEADER = ("user_id", "username", "display_name")
+FILMS_HEADER = ("film_id", "slug", "lid", "letterboxd_id", "title", "year", "genres")
+UPDATES_HEADER = ("user_id", "username", "last_scraped", "status", "n_ratings", "n_unrated")
+TRANSLATED_HEADER = ("username", "title", "year", "slug", "stars", "rating", "liked", "film_url")
+
+HEADERS: dict[str, tuple[str, ...]] = {
+    config.RATINGS_FILE: RATINGS_HEADER,
+    config.UNRATED_FILE: UNRATED_HEADER,
+    config.USER_MAPPINGS_FILE: USERS_HEADER,
+    config.FILM_MAPPINGS_FILE: FILMS_HEADER,
+    config.USER_UPDATES_FILE: UPDATES_HEADER,
+    config.TRANSLATED_FILE: TRANSLATED_HEADER,
+}
+# Files rewritten by compaction, which drops dead blocks.
+BLOCK_FILES = (config.RATINGS_FILE, config.UNRATED_FILE, config.TRANSLATED_FILE,
+               config.USER_UPDATES_FILE)
+COMPACT_SUFFIX = ".compact"
+
+# A leading character that makes a spreadsheet treat a cell as a formula.
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class ScrapeStatus(str, Enum):
+    OK = "ok"
+    NOT_FOUND = "not_found"
+    PRIVATE = "private"
+    # A scrape that failed for a passing reason; logged, retried next run, changes no data.
+    FAILED = "failed"
+
+    @property
+    def decisive(self) -> bool:
+        return self is not ScrapeStatus.FAILED
+
+
+@dataclass(frozen=True)
+class UserScrapeRecord:
+    """What one scrape of one user produced, ready to be saved."""
+
+    username: str
+    status: ScrapeStatus
+    films: tuple[FilmTile, ...] = ()
+    display_name: str = ""
+
+
+@dataclass(frozen=True)
+class UserState:
+    user_id: int
+    username: str
+    last_scraped: datetime
+    status: ScrapeStatus
+    n_ratings: int
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    users_added: int
+    users_refreshed: int
+    ratings_written: int
+    films_added: int
+    backup: Path | None
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """Neutralise a cell a spreadsheet would run as a formula (for human-facing CSVs only)."""
+    if cell.startswith(_FORMULA_PREFIXES):
+        return "'" + cell
+    return cell
+
+
+def _csv_bytes(rows: Iterable[Sequence[object]], header: Sequence[str] | None = None) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if header is not None:
+        writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _header_bytes(name: str) -> bytes:
+    return _csv_bytes((), HEADERS[name])
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def _format_time(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+
+
+def _translated_row(username: str, film_title: str, year: int | None, slug: str,
+                    rating: int, liked: bool) -> tuple[object, ...]:
+    return (spreadsheet_safe(username), spreadsheet_safe(film_title),
+            "" if year is None else year, slug, f"{rating / 2:g}", rating,
+            "true" if liked else "false", LETTERBOXD_FILM_URL.format(slug=slug))
+
+
+# --- reading small files --------------------------------------------------
+
+def _check_header(path: Path, header: Sequence[str]) -> None:
+    if not path.is_file():
+        raise DatasetError(path, "file is missing")
+    with open(path, "rb") as handle:
+        first_line = handle.readline().decode("utf-8", errors="replace").rstrip("\r\n")
+    if first_line != ",".join(header):
+        raise DatasetError(path, f"wrong header {first_line!r}, expected {','.join(header)!r}", 1)
+
+
+def _read_table(path: Path, header: Sequence[str], nrows: int | None = None) -> pd.DataFrame:
+    """Read a CSV as strings after checking its header; errors name the file."""
+    _check_header(path, header)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
+                            nrows=nrows, encoding="utf-8")
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        raise DatasetError(path, f"not a valid CSV file ({error})") from None
+    if nrows is not None and len(frame) < nrows:
+        raise DatasetError(path, f"has {len(frame)} rows, {nrows} were committed: file truncated")
+    return frame
+
+
+def _first_bad_line(mask: np.ndarray) -> int:
+    """File line number (header is line 1) of the first row flagged in `mask`."""
+    return int(np.flatnonzero(mask)[0]) + 2
+
+
+def _integer_column(path: Path, frame: pd.DataFrame, column: str, *,
+                    low: int, high: int | None = None, allow_empty: bool = False) -> np.ndarray:
+    text = frame[column].to_numpy(dtype=object)
+    values = pd.to_numeric(frame[column], errors="coerce")
+    bad = values.isna().to_numpy()
+    if allow_empty:
+        bad &= text != ""
+    if bad.any():
+        line = _first_bad_line(bad)
+        raise DatasetError(path, f"{column} is not an integer: {text[line - 2]!r}", line)
+    numbers = values.fillna(low).to_numpy()
+    fractional = numbers != np.floor(numbers)
+    if fractional.any():
+        line = _first_bad_line(fractional)
+        raise DatasetError(path, f"{column} is not an integer: {text[line - 2]!r}", line)
+    out_of_range = numbers < low
+    if high is not None:
+        out_of_range |= numbers > high
+    if out_of_range.any():
+        line = _first_bad_line(out_of_range)
+        raise DatasetError(path, f"{column} {text[line - 2]!r} is out of range", line)
+    return numbers.astype(np.int64)
+
+
+def _check_dense_ids(path: Path, ids: np.ndarray, column: str) -> None:
+    wrong = ids != np.arange(len(ids))
+    if wrong.any():
+        line = _first_bad_line(wrong)
+        raise DatasetError(path, f"{column} {ids[line - 2]} breaks the sequence 0, 1, 2, ...", line)
+
+
+def _check_names(path: Path, names: pd.Series, pattern: str, what: str) -> None:
+    invalid = ~names.str.fullmatch(pattern).to_numpy(dtype=bool)
+    if what == "slug":
+        invalid |= (names.str.len() > MAX_SLUG_LENGTH).to_numpy()
+    if invalid.any():
+        line = _first_bad_line(invalid)
+        raise DatasetError(path, f"invalid {what} {names.iloc[line - 2]!r}", line)
+    duplicated = names.duplicated().to_numpy()
+    if duplicated.any():
+        line = _first_bad_line(duplicated)
+        raise DatasetError(path, f"duplicate {what} {names.iloc[line - 2]!r}", line)
+
+
+def _read_user_mappings(data_dir: Path) -> pd.DataFrame:
+    path = data_dir / config.USER_MAPPINGS_FILE
+    users = _read_table(path, USERS_HEADER)
+    _check_dense_ids(path, _integer_column(path, users, "user_id", low=0), "user_id")
+    _check_names(path, users["username"], USERNAME_PATTERN, "username")
+    return users
+
+
+def _read_film_mappings(data_dir: Path) -> pd.DataFrame:
+    path = data_dir / config.FILM_MAPPINGS_FILE
+    films = _read_table(path, FILMS_HEADER)
+    _check_dense_ids(path, _integer_column(path, films, "film_id", low=0), "film_id")
+    _check_names(path, films["slug"], SLUG_PATTERN, "slug")
+    return films
+
+
+@dataclass
+class _UpdateLog:
+    """The update log, parsed: one entry per scrape, in block order."""
+
+    user_ids: np.ndarray
+    usernames: list[str]
+    times: list[str]
+    statuses: list[ScrapeStatus]
+    n_ratings: np.ndarray
+    n_unrated: np.ndarray
+
+    def latest_decisive(self) -> dict[int, int]:
+        """Row position of each user's latest decisive scrape."""
+        latest: dict[int, int] = {}
+        for position, (user_id, status) in enumerate(zip(self.user_ids.tolist(), self.statuses)):
+            if status.decisive:
+                latest[user_id] = position
+        return latest
+
+    def live_blocks(self) -> np.ndarray:
+        """Boolean per log row: does its block hold a user's current data?"""
+        live = np.zeros(len(self.statuses), dtype=bool)
+        for position in self.latest_decisive().values():
+            live[position] = self.statuses[position] is ScrapeStatus.OK
+        return live
+
+
+def _read_update_log(path: Path, n_users: int, nrows: int | None = None) -> _UpdateLog:
+    frame = _read_table(path, UPDATES_HEADER, nrows)
+    user_ids = _integer_column(path, frame, "user_id", low=0, high=max(n_users - 1, 0))
+    if n_users == 0 and len(frame):
+        raise DatasetError(path, "names a user that is not in the user mappings", 2)
+    statuses = []
+    for position, text in enumerate(frame["status"].tolist()):
+        try:
+            statuses.append(ScrapeStatus(text))
+        except ValueError:
+            raise DatasetError(path, f"unknown status {text!r}", position + 2) from None
+    for position, text in enumerate(frame["last_scraped"].tolist()):
+        try:
+            _parse_time(text)
+        except ValueError:
+            raise DatasetError(path, f"last_scraped {text!r} is not YYYY-MM-DDTHH:MM:SSZ",
+                               position + 2) from None
+    return _UpdateLog(
+        user_ids=user_ids,
+        usernames=frame["username"].tolist(),
+        times=frame["last_scraped"].tolist(),
+        statuses=statuses,
+        n_ratings=_integer_column(path, frame, "n_ratings", low=0),
+        n_unrated=_integer_column(path, frame, "n_unrated", low=0),
+    )
+
+
+# --- the store --------------------------------------------------------------
+
+@dataclass
+class _State:
+    committed: dict[str, int]
+    next_members_page: int = 1
+    batches: int = 0
+    pending_backup: str | None = None
+    compacting: bool = False
+
+    def to_bytes(self) -> bytes:
+        return json.dumps({
+            "format": FORMAT_VERSION,
+            "committed_bytes": self.committed,
+            "next_members_page": self.next_members_page,
+            "batches": self.batches,
+            "pending_backup": self.pending_backup,
+            "compacting": self.compacting,
+        }, indent=2, sort_keys=True).encode("utf-8")
+
+    @classmethod
+    def read(cls, path: Path) -> "_State":
+        try:
+            raw = json.loads(path.read_bytes())
+            if raw.get("format") != FORMAT_VERSION:
+                raise DatasetError(path, f"unsupported format {raw.get('format')!r}")
+            committed = {name: int(raw["committed_bytes"][name]) for name in HEADERS}
+            return cls(committed=committed,
+                       next_members_page=int(raw.get("next_members_page", 1)),
+                       batches=int(raw.get("batches", 0)),
+                       pending_backup=raw.get("pending_backup"),
+                       compacting=bool(raw.get("compacting", False)))
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise DatasetError(path, f"unreadable state file ({error})") from None
+
+
+def dataset_exists(data_dir: Path) -> bool:
+    data_dir = Path(data_dir)
+    return (data_dir / config.STATE_FILE).exists() or any(
+        (data_dir / name).exists() for name in HEADERS)
+
+
+def archive_dataset(data_dir: Path, now: datetime | None = None) -> Path | None:
+    """Move an existing dataset (and its backups and model) aside; never delete it."""
+    data_dir = Path(data_dir)
+    names = [config.STATE_FILE, *HEADERS, config.BACKUP_DIR, config.MODEL_DIR]
+    present = [name for name in names if (data_dir / name).exists()]
+    if not present:
+        return None
+    stamp = (now or _utc_now()).strftime("%Y%m%dT%H%M%SZ")
+    target = data_dir / config.ARCHIVE_DIR / stamp
+    suffix = 1
+    while target.exists():
+        target = data_dir / config.ARCHIVE_DIR / f"{stamp}_{suffix}"
+        suffix += 1
+    target.mkdir(parents=True)
+    for name in present:
+        os.replace(data_dir / name, target / name)
+    fsync_directory(data_dir)
+    logger.info("archived the previous dataset to %s", target)
+    return target
+
+
+class DatasetStore:
+    """An open dataset: the in-memory indexes the builder needs and crash-safe batch saves.
+
+    Only one process may write a dataset at a time.
+    """
+
+    def __init__(self, data_dir: Path, state: _State, users: dict[str, int],
+                 display_names: list[str], films: dict[str, int], log: _UpdateLog) -> None:
+        self.data_dir = data_dir
+        self._state = state
+        self._user_ids = users
+        self._usernames = list(users)
+        self._display_names = display_names
+        self._film_ids = films
+        self._latest: dict[int, UserState] = {}
+        self._rows_total = int(log.n_ratings.sum())
+        self._rows_live = 0
+        for position in log.latest_decisive().values():
+            self._remember(UserState(
+                user_id=int(log.user_ids[position]), username=log.usernames[position],
+                last_scraped=_parse_time(log.times[position]),
+                status=log.statuses[position], n_ratings=int(log.n_ratings[position])))
+
+    def _remember(self, state: UserState) -> None:
+        previous = self._latest.get(state.user_id)
+        if previous is not None and previous.status is ScrapeStatus.OK:
+            self._rows_live -= previous.n_ratings
+        if state.status is ScrapeStatus.OK:
+            self._rows_live += state.n_ratings
+        self._latest[state.user_id] = state
+
+    # -- opening --------------------------------------------------------
+
+    @classmethod
+    def open(cls, data_dir: Path, *, create: bool = False) -> "DatasetStore":
+        """Open (recovering from an interrupted run) or, with `create`, start a dataset."""
+        data_dir = Path(data_dir)
+        state_path = data_dir / config.STATE_FILE
+        if not state_path.exists():
+            if any((data_dir / name).exists() for name in HEADERS):
+                raise DatasetError(state_path, "is missing although dataset files exist; "
+                                   "restore it from a backup or start over with `new`")
+            if not create:
+                raise DatasetError(data_dir, "holds no dataset; start one with `new`")
+            cls._create(data_dir)
+        state = _State.read(state_path)
+        cls._recover(data_dir, state)
+        return cls._load(data_dir, state)
+
+    @staticmethod
+    def _create(data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        committed = {}
+        for name in HEADERS:
+            header = _header_bytes(name)
+            write_atomically(data_dir / name, header)
+            committed[name] = len(header)
+        write_atomically(data_dir / config.STATE_FILE, _State(committed=committed).to_bytes())
+
+    @staticmethod
+    def _recover(data_dir: Path, state: _State) -> None:
+        """Finish a committed compaction or backup; cut off uncommitted appends."""
+        state_path = data_dir / config.STATE_FILE
+        if state.compacting:
+            for name in BLOCK_FILES:
+                compacted = data_dir / (name + COMPACT_SUFFIX)
+                if compacted.exists():
+                    os.replace(compacted, data_dir / name)
+            state.compacting = False
+            write_atomically(state_path, state.to_bytes())
+        for name in BLOCK_FILES:
+            (data_dir / (name + COMPACT_SUFFIX)).unlink(missing_ok=True)
+        backups = data_dir / config.BACKUP_DIR
+        if state.pending_backup:
+            pending = backups / f".{state.pending_backup}{TEMP_SUFFIX}"
+            if pending.exists():
+                os.replace(pending, backups / state.pending_backup)
+        for stray in remove_stray_temp_files(backups) + remove_stray_temp_files(data_dir):
+            logger.info("removed %s left by an interrupted run", stray.name)
+        for name, committed in state.committed.items():
+            path = data_dir / name
+            if not path.exists():
+                raise DatasetError(path, "file is missing")
+            size = path.stat().st_size
+            if size < committed:
+                raise DatasetError(path, f"is {size} bytes but {committed} were committed: "
+                                   "file truncated or edited")
+            if size > committed:
+                logger.warning("%s: discarding %d bytes an interrupted run did not commit",
+                               name, size - committed)
+                truncate_to(path, committed)
+
+    @classmethod
+    def _load(cls, data_dir: Path, state: _State) -> "DatasetStore":
+        users = _read_user_mappings(data_dir)
+        films = _read_film_mappings(data_dir)
+        log = _read_update_log(data_dir / config.USER_UPDATES_FILE, len(users))
+        return cls(data_dir, state,
+                   users={name: index for index, name in enumerate(users["username"].tolist())},
+                   display_names=users["display_name"].tolist(),
+                   films={slug: index for index, slug in enumerate(films["slug"].tolist())},
+                   log=log)
+
+    # -- what the builder asks ------------------------------------------
+
+    @property
+    def next_members_page(self) -> int:
+        return self._state.next_members_page
+
+    @property
+    def user_count(self) -> int:
+        return len(self._user_ids)
+
+    @property
+    def film_count(self) -> int:
+        return len(self._film_ids)
+
+    @property
+    def rating_count(self) -> int:
+        """Ratings that count (dead blocks of refreshed users excluded)."""
+        return self._rows_live
+
+    @property
+    def dead_rating_rows(self) -> int:
+        return self._rows_total - self._rows_live
+
+    def user_state(self, username: str) -> UserState | None:
+        user_id = self._user_ids.get(username.lower())
+        return None if user_id is None else self._latest.get(user_id)
+
+    def is_known(self, username: str) -> bool:
+        """Scraped before with a decisive outcome (a passing failure does not count)."""
+        return self.user_state(username) is not None
+
+    def stale_users(self, older_than: timedelta, now: datetime | None = None) -> list[str]:
+        """Users whose latest scrape is older than `older_than`, oldest first."""
+        cutoff = (now or _utc_now()) - older_than
+        stale = [state for state in self._latest.values() if state.last_scraped < cutoff]
+        stale.sort(key=lambda state: (state.last_scraped, state.user_id))
+        return [state.username for state in stale]
+
+    # -- saving -----------------------------------------------------------
+
+    def commit_batch(self, records: Sequence[UserScrapeRecord], *,
+                     next_members_page: int | None = None,
+                     now: datetime | None = None) -> BatchSummary:
+        """Save users in the given order; all of the batch is committed or none of it."""
+        now = now or _utc_now()
+        stamp = _format_time(now)
+        new_users: list[tuple[object, ...]] = []
+        new_films: list[tuple[object, ...]] = []
+        ratings: list[tuple[int, int, int]] = []
+        unrated: list[tuple[int, int]] = []
+        translated: list[tuple[object, ...]] = []
+        updates: list[tuple[object, ...]] = []
+        user_ids = dict(self._user_ids)
+        film_ids = dict(self._film_ids)
+        users_added = users_refreshed = 0
+        new_states: list[UserState] = []
+
+        for record in records:
+            username = validate_username(record.username)
+            user_id = user_ids.get(username)
+            if user_id is None:
+                user_id = len(user_ids)
+                user_ids[username] = user_id
+                new_users.append((user_id, username, record.display_name))
+            if record.status is ScrapeStatus.OK:
+                if self._latest.get(user_id) is None:
+                    users_added += 1
+                else:
+                    users_refreshed += 1
+            user_ratings = user_unrated = 0
+            if record.status is ScrapeStatus.OK:
+                seen: set[str] = set()
+                for tile in record.films:
+                    slug = validate_slug(tile.slug)
+                    if slug in seen:
+                        continue
+                    seen.add(slug)
+                    film_id = film_ids.get(slug)
+                    if film_id is None:
+                        film_id = len(film_ids)
+                        film_ids[slug] = film_id
+                        new_films.append((
+                            film_id, slug, tile.lid or "",
+                            "" if tile.letterboxd_id is None else tile.letterboxd_id,
+                            tile.title, "" if tile.year is None else tile.year,
+                            ""))
+                    if tile.rating is None:
+                        unrated.append((user_id, film_id))
+                        user_unrated += 1
+                    else:
+                        ratings.append((user_id, film_id, tile.rating))
+                        translated.append(_translated_row(username, tile.title, tile.year,
+                                                          slug, tile.rating, tile.liked))
+                        user_ratings += 1
+            updates.append((user_id, username, stamp, record.status.value,
+                            user_ratings, user_unrated))
+            if record.status.decisive:
+                new_states.append(UserState(user_id, username, now, record.status, user_ratings))
+
+        backup = self._write_batch(ratings, {
+            config.USER_MAPPINGS_FILE: new_users,
+            config.FILM_MAPPINGS_FILE: new_films,
+            config.RATINGS_FILE: ratings,
+            config.UNRATED_FILE: unrated,
+            config.TRANSLATED_FILE: translated,
+            config.USER_UPDATES_FILE: updates,
+        }, next_members_page, now)
+
+        self._user_ids = user_ids
+        self._usernames.extend(row[1] for row in new_users)
+        self._display_names.extend(str(row[2]) for row in new_users)
+        self._film_ids = film_ids
+        self._rows_total += len(ratings)
+        for state in new_states:
+            self._remember(state)
+        return BatchSummary(users_added=users_added, users_refreshed=users_refreshed,
+                            ratings_written=len(ratings), films_added=len(new_films),
+                            backup=backup)
+
+    def _write_batch(self, batch_ratings: list[tuple[int, int, int]],
+                     appends: dict[str, list[tuple[object, ...]]],
+                     next_members_page: int | None, now: datetime) -> Path | None:
+        state = self._state
+        committed = dict(state.committed)
+        backups = self.data_dir / config.BACKUP_DIR
+        backups.mkdir(exist_ok=True)
+        backup_name = (f"raw_user_ratings_{now.strftime('%Y%m%dT%H%M%SZ')}"
+                       f"_b{state.batches + 1:06d}.csv")
+        pending = backups / f".{backup_name}{TEMP_SUFFIX}"
+        write_durably(pending, _csv_bytes(batch_ratings, RATINGS_HEADER))
+        for name, rows in appends.items():
+            if rows:
+                committed[name] = append_durably(self.data_dir / name, _csv_bytes(rows))
+        new_state = _State(
+            committed=committed,
+            next_members_page=next_members_page or state.next_members_page,
+            batches=state.batches + 1,
+            pending_backup=backup_name)
+        # The commit point: before this rename the batch does not exist, after it, it does.
+        write_atomically(self.data_dir / config.STATE_FILE, new_state.to_bytes())
+        self._state = new_state
+        os.replace(pending, backups / backup_name)
+        fsync_directory(backups)
+        return backups / backup_name
+
+    def set_next_members_page(self, page: int) -> None:
+        if page != self._state.next_members_page:
+            self._state = _State(**{**self._state.__dict__, "next_members_page": page})
+            write_atomically(self.data_dir / config.STATE_FILE, self._state.to_bytes())
+
+    # -- compaction ---------------------------------------------------------
+
+    def compact(self) -> int:
+        """Rewrite the block files without dead blocks; returns the rating rows dropped.
+
+        Costs one pass over the dataset, so the builder runs it once at the end
+        of a run that refreshed users, never per batch.
+        """
+        dead = self.dead_rating_rows
+        log = _read_update_log(self.data_dir / config.USER_UPDATES_FILE, self.user_count)
+        latest = log.latest_decisive()
+        keep_rows = np.zeros(len(log.statuses), dtype=bool)
+        keep_rows[list(latest.values())] = True
+        live = log.live_blocks()
+        if keep_rows.sum() == len(keep_rows) and dead == 0:
+            return 0
+        committed = dict(self._state.committed)
+        for name, counts in ((config.RATINGS_FILE, log.n_ratings),
+                             (config.TRANSLATED_FILE, log.n_ratings),
+                             (config.UNRATED_FILE, log.n_unrated)):
+            committed[name] = self._compact_block_file(name, counts, live)
+        updates_path = self.data_dir / config.USER_UPDATES_FILE
+        frame = _read_table(updates_path, UPDATES_HEADER)
+        frame = frame[keep_rows]
+        data = _csv_bytes(frame.itertuples(index=False), UPDATES_HEADER)
+        write_durably(self.data_dir / (config.USER_UPDATES_FILE + COMPACT_SUFFIX), data)
+        committed[config.USER_UPDATES_FILE] = len(data)
+        state = _State(**{**self._state.__dict__, "committed": committed, "compacting": True})
+        write_atomically(self.data_dir / config.STATE_FILE, state.to_bytes())
+        self._recover(self.data_dir, state)
+        self._state = state
+        self._rows_total = self._rows_live
+        logger.info("compacted the dataset: dropped %d replaced rating rows", dead)
+        return dead
+
+    def _compact_block_file(self, name: str, counts: np.ndarray, live: np.ndarray) -> int:
+        """Copy the live blocks of a block file to its `.compact` sibling, streaming."""
+        source_path = self.data_dir / name
+        target_path = self.data_dir / (name + COMPACT_SUFFIX)
+        size = 0
+        with open(source_path, "rb") as source, open(target_path, "wb") as target:
+            header = source.readline()
+            target.write(header)
+            size += len(header)
+            for count, keep in zip(counts.tolist(), live.tolist()):
+                for _ in range(count):
+                    line = source.readline()
+                    if not line.endswith(b"\n"):
+                        raise DatasetError(source_path, "ends before the update log says it does")
+                    if keep:
+                        target.write(line)
+                        size += len(line)
+            target.flush()
+            os.fsync(target.fileno())
+        return size
+
+
+# --- loading for the model ------------------------------------------------------
+
+@dataclass
+class RatingsData:
+    """A dataset's current ratings as arrays, with the id tables to translate them."""
+
+    user_index: np.ndarray      # int32, user_id per rating
+    film_index: np.ndarray      # int32, film_id per rating
+    rating: np.ndarray          # int8, 1..10
+    usernames: list[str]        # by user_id
+    films: pd.DataFrame         # by film_id: slug, lid, letterboxd_id, title, year, genres
+    unrated_user: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
+    unrated_film: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
+
+    @property
+    def n_users(self) -> int:
+        return len(self.usernames)
+
+    @property
+    def n_films(self) -> int:
+        return len(self.films)
+
+
+def dataset_fingerprint(data_dir: Path) -> str:
+    """Changes whenever any dataset file changes; keys the cached model."""
+    data_dir = Path(data_dir)
+    digest = hashlib.sha256()
+    for name in (config.STATE_FILE, *HEADERS):
+        path = data_dir / name
+        if path.exists():
+            stat = path.stat()
+            digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    state_path = data_dir / config.STATE_FILE
+    if state_path.exists():
+        digest.update(state_path.read_bytes())
+    return digest.hexdigest()
+
+
+def _read_block_file(path: Path, header: Sequence[str], nrows: int, n_users: int,
+                     n_films: int) -> pd.DataFrame:
+    """Read the committed rows of an integer block file, checking every value."""
+    _check_header(path, header)
+    try:
+        frame = pd.read_csv(path, dtype=np.int64, nrows=nrows, engine="c")
+    except (ValueError, pd.errors.ParserError):
+        frame = _read_table(path, header, nrows)
+        for column in header:
+            _integer_column(path, frame, column, low=0)
+        raise DatasetError(path, "is not a valid CSV file") from None
+    if len(frame) < nrows:
+        raise DatasetError(path, f"has {len(frame)} rows, {nrows} were committed: file truncated")
+    checks = [("user_id", 0, n_users - 1), ("film_id", 0, n_films - 1)]
+    if "rating" in frame:
+        checks.append(("rating", 1, 10))
+    for column, low, high in checks:
+        values = frame[column].to_numpy()
+        bad = (values < low) | (values > high)
+        if bad.any():
+            line = _first_bad_line(bad)
+            what = "unknown id" if column != "rating" else "out of range"
+            raise DatasetError(path, f"{column} {values[line - 2]} is {what}", line)
+    return frame
+
+
+def load_ratings_dataset(data_dir: Path) -> RatingsData:
+    """Every current rating of a dataset, validated; reads, never writes.
+
+    Only committed rows are read, so this is safe while a builder is running.
+    """
+    data_dir = Path(data_dir)
+    state_path = data_dir / config.STATE_FILE
+    if not state_path.exists():
+        raise DatasetError(data_dir, "holds no dataset (no dataset_state.json); "
+                           "build one with compile_training_data.py or import one")
+    state = _State.read(state_path)
+    if state.compacting:
+        raise DatasetError(state_path, "a compaction was interrupted; run "
+                           "`compile_training_data.py continue --users 0` to finish it")
+    users = _read_user_mappings(data_dir)
+    films = _read_film_mappings(data_dir)
+    films["letterboxd_id"] = pd.to_numeric(films["letterboxd_id"], errors="coerce").astype("Int64")
+    films["year"] = pd.to_numeric(films["year"], errors="coerce").astype("Int64")
+    films = films.drop(columns="film_id")
+    log = _read_update_log(data_dir / config.USER_UPDATES_FILE, len(users))
+    live = log.live_blocks()
+
+    ratings = _read_block_file(data_dir / config.RATINGS_FILE, RATINGS_HEADER,
+                               int(log.n_ratings.sum()), len(users), len(films))
+    keep = np.repeat(live, log.n_ratings)
+    block_users = np.repeat(log.user_ids, log.n_ratings)
+    ratings_path = data_dir / config.RATINGS_FILE
+    mismatch = ratings["user_id"].to_numpy() != block_users
+    if mismatch.any():
+        line = _first_bad_line(mismatch)
+        raise DatasetError(ratings_path, "row does not belong to the user the update log "
+                           "says this block is for", line)
+    user_index = ratings["user_id"].to_numpy(np.int32)[keep]
+    film_index = ratings["film_id"].to_numpy(np.int32)[keep]
+    rating = ratings["rating"].to_numpy(np.int8)[keep]
+    del ratings
+    key = user_index.astype(np.int64) * max(len(films), 1) + film_index
+    order = np.argsort(key, kind="stable")
+    repeated = np.zeros(len(key), dtype=bool)
+    repeated[order[1:]] = key[order[1:]] == key[order[:-1]]
+    if repeated.any():
+        line = int(np.flatnonzero(keep)[np.flatnonzero(repeated)[0]]) + 2
+        raise DatasetError(ratings_path, "duplicate rating of the same film by the same user",
+                           line)
+
+    unrated = _read_block_file(data_dir / config.UNRATED_FILE, UNRATED_HEADER,
+                               int(log.n_unrated.sum()), len(users), len(films))
+    keep_unrated = np.repeat(live, log.n_unrated)
+    return RatingsData(
+        user_index=user_index, film_index=film_index, rating=rating,
+        usernames=users["username"].tolist(), films=films,
+        unrated_user=unrated["user_id"].to_numpy(np.int32)[keep_unrated],
+        unrated_film=unrated["film_id"].to_numpy(np.int32)[keep_unrated])
+
+
+# --- importing a published dataset ----------------------------------------------
+
+@dataclass(frozen=True)
+class ImportSummary:
+    ratings: int
+    users: int
+    films: int
+    rows_dropped: int
+
+
+_STARS_TEXT = np.array([""] + [f"{value / 2:g}" for value in range(1, 11)], dtype=object)
+
+
+def _read_source_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        raise DatasetError(path, f"cannot be read as CSV ({error})") from None
+    missing = [column for column in required if column not in frame.columns]
+    if missing:
+        raise DatasetError(path, f"lacks the column(s) {', '.join(missing)}", 1)
+    return frame
+
+
+def _spreadsheet_safe_series(cells: pd.Series) -> pd.Series:
+    risky = cells.str.startswith(_FORMULA_PREFIXES)
+    return cells.where(~risky, "'" + cells)
+
+
+def import_published_dataset(ratings_path: Path, data_dir: Path, *,
+                             movies_path: Path | None = None, users_path: Path | None = None,
+                             now: datetime | None = None) -> ImportSummary:
+    """Build a dataset from the Kaggle "letterboxd-movie-ratings-data" layout.
+
+    `ratings_path` has `user_id` (username), `movie_id` (slug) and `rating_val`;
+    `movies_path` (`movie_id`, `movie_title`, `year_released`, optional `genres`)
+    and `users_path` (`username`, `display_name`) are optional. Invalid rows are
+    dropped with a warning; a repeated (user, film) pair keeps its last rating.
+    The target must hold no dataset (archive it first).
+    """
+    data_dir = Path(data_dir)
+    if dataset_exists(data_dir):
+        raise DatasetError(data_dir, "already holds a dataset; archive it first")
+    now = now or _utc_now()
+    source = _read_source_csv(Path(ratings_path), ("user_id", "movie_id", "rating_val"))
+    usernames = source["user_id"].str.strip()
+    slugs = source["movie_id"].str.strip()
+    ratings = pd.to_numeric(source["rating_val"], errors="coerce")
+    valid = (usernames.str.fullmatch(USERNAME_PATTERN) & slugs.str.fullmatch(SLUG_PATTERN)
+             & ratings.between(1, 10) & (ratings == ratings.round()))
+    valid &= slugs.str.len() <= MAX_SLUG_LENGTH
+    frame = pd.DataFrame({"username": usernames.str.lower(), "slug": slugs,
+                          "rating": ratings})[valid.to_numpy()]
+    dropped = int(len(source) - len(frame))
+    before = len(frame)
+    frame = frame.drop_duplicates(["username", "slug"], keep="last")
+    dropped += before - len(frame)
+    if dropped:
+        logger.warning("%s: dropped %d invalid or repeated rows", ratings_path, dropped)
+    if frame.empty:
+        raise DatasetError(ratings_path, "holds no valid rating")
+
+    user_codes, user_names = pd.factorize(frame["username"], sort=False)
+    order = np.argsort(user_codes, kind="stable")
+    frame = frame.iloc[order]
+    user_index = user_codes[order].astype(np.int64)
+    film_index, film_slugs = pd.factorize(frame["slug"], sort=False)
+    rating_values = frame["rating"].to_numpy(np.int64)
+
+    films = pd.DataFrame({"slug": np.asarray(film_slugs, dtype=object)})
+    films["title"] = films["slug"]
+    films["year"] = ""
+    films["genres"] = ""
+    if movies_path is not None:
+        movies = _read_source_csv(Path(movies_path), ("movie_id",)).drop_duplicates("movie_id")
+        movies = movies.set_index("movie_id")
+        matched = movies.reindex(films["slug"])
+        if "movie_title" in movies:
+            titles = matched["movie_title"].fillna("").to_numpy(dtype=object)
+            films["title"] = np.where(titles != "", titles, films["slug"].to_numpy(dtype=object))
+        if "year_released" in movies:
+            years = pd.to_numeric(matched["year_released"], errors="coerce")
+            films["year"] = years.map(lambda year: "" if pd.isna(year) else str(int(year))).to_numpy()
+        if "genres" in movies:
+            films["genres"] = matched["genres"].fillna("").to_numpy(dtype=object)
+    display_names = pd.Series("", index=user_names, dtype=object)
+    if users_path is not None:
+        people = _read_source_csv(Path(users_path), ("username",))
+        if "display_name" in people:
+            names = people.assign(username=people["username"].str.lower()).drop_duplicates(
+                "username").set_index("username")["display_name"]
+            display_names = names.reindex(user_names).fillna("")
+
+    n_per_user = np.bincount(user_index, minlength=len(user_names))
+    safe_titles = _spreadsheet_safe_series(films["title"].astype(str))
+    translated = pd.DataFrame({
+        "username": np.asarray(user_names, dtype=object)[user_index],
+        "title": safe_titles.to_numpy(dtype=object)[film_index],
+        "year": films["year"].to_numpy(dtype=object)[film_index],
+        "slug": films["slug"].to_numpy(dtype=object)[film_index],
+        "stars": _STARS_TEXT[rating_values],
+        "rating": rating_values,
+        "liked": "",
+    })
+    translated["film_url"] = "https://letterboxd.com/film/" + translated["slug"] + "/"
+    tables: dict[str, pd.DataFrame] = {
+        config.RATINGS_FILE: pd.DataFrame({"user_id": user_index, "film_id": film_index,
+                                           "rating": rating_values}),
+        config.UNRATED_FILE: pd.DataFrame(columns=list(UNRATED_HEADER)),
+        config.USER_MAPPINGS_FILE: pd.DataFrame({
+            "user_id": np.arange(len(user_names)), "username": np.asarray(user_names, dtype=object),
+            "display_name": display_names.astype(str).to_numpy()}),
+        config.FILM_MAPPINGS_FILE: pd.DataFrame({
+            "film_id": np.arange(len(films)), "slug": films["slug"], "lid": "",
+            "letterboxd_id": "", "title": films["title"], "year": films["year"],
+            "genres": films["genres"]}),
+        config.USER_UPDATES_FILE: pd.DataFrame({
+            "user_id": np.arange(len(user_names)), "username": np.asarray(user_names, dtype=object),
+            "last_scraped": _format_time(now), "status": ScrapeStatus.OK.value,
+            "n_ratings": n_per_user, "n_unrated": 0}),
+        config.TRANSLATED_FILE: translated,
+    }
+    data_dir.mkdir(parents=True, exist_ok=True)
+    committed = {}
+    for name, table in tables.items():
+        path = data_dir / name
+        temp = data_dir / f".{name}{TEMP_SUFFIX}"
+        table.to_csv(temp, index=False, lineterminator="\n", columns=list(HEADERS[name]))
+        with open(temp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+        committed[name] = path.stat().st_size
+    fsync_directory(data_dir)
+    write_atomically(data_dir / config.STATE_FILE, _State(committed=committed, batches=1).to_bytes())
+    return ImportSummary(ratings=len(rating_values), users=len(user_names), films=len(films),
+                         rows_dropped=dropped)

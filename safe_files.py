@@ -1,0 +1,73 @@
+"""Crash-safe file primitives: atomic replacement and durable appends.
+
+A file is either replaced whole (written to a temporary sibling, fsynced, then
+renamed over the target) or grown by appends that are fsynced before the
+dataset's state file records their new length. Anything past a recorded length
+is the torn tail of an interrupted run and is cut off on the next open.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+TEMP_SUFFIX = ".tmp"
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a rename or a new file in `directory` survive a power cut."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace `path` with `data`; a reader sees the old file or the new one, never half."""
+    path = Path(path)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    fsync_directory(path.parent)
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """Create or overwrite `path` and fsync it (for files renamed into place later)."""
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def append_durably(path: Path, data: bytes) -> int:
+    """Append `data`, fsync, and return the file's new size."""
+    with open(path, "ab") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+        return handle.tell()
+
+
+def truncate_to(path: Path, size: int) -> None:
+    with open(path, "r+b") as handle:
+        handle.truncate(size)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def remove_stray_temp_files(directory: Path) -> list[Path]:
+    """Delete temporary files an interrupted writer left behind."""
+    removed = []
+    if directory.is_dir():
+        for path in directory.glob(f".*{TEMP_SUFFIX}"):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
