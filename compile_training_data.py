@@ -64,7 +64,8 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     for sub in (new, cont):
         sub.add_argument("--users", type=int, metavar="N",
-                         help="new users to add this run (default 100; 10 in test mode)")
+                         help="new popular members to scrape this run (default 100; 10 in test "
+                         "mode); vanished or private ones count towards N")
         sub.add_argument("--batch-size", type=int, metavar="B",
                          help="users saved per batch (default 50; 5 in test mode)")
         sub.add_argument("--refresh-older-than", type=float, metavar="DAYS",

@@ -492,7 +492,7 @@ class DatasetStore:
     def stale_users(self, older_than: timedelta, now: datetime | None = None) -> list[str]:
         """Users whose latest scrape is older than `older_than`, oldest first."""
         cutoff = (now or _utc_now()) - older_than
-        stale = [state for state in self._latest.values() if state.last_scraped < cutoff]
+        stale = [state for state in self._latest.values() if state.last_scraped <= cutoff]
         stale.sort(key=lambda state: (state.last_scraped, state.user_id))
         return [state.username for state in stale]
 

@@ -1,0 +1,120 @@
+"""Figure 1: parsing one 72-film grid page, read_in_data (lxml) vs BeautifulSoup.
+
+Both sides extract the same fields (slug, film id, lid, title, year, rating,
+liked) from the saved real pages in ../shared/letterboxd_pages/, and the script
+checks they agree before timing, so the comparison is like for like.
+Target: <= 10 ms per page and >= 3x faster than BeautifulSoup("html.parser").
+
+    python benchmarks/bench_parse_grid.py [--repeats 30]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Sequence
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bs4 import BeautifulSoup  # noqa: E402
+
+from benchmarks import harness  # noqa: E402
+from read_in_data import FilmTile, parse_film_grid  # noqa: E402
+
+GRID_PAGES = ("youngjaek__user_films_page1_thebigal_RAW.html",
+              "sdl60660__user_films_samtestacct_page1_RENDERED.html")
+TARGET_MS = 10.0
+TARGET_SPEEDUP = 3.0
+
+_TILE_CLASSES = {"griditem", "posteritem", "poster-container"}
+_NAME_WITH_YEAR = re.compile(r"(.+?)\s+\((\d{4})\)")
+_FILM_LINK = re.compile(r"/film/([^/]+)/")
+_FILM_UID = re.compile(r"film:(\d+)")
+_RATED = re.compile(r"rated-(\d+)")
+
+
+def _split_name(name: str) -> tuple[str, int | None]:
+    match = _NAME_WITH_YEAR.fullmatch(name)
+    return (match.group(1), int(match.group(2))) if match else (name, None)
+
+
+def _is_island(tag: object) -> bool:
+    attrs = getattr(tag, "attrs", {})
+    return ("data-item-slug" in attrs or "data-film-slug" in attrs
+            or attrs.get("data-component-class") == "LazyPoster")
+
+
+def parse_grid_with_beautifulsoup(html: str) -> tuple[FilmTile, ...]:
+    """The same extraction as read_in_data.parse_film_grid, the BeautifulSoup way."""
+    soup = BeautifulSoup(html, "html.parser")
+    films = []
+    for tile in soup.find_all("li", class_=lambda classes: classes in _TILE_CLASSES):
+        island = tile.find(_is_island)
+        if island is None:
+            continue
+        slug = island.get("data-item-slug") or island.get("data-film-slug")
+        if not slug or "/" in slug:
+            match = _FILM_LINK.search(island.get("data-target-link") or "")
+            slug = match.group(1) if match else None
+        if not slug:
+            continue
+        try:
+            identifier = json.loads(island.get("data-postered-identifier") or "{}")
+        except ValueError:
+            identifier = {}
+        rating, liked, letterboxd_id = None, False, None
+        uid = _FILM_UID.fullmatch(str(identifier.get("uid", "")))
+        if uid:
+            letterboxd_id = int(uid.group(1))
+        for paragraph in tile.find_all("p", class_="poster-viewingdata"):
+            for element in paragraph.find_all(True):
+                classes = element.get("class") or []
+                for name in classes:
+                    match = _RATED.fullmatch(name)
+                    if match and 1 <= int(match.group(1)) <= 10:
+                        rating = int(match.group(1))
+                liked = liked or "icon-liked" in classes or "liked" in classes
+        title, year = _split_name(island.get("data-item-name") or island.get("data-film-name")
+                                  or "")
+        lid = identifier.get("lid")
+        films.append(FilmTile(slug=slug, letterboxd_id=letterboxd_id,
+                              lid=lid if isinstance(lid, str) else None, title=title, year=year,
+                              rating=rating, liked=liked))
+    return tuple(films)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Figure 1: grid page parse time.")
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--pages-dir", type=Path, default=harness.SHARED_PAGES_DIR)
+    args = parser.parse_args(argv)
+    pages = [args.pages_dir / name for name in GRID_PAGES if (args.pages_dir / name).is_file()]
+    if not pages:
+        print(f"skipped: no saved grid pages in {args.pages_dir}")
+        return 0
+    harness.print_header("Figure 1: parse one 72-film grid page")
+    met = True
+    for path in pages:
+        html = path.read_text(encoding="utf-8")
+        ours = parse_film_grid(html).films
+        theirs = parse_grid_with_beautifulsoup(html)
+        agree = ours == theirs
+        lxml_time = harness.time_runs(lambda: parse_film_grid(html), args.repeats, warmup=2)
+        soup_time = harness.time_runs(lambda: parse_grid_with_beautifulsoup(html),
+                                      args.repeats, warmup=1)
+        speedup = soup_time.median / lxml_time.median
+        met &= lxml_time.median * 1000 <= TARGET_MS and speedup >= TARGET_SPEEDUP and agree
+        print(f"{path.name}: {len(ours)} films, {len(html):,} chars, same result: {agree}")
+        print(f"  parse_film_grid     {lxml_time.median * 1000:7.2f} ms  ({lxml_time.spread})")
+        print(f"  BeautifulSoup       {soup_time.median * 1000:7.2f} ms  ({soup_time.spread})")
+        print(f"  speed-up            {speedup:7.1f} x   "
+              f"(target <= {TARGET_MS:g} ms and >= {TARGET_SPEEDUP:g} x)")
+    print(f"targets met: {met}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,416 @@
+"""Write a synthetic ratings dataset in the store's own on-disk layout, fast.
+
+The benchmarks need datasets of up to 20M ratings; building them through
+`DatasetStore.commit_batch` one user at a time would take hours, so this writes
+the same bytes directly with vectorised numpy: the update log, user and film
+mappings, raw and translated ratings, the watched-unrated file and
+`dataset_state.json` with the committed byte sizes. The result is what a
+builder would have written had it committed the same users in batches of 50
+(ids in order of first appearance, one block per user, rated films before
+unrated ones); the smoke test checks that byte for byte at a tiny size. Only
+the per-batch backup copies under backups/ are not written (nothing reads them).
+
+The data is shaped like Letterboxd's: Zipf-like film popularity (with a thin
+uniform floor so the long tail is reachable), log-normal ratings per user
+(tens to thousands), the half-star histogram of the shared 500k sample, about
+1% private profiles, some watched-but-unrated films, and a low-rank taste
+structure so a recommender has something to learn.
+
+    python benchmarks/generate_dataset.py --ratings 1000000 --seed 0 --out DIR
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import config  # noqa: E402
+import load_save_and_translate_data as store  # noqa: E402
+
+# Ratings 1..10 (half stars) in the shared 500k sample.
+RATING_HISTOGRAM = np.array([6602, 11736, 12025, 30573, 36113, 81222, 88168, 120848, 57955,
+                             64221], dtype=np.float64)
+# Chance that a rating of 1..10 is also a like.
+LIKE_PROBABILITY = np.array([0.01, 0.01, 0.01, 0.02, 0.03, 0.05, 0.10, 0.20, 0.40, 0.60])
+BATCH_USERS = 50            # the builder's default batch size
+MEMBERS_PER_PAGE = 30       # members listed per popular-members page
+FIRST_SCRAPE = datetime(2026, 11, 1, tzinfo=timezone.utc)
+MINUTES_PER_BATCH = 10
+CHUNK_ROWS = 100_000        # rows rendered per write; bounds memory at ~0.3 GB
+
+_TITLE_WORDS = ("night", "river", "glass", "summer", "ghost", "city", "house", "last", "blue",
+                "dream", "road", "winter", "silent", "paper", "heart", "storm", "golden", "dark",
+                "little", "wild", "secret", "long", "broken", "lost", "iron", "red", "moon",
+                "garden", "stranger", "echo", "fire", "north", "hollow", "velvet", "quiet",
+                "burning", "empty", "distant", "savage", "tender")
+_USER_PREFIXES = ("film", "cine", "reel", "movie", "kino", "lb", "watch", "frame", "scene",
+                  "popcorn")
+
+
+@dataclass(frozen=True)
+class DatasetShape:
+    """Knobs of the synthetic population; defaults mimic Letterboxd."""
+
+    ratings: int
+    seed: int = 0
+    films: int | None = None            # None: grows like sqrt(ratings)
+    median_user_ratings: float = 150.0
+    user_ratings_sigma: float = 1.0     # log-normal spread of ratings per user
+    max_user_ratings: int = 5000
+    min_user_ratings: int = 10
+    zipf_exponent: float = 1.05
+    uniform_share: float = 0.05         # popularity floor so obscure films get picked
+    unrated_share: float = 0.10         # watched-unrated films, as a share of rated ones
+    private_share: float = 0.01         # profiles that answered "private"
+    taste_rank: int = 8
+
+    @property
+    def film_count(self) -> int:
+        if self.films is not None:
+            return self.films
+        return max(200, int(40 * math.sqrt(self.ratings)))
+
+
+@dataclass(frozen=True)
+class GeneratedSummary:
+    ratings: int
+    unrated: int
+    users: int
+    films: int
+    seconds: float
+
+
+# --- the population ----------------------------------------------------------
+
+def _ratings_per_user(shape: DatasetShape, cap: int, rng: np.random.Generator) -> np.ndarray:
+    """Log-normal counts, clipped to [min, cap], whose total is exactly `shape.ratings`."""
+    if shape.ratings == 0:
+        return np.zeros(0, np.int64)
+    mean = shape.median_user_ratings * math.exp(shape.user_ratings_sigma ** 2 / 2)
+    counts = np.zeros(0, np.int64)
+    while counts.sum() < shape.ratings:
+        more = int(shape.ratings / mean * 1.2) + 16
+        draw = rng.lognormal(math.log(shape.median_user_ratings), shape.user_ratings_sigma, more)
+        counts = np.concatenate([counts, np.clip(np.rint(draw), shape.min_user_ratings,
+                                                 cap).astype(np.int64)])
+    total = np.cumsum(counts)
+    n_users = int(np.searchsorted(total, shape.ratings)) + 1
+    counts = counts[:n_users]
+    counts[-1] -= int(total[n_users - 1]) - shape.ratings
+    return counts
+
+
+def _keep_first_per_user(users: np.ndarray, films: np.ndarray, needs: np.ndarray,
+                         n_films: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Drop repeated (user, film) draws, keep each user's first `needs[user]` films.
+
+    Rows must come grouped by user, in draw order within a user.
+    """
+    key = users * n_films + films
+    by_key = np.argsort(key, kind="stable")
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = key[by_key[1:]] != key[by_key[:-1]]
+    kept = np.sort(by_key[first])
+    users, films = users[kept], films[kept]
+    starts = np.searchsorted(users, users, side="left")
+    rank = np.arange(len(users)) - starts
+    within = rank < needs[users]
+    return users[within], films[within], rank[within]
+
+
+def _draw_films(needs: np.ndarray, popularity: np.ndarray,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's `needs[u]` distinct films, drawn by popularity, grouped by user."""
+    n_films = len(popularity)
+    cumulative = np.cumsum(popularity)
+    cumulative /= cumulative[-1]
+    done_users: list[np.ndarray] = []
+    done_films: list[np.ndarray] = []
+    users = np.zeros(0, np.int64)
+    films = np.zeros(0, np.int64)
+    short = np.flatnonzero(needs > 0)
+    have = np.zeros(len(needs), np.int64)
+    for _ in range(200):
+        if len(short) == 0:
+            break
+        extra = np.ceil((needs[short] - have[short]) * 1.25).astype(np.int64) + 2
+        new_users = np.repeat(short, extra)
+        new_films = np.minimum(np.searchsorted(cumulative, rng.random(len(new_users))),
+                               n_films - 1)
+        users = np.concatenate([users, new_users])
+        films = np.concatenate([films, new_films])
+        order = np.argsort(users, kind="stable")
+        users, films, _ = _keep_first_per_user(users[order], films[order], needs, n_films)
+        have[short] = np.bincount(users, minlength=len(needs))[short]
+        complete = have[users] >= needs[users]
+        done_users.append(users[complete])
+        done_films.append(films[complete])
+        users, films = users[~complete], films[~complete]
+        short = short[have[short] < needs[short]]
+    if len(short):
+        raise RuntimeError("film sampling did not converge; lower max_user_ratings")
+    users = np.concatenate(done_users) if done_users else np.zeros(0, np.int64)
+    films = np.concatenate(done_films) if done_films else np.zeros(0, np.int64)
+    order = np.argsort(users, kind="stable")
+    return users[order], films[order]
+
+
+def _quantile_ratings(scores: np.ndarray) -> np.ndarray:
+    """Ratings 1..10 in score order, with exactly the sample's histogram shape."""
+    n = len(scores)
+    expected = RATING_HISTOGRAM / RATING_HISTOGRAM.sum() * n
+    counts = np.floor(expected).astype(np.int64)
+    remainder_order = np.argsort(-(expected - counts), kind="stable")
+    counts[remainder_order[:n - counts.sum()]] += 1
+    ratings = np.empty(n, np.int8)
+    ratings[np.argsort(scores, kind="stable")] = np.repeat(np.arange(1, 11, dtype=np.int8), counts)
+    return ratings
+
+
+def _taste_scores(users: np.ndarray, films: np.ndarray, n_users: int, n_films: int, rank: int,
+                  rng: np.random.Generator) -> np.ndarray:
+    """Bias + low-rank affinity + noise, the structure a factor model can recover."""
+    user_bias = rng.normal(0, 0.5, n_users).astype(np.float32)
+    film_bias = rng.normal(0, 0.6, n_films).astype(np.float32)
+    user_taste = rng.normal(0, 0.9 / math.sqrt(rank), (n_users, rank)).astype(np.float32)
+    film_taste = rng.normal(0, 0.9 / math.sqrt(rank), (n_films, rank)).astype(np.float32)
+    scores = np.empty(len(users), np.float32)
+    for start in range(0, len(users), 2_000_000):
+        u = users[start:start + 2_000_000]
+        f = films[start:start + 2_000_000]
+        scores[start:start + len(u)] = (user_bias[u] + film_bias[f]
+                                        + np.einsum("ij,ij->i", user_taste[u], film_taste[f]))
+    scores += rng.normal(0, 0.7, len(scores)).astype(np.float32)
+    return scores
+
+
+# --- rendering CSV bytes fast -------------------------------------------------
+
+def _csv_fields(fields: Sequence[object]) -> str:
+    """One CSV record without its line ending, quoted exactly like the store quotes."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(fields)
+    return buffer.getvalue()[:-1]
+
+
+class _Tokens:
+    """Byte strings packed in one array, addressed by token number."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        encoded = [text.encode("utf-8") for text in texts]
+        self.lengths = np.fromiter(map(len, encoded), np.int64, len(encoded))
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
+        self.data = np.frombuffer(b"".join(encoded), np.uint8)
+
+
+def _write_token_rows(path: Path, header: Sequence[str],
+                      columns: Sequence[tuple[_Tokens, np.ndarray]]) -> int:
+    """Write a CSV whose row i is the concatenation of tokens columns[j][1][i]; returns its size.
+
+    Each token carries its own separator (`,` or the line ending), so a row is
+    just bytes glued together, and gluing is one numpy gather per chunk.
+    """
+    data = np.concatenate([tokens.data for tokens, _ in columns])
+    data_base = np.cumsum([0] + [len(tokens.data) for tokens, _ in columns])[:-1]
+    offsets = np.concatenate([tokens.offsets + base for (tokens, _), base
+                              in zip(columns, data_base)])
+    lengths = np.concatenate([tokens.lengths for tokens, _ in columns])
+    id_base = np.cumsum([0] + [len(tokens.lengths) for tokens, _ in columns])[:-1]
+    n_rows = len(columns[0][1]) if columns else 0
+    with open(path, "wb") as handle:
+        handle.write((",".join(header) + "\n").encode("utf-8"))
+        for start in range(0, n_rows, CHUNK_ROWS):
+            stop = min(start + CHUNK_ROWS, n_rows)
+            token_ids = np.stack([ids[start:stop] + base for (_, ids), base
+                                  in zip(columns, id_base)], axis=1).ravel()
+            token_lengths = lengths[token_ids]
+            ends = np.cumsum(token_lengths)
+            shift = np.repeat(offsets[token_ids] - (ends - token_lengths), token_lengths)
+            handle.write(data[shift + np.arange(ends[-1])].tobytes())
+        return handle.tell()
+
+
+def _write_rows(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]]) -> int:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        return handle.tell()
+
+
+# --- names ----------------------------------------------------------------------
+
+def _film_table(n: int, rng: np.random.Generator) -> list[tuple[object, ...]]:
+    """Rows (slug, lid, letterboxd_id, title, year) for films in id order."""
+    words = rng.integers(0, len(_TITLE_WORDS), (n, 2))
+    years = rng.integers(1920, 2027, n)
+    unknown_year = rng.random(n) < 0.02
+    letterboxd_ids = 1000 + 13 * rng.permutation(n) + rng.integers(0, 13, n)
+    rows = []
+    for film_id in range(n):
+        first, second = (_TITLE_WORDS[index] for index in words[film_id])
+        title = f"{first.title()} {second.title()}"
+        if film_id % 41 == 7:
+            title = f"{first.title()}, {second.title()}"
+        elif film_id % 211 == 13:
+            title = f'The "{first.title()}" {second.title()}'
+        elif film_id % 499 == 17:
+            title = f"-{first.title()}-"
+        year = None if unknown_year[film_id] else int(years[film_id])
+        slug = f"{first}-{second}-{film_id}" if year is None else f"{first}-{second}-{year}-{film_id}"
+        lid = np.base_repr(int(letterboxd_ids[film_id]) * 7919 % 60_466_176, 36).lower()
+        rows.append((slug, lid, int(letterboxd_ids[film_id]), title, year))
+    return rows
+
+
+def _usernames(n: int, rng: np.random.Generator) -> list[str]:
+    prefixes = rng.integers(0, len(_USER_PREFIXES), n)
+    return [f"{_USER_PREFIXES[prefix]}{slot}" for slot, prefix in enumerate(prefixes.tolist())]
+
+
+# --- the whole dataset -------------------------------------------------------------
+
+def generate_dataset(out: Path, *, ratings: int, seed: int = 0,
+                     shape: DatasetShape | None = None) -> GeneratedSummary:
+    """Write a dataset of exactly `ratings` ratings to `out`, which must not exist yet.
+
+    Written into a sibling temp folder and renamed at the end, so an
+    interrupted run never leaves something that looks like a dataset.
+    """
+    started = time.perf_counter()
+    shape = shape or DatasetShape(ratings=ratings, seed=seed)
+    out = Path(out)
+    if out.exists():
+        raise FileExistsError(f"{out} already exists")
+    staging = out.with_name(out.name + ".generating")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    rng = np.random.default_rng(shape.seed)
+
+    n_catalogue = shape.film_count
+    cap = max(1, min(shape.max_user_ratings, n_catalogue // 4))
+    rated_counts = _ratings_per_user(shape, cap, rng)
+    unrated_counts = rng.binomial(rated_counts, shape.unrated_share)
+    n_private = rng.binomial(len(rated_counts), shape.private_share) if len(rated_counts) else 0
+    n_users = len(rated_counts) + n_private
+    private = np.zeros(n_users, dtype=bool)
+    if n_private:
+        private[rng.choice(n_users, n_private, replace=False)] = True
+    n_ratings = np.zeros(n_users, np.int64)
+    n_unrated = np.zeros(n_users, np.int64)
+    n_ratings[~private] = rated_counts
+    n_unrated[~private] = unrated_counts
+
+    ranks = np.arange(n_catalogue, dtype=np.float64)
+    popularity = (ranks + 2.0) ** -shape.zipf_exponent
+    popularity = ((1 - shape.uniform_share) * popularity / popularity.sum()
+                  + shape.uniform_share / n_catalogue)
+    row_users, catalogue_films = _draw_films(n_ratings + n_unrated, popularity, rng)
+    position = np.arange(len(row_users)) - np.searchsorted(row_users, row_users)
+    is_rated = position < n_ratings[row_users]
+
+    # Film ids in order of first appearance, as commit_batch assigns them.
+    seen, first_row = np.unique(catalogue_films, return_index=True)
+    catalogue_of_id = seen[np.argsort(first_row)]
+    id_of_catalogue = np.full(n_catalogue, -1, np.int64)
+    id_of_catalogue[catalogue_of_id] = np.arange(len(catalogue_of_id))
+    row_films = id_of_catalogue[catalogue_films]
+    n_films = len(catalogue_of_id)
+
+    rated_users, rated_films = row_users[is_rated], row_films[is_rated]
+    scores = _taste_scores(rated_users, catalogue_films[is_rated], n_users, n_catalogue,
+                           shape.taste_rank, rng)
+    rating_values = _quantile_ratings(scores)
+    del scores
+    liked = rng.random(len(rating_values)) < LIKE_PROBABILITY[rating_values - 1]
+
+    films = _film_table(n_films, rng)
+    usernames = _usernames(n_users, rng)
+    display_names = [name.rstrip("0123456789").title() + f" {slot}" if slot % 3 else ""
+                     for slot, name in enumerate(usernames)]
+    batch_of_user = np.arange(n_users) // BATCH_USERS
+    stamps = [store._format_time(FIRST_SCRAPE + timedelta(minutes=MINUTES_PER_BATCH * batch))
+              for batch in range(int(batch_of_user[-1]) + 1 if n_users else 0)]
+
+    committed: dict[str, int] = {}
+    committed[config.USER_MAPPINGS_FILE] = _write_rows(
+        staging / config.USER_MAPPINGS_FILE, store.USERS_HEADER,
+        [(user_id, name, display) for user_id, (name, display)
+         in enumerate(zip(usernames, display_names))])
+    committed[config.FILM_MAPPINGS_FILE] = _write_rows(
+        staging / config.FILM_MAPPINGS_FILE, store.FILMS_HEADER,
+        [(film_id, slug, lid, letterboxd_id, title, "" if year is None else year, "")
+         for film_id, (slug, lid, letterboxd_id, title, year) in enumerate(films)])
+    committed[config.USER_UPDATES_FILE] = _write_rows(
+        staging / config.USER_UPDATES_FILE, store.UPDATES_HEADER,
+        [(user_id, usernames[user_id], stamps[batch_of_user[user_id]],
+          (store.ScrapeStatus.PRIVATE if private[user_id] else store.ScrapeStatus.OK).value,
+          int(n_ratings[user_id]), int(n_unrated[user_id])) for user_id in range(n_users)])
+
+    largest_id = max(n_users, n_films, 11)
+    ids_then_comma = _Tokens([f"{number}," for number in range(largest_id)])
+    ids_then_newline = _Tokens([f"{number}\n" for number in range(largest_id)])
+    committed[config.RATINGS_FILE] = _write_token_rows(
+        staging / config.RATINGS_FILE, store.RATINGS_HEADER,
+        [(ids_then_comma, rated_users), (ids_then_comma, rated_films),
+         (ids_then_newline, rating_values.astype(np.int64))])
+    committed[config.UNRATED_FILE] = _write_token_rows(
+        staging / config.UNRATED_FILE, store.UNRATED_HEADER,
+        [(ids_then_comma, row_users[~is_rated]), (ids_then_newline, row_films[~is_rated])])
+    user_tokens = _Tokens([_csv_fields([store.spreadsheet_safe(name)]) + "," for name in usernames])
+    film_middle = _Tokens([
+        _csv_fields([store.spreadsheet_safe(title), "" if year is None else year, slug]) + ","
+        for slug, _, _, title, year in films])
+    verdicts = _Tokens([f"{rating / 2:g},{rating},{'true' if like else 'false'},"
+                        for like in (False, True) for rating in range(1, 11)])
+    film_urls = _Tokens([_csv_fields([store.LETTERBOXD_FILM_URL.format(slug=slug)]) + "\n"
+                         for slug, *_ in films])
+    committed[config.TRANSLATED_FILE] = _write_token_rows(
+        staging / config.TRANSLATED_FILE, store.TRANSLATED_HEADER,
+        [(user_tokens, rated_users), (film_middle, rated_films),
+         (verdicts, rating_values.astype(np.int64) - 1 + 10 * liked), (film_urls, rated_films)])
+
+    state = store._State(committed={name: committed[name] for name in store.HEADERS},
+                         next_members_page=1 + math.ceil(n_users / MEMBERS_PER_PAGE),
+                         batches=len(stamps))
+    (staging / config.STATE_FILE).write_bytes(state.to_bytes())
+    os.replace(staging, out)
+    return GeneratedSummary(ratings=len(rating_values), unrated=int((~is_rated).sum()),
+                            users=n_users, films=n_films, seconds=time.perf_counter() - started)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ratings", type=int, default=1_000_000, help="ratings to write")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--films", type=int, default=None,
+                        help="catalogue size (default grows like the square root of --ratings)")
+    parser.add_argument("--out", type=Path, required=True, help="new folder for the dataset")
+    args = parser.parse_args(argv)
+    if args.ratings < 0:
+        parser.error("--ratings must not be negative")
+    summary = generate_dataset(args.out, ratings=args.ratings, seed=args.seed,
+                               shape=DatasetShape(ratings=args.ratings, seed=args.seed,
+                                                  films=args.films))
+    print(f"wrote {summary.ratings:,} ratings, {summary.unrated:,} unrated, "
+          f"{summary.users:,} users, {summary.films:,} films to {args.out} "
+          f"in {summary.seconds:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

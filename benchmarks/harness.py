@@ -1,0 +1,124 @@
+"""Shared plumbing for the benchmark scripts: timing, peak memory, cached datasets.
+
+Each benchmark script is runnable alone (`python benchmarks/bench_*.py`) and
+prints its figures; this module keeps the measuring the same everywhere so the
+numbers in BENCHMARKS.md are comparable.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+BENCHMARKS_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = BENCHMARKS_DIR.parent
+DATA_DIR = BENCHMARKS_DIR / "data"
+SHARED_DIR = PROJECT_ROOT.parent / "shared"
+SHARED_PAGES_DIR = SHARED_DIR / "letterboxd_pages"
+SHARED_SAMPLE = SHARED_DIR / "datasets" / "letterboxd_ratings_500k" / "ratings.csv.gz"
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Wall-clock seconds of repeated runs; the median is the figure we quote."""
+
+    seconds: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def spread(self) -> str:
+        return f"min {min(self.seconds):.4g} s, max {max(self.seconds):.4g} s, n={len(self.seconds)}"
+
+
+def time_runs(action: Callable[[], object], repeats: int, warmup: int = 0) -> Timing:
+    """Run `action` `warmup` times unmeasured, then `repeats` times measured."""
+    for _ in range(warmup):
+        action()
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        action()
+        seconds.append(time.perf_counter() - start)
+    return Timing(tuple(seconds))
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set size so far (Linux: VmHWM, else getrusage)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def run_measured_child(argv: Sequence[str], timeout: float | None = None) -> dict[str, object]:
+    """Run a child Python process that prints one JSON object as its last stdout line.
+
+    Memory is measured in a fresh process so that one measurement's heap never
+    inflates the next one's peak.
+    """
+    completed = subprocess.run([sys.executable, *argv], cwd=PROJECT_ROOT, capture_output=True,
+                               text=True, timeout=timeout, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({completed.returncode}):\n"
+                           f"{completed.stderr[-3000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def machine_summary() -> str:
+    """Cores, memory and CPU model, for quoting next to a figure."""
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = ""
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        memory = f", {pages / 2**30:.0f} GiB RAM"
+    except (ValueError, OSError):
+        pass
+    return f"{os.cpu_count()} cores{memory}, {model}, Python {platform.python_version()}"
+
+
+def dataset_dir(ratings: int, seed: int) -> Path:
+    return DATA_DIR / f"ratings{ratings}_seed{seed}"
+
+
+def ensure_dataset(ratings: int, seed: int, data_root: Path | None = None) -> Path:
+    """The cached synthetic dataset of this size and seed, generated on first use."""
+    from benchmarks.generate_dataset import generate_dataset
+
+    root = DATA_DIR if data_root is None else Path(data_root)
+    path = root / f"ratings{ratings}_seed{seed}"
+    if not (path / "dataset_state.json").exists():
+        print(f"generating {ratings:,} ratings (seed {seed}) into {path} ...", flush=True)
+        start = time.perf_counter()
+        generate_dataset(path, ratings=ratings, seed=seed)
+        print(f"  generated in {time.perf_counter() - start:.1f} s", flush=True)
+    return path
+
+
+def mib(size: float) -> str:
+    return f"{size / 2**20:,.0f} MiB"
+
+
+def print_header(title: str) -> None:
+    print(f"== {title}")
+    print(f"   machine: {machine_summary()}")

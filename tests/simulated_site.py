@@ -1,0 +1,517 @@
+"""A local, simulated letterboxd.com for tests, benchmarks and demos.
+
+Serves robots.txt, the popular-members table, members' film grids and watchlists and
+film pages in the real 2026 markup, plus the site's error, private and Cloudflare
+pages, from a `SiteData`. `FaultConfig` injects 429s, 5xx, resets, slow and truncated
+answers, vanished and private members and a Cloudflare challenge, deterministically:
+the n-th request for a path always meets the same fate for a given seed, whatever the
+thread interleaving. Binds 127.0.0.1 only unless told otherwise.
+
+    python -m tests.simulated_site --generate-users 200 --films 800 --port 8000
+    python -m tests.simulated_site --ratings ../shared/datasets/letterboxd_ratings_500k/ratings.csv.gz
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import logging
+import random
+import re
+import socket
+import struct
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Iterable, NamedTuple, Sequence
+from urllib.parse import urlsplit
+
+from tests import simulated_site_pages as pages
+from tests.simulated_site_data import MemberRow, SiteData, SiteEntry, SiteFilm
+
+__all__ = ["FaultConfig", "SimulatedSite", "SiteData", "SiteEntry", "SiteFilm", "MemberRow",
+           "MEMBERS_PER_PAGE", "FILMS_PER_PAGE", "WATCHLIST_PER_PAGE", "main"]
+
+logger = logging.getLogger(__name__)
+
+MEMBERS_PER_PAGE = 30
+FILMS_PER_PAGE = 72
+WATCHLIST_PER_PAGE = 28
+RESET = 0  # status recorded in the request log for a connection closed without an answer
+
+_MEMBERS = re.compile(r"/members/popular/(?:page/(?P<page>\d+)/)?")
+_FILM = re.compile(r"/film/(?P<slug>[^/]+)/")
+_USER_GRID = re.compile(r"/(?P<user>[A-Za-z0-9_]{1,15})/(?P<kind>films|watchlist)/"
+                        r"(?:page/(?P<page>\d+)/)?")
+
+
+@dataclass
+class FaultConfig:
+    """What goes wrong, and how often. Fields may be changed while the site runs.
+
+    Rates are probabilities per request; reset, truncated, 429 and 5xx exclude each
+    other (their sum must not exceed 1), slowness comes on top. robots.txt is spared
+    unless `faults_on_robots`.
+    """
+
+    seed: int = 0
+    rate_429: float = 0.0
+    retry_after: int = 1
+    rate_5xx: float = 0.0
+    rate_reset: float = 0.0
+    rate_truncated: float = 0.0
+    rate_slow: float = 0.0
+    slow_seconds: float = 2.0
+    # Listed on /members/popular/ but their films and watchlist pages are 404s.
+    vanished_users: frozenset[str] = frozenset()
+    # Their films and watchlist pages are Letterboxd's own 403.
+    private_users: frozenset[str] = frozenset()
+    # Every request after the first N (robots.txt aside) gets the Cloudflare challenge.
+    challenge_after: int | None = None
+    # The 2026 markup: no data-film-id, only data-postered-identifier.
+    strip_film_id: bool = False
+    # The first K requests for each path fail with this status (0 = connection reset).
+    fail_first: int = 0
+    fail_first_status: int = 503
+    faults_on_robots: bool = False
+
+    def __post_init__(self) -> None:
+        self.vanished_users = frozenset(name.lower() for name in self.vanished_users)
+        self.private_users = frozenset(name.lower() for name in self.private_users)
+        rates = (self.rate_429, self.rate_5xx, self.rate_reset, self.rate_truncated,
+                 self.rate_slow)
+        if any(not 0 <= rate <= 1 for rate in rates):
+            raise ValueError("fault rates must be between 0 and 1")
+        if self.rate_429 + self.rate_5xx + self.rate_reset + self.rate_truncated > 1:
+            raise ValueError("rate_429 + rate_5xx + rate_reset + rate_truncated must not exceed 1")
+        if self.retry_after < 0 or self.slow_seconds < 0 or self.fail_first < 0:
+            raise ValueError("retry_after, slow_seconds and fail_first must not be negative")
+        if self.challenge_after is not None and self.challenge_after < 0:
+            raise ValueError("challenge_after must not be negative")
+
+
+class _Reply(NamedTuple):
+    """Everything the handler needs to answer one request, decided up front."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...]
+    fault: str | None  # None, "reset", "truncated", "429", "5xx", "challenge", "fail_first"
+    delay: float
+
+
+class SimulatedSite:
+    """The HTTP server. Use as a context manager, or call `start()` and `stop()`."""
+
+    def __init__(self, data: SiteData, faults: FaultConfig | None = None, *,
+                 robots_txt: str = pages.ROBOTS_TXT) -> None:
+        self.data = data
+        self.robots_txt = robots_txt
+        # Read afresh by every request: assign a new FaultConfig or change its fields at will.
+        self.faults = faults or FaultConfig()
+        self._lock = threading.Lock()
+        self._log: list[tuple[float, str, int]] = []
+        self._path_counts: Counter[str] = Counter()
+        self._fault_counts: Counter[str] = Counter()
+        self._faultable_requests = 0
+        self._served = 0
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.base_url = ""
+
+    # --- lifecycle ------------------------------------------------------------
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve in a daemon thread; returns the base URL, e.g. http://127.0.0.1:PORT."""
+        if self._server is not None:
+            raise RuntimeError("the simulated site is already running")
+        self._stopping.clear()
+        self._server = _Server((host, port), _Handler, self)
+        bound_host, bound_port = self._server.server_address[:2]
+        self.base_url = f"http://{bound_host}:{bound_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.01},
+                                        name=f"simulated-site-{bound_port}", daemon=True)
+        self._thread.start()
+        logger.debug("simulated site listening at %s", self.base_url)
+        return self.base_url
+
+    def stop(self) -> None:
+        """Stop listening and cut open connections, so no client hangs on a dead site."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        server.server_close()
+        server.close_open_connections()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "SimulatedSite":
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # --- faults and observation ---------------------------------------------------
+
+    def update_faults(self, **changes: object) -> FaultConfig:
+        """Replace some fault settings (validated) while serving."""
+        self.faults = dataclasses.replace(self.faults, **changes)
+        return self.faults
+
+    @property
+    def request_log(self) -> list[tuple[float, str, int]]:
+        """(monotonic arrival time, path, status) per request; status 0 = reset."""
+        with self._lock:
+            return list(self._log)
+
+    def request_count(self, path_prefix: str | None = None) -> int:
+        with self._lock:
+            if path_prefix is None:
+                return len(self._log)
+            return sum(1 for _, path, _ in self._log if path.startswith(path_prefix))
+
+    @property
+    def fault_counts(self) -> dict[str, int]:
+        """How often each fault was injected, e.g. {"429": 3, "reset": 1}."""
+        with self._lock:
+            return dict(self._fault_counts)
+
+    def clear_log(self) -> None:
+        """Forget requests seen so far, including per-path counts for `fail_first`."""
+        with self._lock:
+            self._log.clear()
+            self._path_counts.clear()
+            self._fault_counts.clear()
+            self._faultable_requests = 0
+
+    # --- answering ----------------------------------------------------------------
+
+    def reply(self, target: str) -> _Reply:
+        """Decide the answer to GET `target`, and log it. No I/O: the handler sends it."""
+        arrived = time.monotonic()
+        path = urlsplit(target).path or "/"
+        faults = self.faults
+        exempt = path == "/robots.txt" and not faults.faults_on_robots
+        with self._lock:
+            self._served += 1
+            ray = _ray_id(faults.seed, self._served)
+            attempt = self._path_counts[path]
+            self._path_counts[path] += 1
+            if not exempt:
+                self._faultable_requests += 1
+            faultable_number = self._faultable_requests
+        draw = None if exempt else _draw(faults, path, attempt)
+        reply = None if draw is None else self._injected_fault(faults, draw, attempt,
+                                                                faultable_number, ray)
+        if reply is None:
+            status, body, headers = self._route(path, target, faults, ray)
+            reply = _Reply(status, body, headers, draw.truncate_fault if draw else None, 0.0)
+        if draw is not None and draw.slow:
+            reply = reply._replace(delay=faults.slow_seconds)
+        with self._lock:
+            self._log.append((arrived, target, RESET if reply.fault == "reset" else reply.status))
+            if reply.fault is not None:
+                self._fault_counts[reply.fault] += 1
+            if reply.delay:
+                self._fault_counts["slow"] += 1
+        return reply
+
+    def _injected_fault(self, faults: FaultConfig, draw: "_Draw", attempt: int,
+                        faultable_number: int, ray: str) -> _Reply | None:
+        if faults.challenge_after is not None and faultable_number > faults.challenge_after:
+            return _html_reply(403, pages.challenge_page(ray), ray, "challenge",
+                               extra=(("cf-mitigated", "challenge"),
+                                      ("cache-control", "private, max-age=0, no-store, no-cache")))
+        if attempt < faults.fail_first:
+            return self._error_reply(faults.fail_first_status, faults, ray, "fail_first")
+        if draw.error_status is not None:
+            return self._error_reply(draw.error_status, faults, ray, draw.error_fault)
+        return None
+
+    @staticmethod
+    def _error_reply(status: int, faults: FaultConfig, ray: str, fault: str) -> _Reply:
+        if status == RESET:
+            return _Reply(RESET, b"", (), "reset", 0.0)
+        if status == 429:
+            return _html_reply(429, pages.rate_limited_page(), ray, fault,
+                               extra=(("retry-after", str(faults.retry_after)),))
+        return _html_reply(status, pages.server_error_page(status, ray), ray, fault)
+
+    def _route(self, path: str, target: str, faults: FaultConfig,
+               ray: str) -> tuple[int, bytes, tuple[tuple[str, str], ...]]:
+        if path == "/robots.txt":
+            return 200, self.robots_txt.encode(), _headers("text/plain; charset=utf-8", ray)
+        if not path.endswith("/") and _routable(path + "/"):
+            query = urlsplit(target).query
+            location = path + "/" + (f"?{query}" if query else "")
+            return 301, b"", _headers("text/html; charset=utf-8", ray) + (("location", location),)
+        status, html = self._page(path, faults)
+        return status, html.encode(), _headers("text/html; charset=utf-8", ray)
+
+    def _page(self, path: str, faults: FaultConfig) -> tuple[int, str]:
+        if match := _MEMBERS.fullmatch(path):
+            page = _page_number(match["page"])
+            if page is None:
+                return 404, pages.not_found_page()
+            rows, has_next = self.data.members_page(page, MEMBERS_PER_PAGE)
+            return 200, pages.members_page(rows, page, has_next)
+        if match := _FILM.fullmatch(path):
+            film = self.data.film(match["slug"])
+            if film is None:
+                return 404, pages.not_found_page()
+            count, mean = self.data.rating_stats(film.slug)
+            return 200, pages.film_page(film, count, mean, strip_film_id=faults.strip_film_id)
+        if match := _USER_GRID.fullmatch(path):
+            return self._grid_page(match["user"].lower(), match["kind"],
+                                   _page_number(match["page"]), faults)
+        return 404, pages.not_found_page()
+
+    def _grid_page(self, username: str, kind: str, page: int | None,
+                   faults: FaultConfig) -> tuple[int, str]:
+        if page is None or not self.data.has_user(username) or username in faults.vanished_users:
+            return 404, pages.not_found_page()
+        if username in faults.private_users:
+            return 403, pages.forbidden_page()
+        per_page = FILMS_PER_PAGE if kind == "films" else WATCHLIST_PER_PAGE
+        fetch = self.data.films_page if kind == "films" else self.data.watchlist_page
+        grid = fetch(username, page, per_page)
+        if grid is None:  # removed between the two calls
+            return 404, pages.not_found_page()
+        last_page = max(1, -(-grid.total // per_page))
+        display_name = self.data.display_name(username)
+        if kind == "films":
+            return 200, pages.films_page(username, display_name, grid.tiles, page, last_page,
+                                         grid.total, strip_film_id=faults.strip_film_id)
+        return 200, pages.watchlist_page(username, display_name, [film for film, _ in grid.tiles],
+                                         page, last_page, grid.total,
+                                         strip_film_id=faults.strip_film_id)
+
+
+class _Draw(NamedTuple):
+    error_status: int | None
+    error_fault: str
+    truncate_fault: str | None
+    slow: bool
+
+
+def _draw(faults: FaultConfig, path: str, attempt: int) -> _Draw:
+    """The fate of the `attempt`-th request for `path`: a pure function of the seed."""
+    rng = random.Random(f"{faults.seed}|{path}|{attempt}")
+    roll, code_roll, slow_roll = rng.random(), rng.random(), rng.random()
+    slow = slow_roll < faults.rate_slow
+    edge = faults.rate_reset
+    if roll < edge:
+        return _Draw(RESET, "reset", None, slow)
+    edge += faults.rate_truncated
+    if roll < edge:
+        return _Draw(None, "", "truncated", slow)
+    edge += faults.rate_429
+    if roll < edge:
+        return _Draw(429, "429", None, slow)
+    edge += faults.rate_5xx
+    if roll < edge:
+        return _Draw((500, 502, 503)[int(code_roll * 3)], "5xx", None, slow)
+    return _Draw(None, "", None, slow)
+
+
+def _ray_id(seed: int, number: int) -> str:
+    return hashlib.blake2b(f"{seed}:{number}".encode(), digest_size=8).hexdigest() + "-LHR"
+
+
+def _headers(content_type: str, ray: str) -> tuple[tuple[str, str], ...]:
+    # `server: cloudflare` comes from the handler's version string.
+    return (("content-type", content_type), ("cf-ray", ray),
+            ("cache-control", "private, max-age=0"), ("vary", "Accept-Encoding"))
+
+
+def _html_reply(status: int, html: str, ray: str, fault: str,
+                extra: Iterable[tuple[str, str]] = ()) -> _Reply:
+    return _Reply(status, html.encode(), _headers("text/html; charset=utf-8", ray) + tuple(extra),
+                  fault, 0.0)
+
+
+def _page_number(text: str | None) -> int | None:
+    """Page 1 when absent; None (a 404) for page 0."""
+    page = 1 if text is None else int(text)
+    return page if page >= 1 else None
+
+
+def _routable(path: str) -> bool:
+    return any(pattern.fullmatch(path) for pattern in (_MEMBERS, _FILM, _USER_GRID))
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 site: SimulatedSite) -> None:
+        self.site = site
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def process_request(self, request: socket.socket, client_address: object) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_open_connections(self) -> None:
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            logger.debug("connection from %s ended: %r", client_address, error)
+        else:
+            logger.exception("simulated site failed answering %s", client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    timeout = 60
+    server: _Server
+
+    def version_string(self) -> str:
+        return "cloudflare"
+
+    def log_message(self, format: str, *args: object) -> None:
+        logger.debug("%s %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        self._answer(send_body=True)
+
+    def do_HEAD(self) -> None:
+        self._answer(send_body=False)
+
+    def _answer(self, send_body: bool) -> None:
+        site = self.server.site
+        reply = site.reply(self.path)
+        if reply.delay and site._stopping.wait(reply.delay):
+            self.close_connection = True
+            return
+        if reply.fault == "reset":
+            # Linger 0: close() sends a TCP RST, like a dropped upstream connection.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return
+        self.send_response(reply.status)
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        body = reply.body
+        if reply.fault == "truncated":
+            # Promise more than we send, then hang up: the client sees a short read.
+            self.send_header("content-length", str(2 * len(body) + 1))
+            self.send_header("connection", "close")
+            self.end_headers()
+            if send_body:
+                self.wfile.write(body[: len(body) // 2])
+            self.close_connection = True
+            return
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        if send_body:
+            self.wfile.write(body)
+
+
+# --- command line ---------------------------------------------------------------
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.simulated_site",
+        description="Serve a simulated letterboxd.com on this machine for tests and demos.")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--ratings", metavar="FILE",
+                        help="ratings CSV (user_id,movie_id,rating_val), .gz allowed")
+    source.add_argument("--generate-users", type=int, metavar="N",
+                        help="generate N synthetic members instead")
+    parser.add_argument("--movies", metavar="FILE", help="film metadata CSV for --ratings")
+    parser.add_argument("--films", type=int, default=None, metavar="M",
+                        help="number of generated films (default: 4 per member, at least 50)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for generated data and faults")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
+    parser.add_argument("--strip-film-id", action="store_true",
+                        help="omit data-film-id, as the real site has since April 2026")
+    parser.add_argument("--rate-429", type=float, default=0.0)
+    parser.add_argument("--retry-after", type=int, default=1, metavar="SECONDS")
+    parser.add_argument("--rate-5xx", type=float, default=0.0)
+    parser.add_argument("--rate-reset", type=float, default=0.0)
+    parser.add_argument("--rate-truncated", type=float, default=0.0)
+    parser.add_argument("--rate-slow", type=float, default=0.0)
+    parser.add_argument("--slow-seconds", type=float, default=2.0)
+    parser.add_argument("--challenge-after", type=int, default=None, metavar="N",
+                        help="answer every request after the first N with a Cloudflare challenge")
+    parser.add_argument("--fail-first", type=int, default=0, metavar="K",
+                        help="fail the first K requests for each path")
+    parser.add_argument("--fail-first-status", type=int, default=503)
+    parser.add_argument("--private-user", action="append", default=[], metavar="NAME")
+    parser.add_argument("--vanished-user", action="append", default=[], metavar="NAME")
+    parser.add_argument("--faults-on-robots", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        faults = FaultConfig(
+            seed=args.seed, rate_429=args.rate_429, retry_after=args.retry_after,
+            rate_5xx=args.rate_5xx, rate_reset=args.rate_reset,
+            rate_truncated=args.rate_truncated, rate_slow=args.rate_slow,
+            slow_seconds=args.slow_seconds, challenge_after=args.challenge_after,
+            fail_first=args.fail_first, fail_first_status=args.fail_first_status,
+            private_users=frozenset(args.private_user),
+            vanished_users=frozenset(args.vanished_user),
+            strip_film_id=args.strip_film_id, faults_on_robots=args.faults_on_robots)
+        if args.ratings:
+            data = SiteData.from_ratings_csv(args.ratings, args.movies)
+        else:
+            films = args.films if args.films is not None else max(50, 4 * args.generate_users)
+            data = SiteData.generate(args.seed, args.generate_users, films)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    site = SimulatedSite(data, faults)
+    try:
+        url = site.start(args.host, args.port)
+    except OSError as error:
+        print(f"error: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        return 2
+    print(f"Simulated Letterboxd at {url}", flush=True)
+    print(f"{len(data.users)} members, {len(data.films)} films. Ctrl-C stops.", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        site.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,567 @@
+"""What the simulated letterboxd.com knows: films, members, their ratings and watchlists.
+
+Kept apart from the HTML and the HTTP server so the same data can be built from the
+real 500k sample, generated for a seed, and changed while being served (refresh
+tests), with one lock guarding every read the server makes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import random
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass
+from functools import partial
+from itertools import repeat
+from pathlib import Path
+from typing import Iterable, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from names import SLUG_PATTERN, USERNAME_PATTERN, validate_slug, validate_username
+
+MAX_FILM_ID = 2_000_000
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_YEAR_SUFFIX = re.compile(r"^(?P<stem>.+)-(?P<year>18[89]\d|19\d\d|20[0-3]\d)$")
+# Paths of the real site that a generated username must not shadow.
+_RESERVED_NAMES = frozenset({"film", "films", "members", "list", "lists", "about", "search",
+                             "settings", "pro", "journal", "csi", "esi", "ajax", "tmdb", "imdb"})
+
+
+@dataclass(frozen=True)
+class SiteFilm:
+    slug: str
+    title: str
+    year: int | None
+    letterboxd_id: int
+    lid: str
+    genres: tuple[str, ...] = ()
+    tmdb_id: int | None = None
+    imdb_id: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        """Title with the year, as in `data-item-name`."""
+        return self.title if self.year is None else f"{self.title} ({self.year})"
+
+
+class SiteEntry(NamedTuple):
+    """One film on a member's grid. A tuple: half a million of them load in a blink."""
+
+    slug: str
+    rating: int | None
+    liked: bool = False
+
+
+# Builds a SiteEntry from a (slug, rating, liked) tuple without a Python-level call.
+_new_entry = partial(tuple.__new__, SiteEntry)
+
+
+class MemberRow(NamedTuple):
+    username: str
+    display_name: str
+    watched: int
+    liked: int
+
+
+class GridPage(NamedTuple):
+    """One page of a member's grid, copied out under the lock."""
+
+    tiles: list[tuple[SiteFilm, SiteEntry]]
+    total: int
+
+
+class SiteData:
+    """Films and members of the simulated site.
+
+    `users` is ordered: it is the popularity order of /members/popular/ and each
+    list is the order of that member's films grid. Change the data while it is being
+    served only through the methods, which hold the lock.
+    """
+
+    def __init__(self, films: Iterable[SiteFilm] = (),
+                 users: dict[str, Iterable[SiteEntry]] | None = None,
+                 display_names: dict[str, str] | None = None,
+                 watchlists: dict[str, Iterable[str]] | None = None) -> None:
+        self._lock = threading.RLock()
+        self.films: dict[str, SiteFilm] = {}
+        self._used_ids: set[int] = set()
+        self._used_lids: set[str] = set()
+        for film in films:
+            self._add_film(film)
+        self.users: dict[str, list[SiteEntry]] = {}
+        self.display_names: dict[str, str] = {}
+        self.watchlists: dict[str, list[str]] = {}
+        self._rating_stats: dict[str, tuple[int, int]] | None = None
+        for username, entries in (users or {}).items():
+            self._put_user(username, entries, (display_names or {}).get(username),
+                           (watchlists or {}).get(username, ()), position=None)
+
+    # --- building -----------------------------------------------------------
+
+    @classmethod
+    def from_ratings_csv(cls, path: str | Path, movies_path: str | Path | None = None) -> "SiteData":
+        """Load `user_id,movie_id,rating_val` (username, slug, 1..10); `.gz` is fine.
+
+        Members are ordered by number of ratings (most first, ties by username); each
+        grid keeps the file's order. Film metadata comes from `movies_path`
+        (`movie_id,movie_title,year_released,genres`) where given, else from the slug.
+        A repeated (user, film) pair keeps its last rating.
+        """
+        ratings = pd.read_csv(path, usecols=["user_id", "movie_id", "rating_val"],
+                              dtype={"user_id": str, "movie_id": str}, keep_default_na=False)
+        # Work on integer codes: validating and lowercasing 500k strings one by one is slow.
+        raw_codes, raw_names = pd.factorize(ratings["user_id"])
+        user_codes, unique_users = pd.factorize(np.array([name.lower() for name in raw_names],
+                                                         dtype=object))
+        user_codes = user_codes[raw_codes] if len(raw_codes) else raw_codes
+        usernames = [str(name) for name in unique_users]
+        slug_codes, unique_slugs = pd.factorize(ratings["movie_id"])
+        _require_names(pd.Series(usernames, dtype=object), USERNAME_PATTERN, "username", path)
+        _require_names(pd.Series(unique_slugs, dtype=object), SLUG_PATTERN, "film slug", path)
+        values = pd.to_numeric(ratings["rating_val"], errors="coerce").to_numpy(dtype=float)
+        if np.isnan(values).any() or ((values < 1) | (values > 10) | (values % 1 != 0)).any():
+            raise ValueError(f"{path}: rating_val must be whole numbers from 1 to 10")
+        stars = values.astype(np.int64)
+
+        pair_keys = user_codes.astype(np.int64) * max(1, len(unique_slugs)) + slug_codes
+        _, last_of_pair = np.unique(pair_keys[::-1], return_index=True)
+        if len(last_of_pair) < len(pair_keys):
+            keep = np.sort(len(pair_keys) - 1 - last_of_pair)
+            user_codes, slug_codes, stars = user_codes[keep], slug_codes[keep], stars[keep]
+
+        films = _films_from_movies_csv(movies_path) if movies_path is not None else {}
+        for slug in unique_slugs:
+            films.setdefault(str(slug), None)
+        data = cls()
+        data._add_films_in_slug_order(films)
+
+        counts = np.bincount(user_codes, minlength=len(usernames))
+        ends = np.cumsum(counts)
+        grouped = np.argsort(user_codes, kind="stable")
+        slug_objects = np.asarray(unique_slugs, dtype=object)[slug_codes[grouped]].tolist()
+        star_values = stars[grouped].tolist()
+        for index in sorted(range(len(usernames)), key=lambda i: (-counts[i], usernames[i])):
+            start, end = int(ends[index] - counts[index]), int(ends[index])
+            username = usernames[index]
+            data.users[username] = list(map(_new_entry, zip(slug_objects[start:end],
+                                                            star_values[start:end],
+                                                            repeat(False))))
+            data.display_names[username] = username
+            data.watchlists[username] = []
+        return data
+
+    @classmethod
+    def generate(cls, seed: int = 0, n_users: int = 100, n_films: int = 400, *,
+                 min_watched: int = 5, max_watched: int = 300,
+                 unrated_fraction: float = 0.08, liked_fraction: float = 0.12) -> "SiteData":
+        """Synthetic but realistic data, identical for the same arguments.
+
+        Film popularity is heavy-tailed; ratings lean high (mean about 7 half-stars);
+        a few films have no year; some titles hold commas, quotes, `&`, `<`, non-ASCII
+        and one starts with `=`. Members are in popularity order (most films first).
+        """
+        if n_users < 0 or n_films < 1 or not 0 <= min_watched <= max_watched:
+            raise ValueError("need n_users >= 0, n_films >= 1 and 0 <= min_watched <= max_watched")
+        rng = random.Random(seed)
+        data = cls()
+        films = _generate_films(rng, n_films)
+        data._add_films_in_slug_order({film.slug: film for film in films})
+        slugs = [film.slug for film in films]  # index = popularity rank
+        quality = [rng.gauss(0.0, 1.0) for _ in slugs]
+        cumulative = list(np.cumsum([1.0 / (rank + 1) ** 0.85 for rank in range(len(slugs))]))
+        members = []
+        for username in _generate_usernames(rng, n_users):
+            watched_count = min(n_films, min_watched + int((max_watched - min_watched)
+                                                           * rng.random() ** 3))
+            watched = _weighted_sample(rng, len(slugs), cumulative, watched_count)
+            bias = rng.gauss(0.0, 0.6)
+            unrated_chance = unrated_fraction * 2 * rng.random()
+            entries = []
+            for film_index in watched:
+                rating = None
+                if rng.random() >= unrated_chance:
+                    drawn = rng.choices(range(1, 11), weights=_RATING_WEIGHTS)[0]
+                    rating = min(10, max(1, round(drawn + 0.8 * quality[film_index] + bias)))
+                like_chance = liked_fraction * (2.5 if rating is not None and rating >= 9 else 0.6)
+                entries.append(SiteEntry(slugs[film_index], rating, rng.random() < like_chance))
+            watched_set = set(watched)
+            unwatched_pool = [i for i in range(len(slugs)) if i not in watched_set]
+            watchlist = [slugs[i] for i in rng.sample(unwatched_pool,
+                                                      min(len(unwatched_pool),
+                                                          _watchlist_size(rng)))]
+            members.append((username, entries, _display_name(rng, username), watchlist))
+        members.sort(key=lambda member: (-len(member[1]), member[0]))
+        for username, entries, display_name, watchlist in members:
+            data._put_user(username, entries, display_name, watchlist, position=None)
+        return data
+
+    # --- changes while serving ------------------------------------------------
+
+    def set_rating(self, username: str, slug: str, rating: int | None, *,
+                   liked: bool | None = None) -> None:
+        """Rate (or un-rate) a film; a film new to the member goes first on their grid."""
+        if rating is not None and not 1 <= rating <= 10:
+            raise ValueError(f"rating must be 1..10 or None, got {rating}")
+        with self._lock:
+            entries = self._entries(username)
+            if slug not in self.films:
+                self._add_film(self._derived_film(validate_slug(slug), None))
+            for index, entry in enumerate(entries):
+                if entry.slug == slug:
+                    entries[index] = SiteEntry(slug, rating, entry.liked if liked is None else liked)
+                    self._count_rating(slug, entry.rating, -1)
+                    break
+            else:
+                entries.insert(0, SiteEntry(slug, rating, bool(liked)))
+            self._count_rating(slug, rating, +1)
+
+    def remove_entry(self, username: str, slug: str) -> None:
+        with self._lock:
+            entries = self._entries(username)
+            removed = [entry for entry in entries if entry.slug == slug]
+            if not removed:
+                raise KeyError(f"{username} has no entry for {slug}")
+            entries[:] = [entry for entry in entries if entry.slug != slug]
+            for entry in removed:
+                self._count_rating(slug, entry.rating, -1)
+
+    def add_user(self, username: str, entries: Iterable[SiteEntry] = (), *,
+                 display_name: str | None = None, watchlist: Iterable[str] = (),
+                 position: int | None = None) -> str:
+        """Add a member at `position` in the popularity order (default: last)."""
+        with self._lock:
+            name = validate_username(username)
+            if name in self.users:
+                raise ValueError(f"user {name} already exists")
+            self._put_user(name, entries, display_name, watchlist, position)
+            return name
+
+    def remove_user(self, username: str) -> None:
+        with self._lock:
+            name = username.lower()
+            if name not in self.users:
+                raise KeyError(username)
+            for entry in self.users.pop(name):
+                self._count_rating(entry.slug, entry.rating, -1)
+            self.display_names.pop(name, None)
+            self.watchlists.pop(name, None)
+
+    # --- reads for the server and for tests ------------------------------------
+
+    def film(self, slug: str) -> SiteFilm | None:
+        with self._lock:
+            return self.films.get(slug)
+
+    def has_user(self, username: str) -> bool:
+        with self._lock:
+            return username.lower() in self.users
+
+    def display_name(self, username: str) -> str:
+        with self._lock:
+            name = username.lower()
+            return self.display_names.get(name, name)
+
+    def members_page(self, page: int, per_page: int) -> tuple[list[MemberRow], bool]:
+        """Rows of one popular-members page and whether a next page exists."""
+        with self._lock:
+            names = list(self.users)
+            start = (page - 1) * per_page
+            rows = [MemberRow(name, self.display_names.get(name, name), len(self.users[name]),
+                              sum(1 for entry in self.users[name] if entry.liked))
+                    for name in names[start:start + per_page]]
+            return rows, start + per_page < len(names)
+
+    def films_page(self, username: str, page: int, per_page: int) -> GridPage | None:
+        with self._lock:
+            entries = self.users.get(username.lower())
+            if entries is None:
+                return None
+            start = (page - 1) * per_page
+            tiles = [(self.films[entry.slug], entry) for entry in entries[start:start + per_page]]
+            return GridPage(tiles, len(entries))
+
+    def watchlist_page(self, username: str, page: int, per_page: int) -> GridPage | None:
+        with self._lock:
+            name = username.lower()
+            if name not in self.users:
+                return None
+            slugs = self.watchlists.get(name, [])
+            start = (page - 1) * per_page
+            tiles = [(self.films[slug], SiteEntry(slug, None, False))
+                     for slug in slugs[start:start + per_page]]
+            return GridPage(tiles, len(slugs))
+
+    def rating_stats(self, slug: str) -> tuple[int, float | None]:
+        """(number of ratings, mean rating in half-stars) across all members."""
+        with self._lock:
+            if self._rating_stats is None:
+                totals: dict[str, tuple[int, int]] = {}
+                for entries in self.users.values():
+                    for entry in entries:
+                        if entry.rating is not None:
+                            count, total = totals.get(entry.slug, (0, 0))
+                            totals[entry.slug] = (count + 1, total + entry.rating)
+                self._rating_stats = totals
+            count, total = self._rating_stats.get(slug, (0, 0))
+            return count, (total / count if count else None)
+
+    def entries(self, username: str) -> list[SiteEntry]:
+        with self._lock:
+            return list(self._entries(username))
+
+    def rating_triples(self) -> set[tuple[str, str, int]]:
+        """Every (username, slug, rating) the site shows: what a full scrape must find."""
+        with self._lock:
+            return {(name, entry.slug, entry.rating) for name, entries in self.users.items()
+                    for entry in entries if entry.rating is not None}
+
+    # --- internals ---------------------------------------------------------------
+
+    def _entries(self, username: str) -> list[SiteEntry]:
+        entries = self.users.get(username.lower())
+        if entries is None:
+            raise KeyError(f"no such user: {username}")
+        return entries
+
+    def _count_rating(self, slug: str, rating: int | None, sign: int) -> None:
+        """Keep the cached per-film totals right without a full recount."""
+        if self._rating_stats is None or rating is None:
+            return
+        count, total = self._rating_stats.get(slug, (0, 0))
+        self._rating_stats[slug] = (count + sign, total + sign * rating)
+
+    def _put_user(self, username: str, entries: Iterable[SiteEntry], display_name: str | None,
+                  watchlist: Iterable[str], position: int | None) -> None:
+        name = username.lower()
+        entry_list = [SiteEntry(*entry) for entry in entries]
+        if any(entry.rating is not None and not 1 <= entry.rating <= 10 for entry in entry_list):
+            raise ValueError(f"{name}: ratings must be 1..10 or None")
+        watch_list = list(watchlist)
+        for slug in [entry.slug for entry in entry_list] + watch_list:
+            if slug not in self.films:
+                self._add_film(self._derived_film(validate_slug(slug), None))
+        if position is None or position >= len(self.users):
+            self.users[name] = entry_list
+        else:
+            ordered = list(self.users.items())
+            ordered.insert(max(0, position), (name, entry_list))
+            self.users = dict(ordered)
+        self.display_names[name] = display_name or name
+        self.watchlists[name] = watch_list
+        for entry in entry_list:
+            self._count_rating(entry.slug, entry.rating, +1)
+
+    def _add_films_in_slug_order(self, films: dict[str, SiteFilm | None]) -> None:
+        """Add films, deriving what is missing; sorted so derived ids never depend on file order."""
+        for slug in sorted(films):
+            given = films[slug]
+            if given is None or not given.letterboxd_id or not given.lid:
+                given = self._derived_film(slug, given)
+            self._add_film(given)
+
+    def _add_film(self, film: SiteFilm) -> None:
+        if film.slug in self.films:
+            raise ValueError(f"film {film.slug} defined twice")
+        if film.letterboxd_id in self._used_ids or film.lid in self._used_lids:
+            raise ValueError(f"film {film.slug}: id {film.letterboxd_id} or lid {film.lid} taken")
+        self.films[film.slug] = film
+        self._used_ids.add(film.letterboxd_id)
+        self._used_lids.add(film.lid)
+
+    def _derived_film(self, slug: str, partial: SiteFilm | None) -> SiteFilm:
+        """`partial` (or a film made up from the slug) with a free id and lid hashed from the slug."""
+        digest = _slug_digest(slug)
+        film_id = 1 + digest % MAX_FILM_ID
+        while film_id in self._used_ids:
+            film_id = film_id % MAX_FILM_ID + 1
+        lid = _unused_lid(digest >> 32, self._used_lids)
+        if partial is None:
+            title, year = _title_and_year_from_slug(slug)
+            return SiteFilm(slug, title, year, film_id, lid, (), *_external_ids(slug))
+        return dataclasses.replace(partial, letterboxd_id=film_id, lid=lid)
+
+
+# Half-star weights for 1..10, shaped like real Letterboxd ratings (mean about 7.1).
+_RATING_WEIGHTS = (1, 2, 3, 5, 8, 14, 20, 22, 11, 14)
+_GENRES = ("Action", "Adventure", "Animation", "Comedy", "Crime", "Documentary", "Drama",
+           "Family", "Fantasy", "History", "Horror", "Music", "Mystery", "Romance",
+           "Science Fiction", "Thriller", "TV Movie", "War", "Western")
+_ADJECTIVES = ("Silent", "Last", "Crimson", "Hidden", "Broken", "Golden", "Endless", "Quiet",
+               "Wild", "Lonely", "Electric", "Frozen", "Distant", "Secret", "Burning", "Pale")
+_NOUNS = ("River", "Summer", "Mirror", "Garden", "Empire", "Harbor", "Letter", "Station",
+          "Forest", "Machine", "Winter", "Island", "Promise", "Shadow", "Highway", "Orchard")
+# Titles that break naive CSV writers, HTML templating and spreadsheets.
+_AWKWARD_TITLES = (
+    "Love, Actually, Again",
+    'The "Perfect" Heist',
+    "Amélie’s Café",
+    "=1+1 Is Two",
+    "Tom & Jerry’s <Big> Night",
+    "O'Brien's Road",
+    "Crouching Tiger 卧虎藏龙",
+    "Żółć, Sól i Pieprz",
+)
+_SYLLABLES = ("ka", "lo", "mi", "ra", "ven", "to", "sa", "ne", "bo", "di", "jun", "el", "ar",
+              "fi", "mo", "zu", "le", "na", "ty", "or")
+_FIRST_NAMES = ("Anna", "Zoë", "José", "Mika", "Sam", "Léa", "Omar", "Yuki", "Björn", "Ada")
+
+
+def _generate_films(rng: random.Random, n_films: int) -> list[SiteFilm]:
+    """Films in popularity order, awkward titles among the popular ones."""
+    awkward_at = {1 + 2 * i: title for i, title in enumerate(_AWKWARD_TITLES) if 1 + 2 * i < n_films}
+    yearless_at = {i for i in range(n_films) if rng.random() < 0.01}
+    if n_films >= 20:
+        yearless_at.add(n_films // 3)
+    films: list[SiteFilm] = []
+    slugs: set[str] = set()
+    for index in range(n_films):
+        title = awkward_at.get(index) or _random_title(rng)
+        year = None if index in yearless_at else max(1900, 2025 - int(abs(rng.gauss(0, 22))))
+        slug = _unique_slug(_slugify(title), year, slugs)
+        genres = tuple(rng.sample(_GENRES, rng.randint(1, 3)))
+        tmdb_id = None if rng.random() < 0.03 else rng.randint(2, 1_400_000)
+        imdb_id = None if rng.random() < 0.05 else f"tt{rng.randint(1, 9_999_999):07d}"
+        films.append(SiteFilm(slug, title, year, 0, "", genres, tmdb_id, imdb_id))
+    return films
+
+
+def _random_title(rng: random.Random) -> str:
+    adjective, noun, other = rng.choice(_ADJECTIVES), rng.choice(_NOUNS), rng.choice(_NOUNS)
+    return rng.choice((f"The {adjective} {noun}", f"{noun} of the {other}", f"{adjective} {noun}s",
+                       f"{noun}", f"A {adjective} {noun} in {rng.randint(1950, 2030)}"))
+
+
+def _slugify(title: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "film"
+
+
+def _unique_slug(base: str, year: int | None, taken: set[str]) -> str:
+    """Letterboxd's habit: a remake gets `-YEAR`, then `-1`, `-2`..."""
+    candidates = [base] + ([f"{base}-{year}"] if year is not None else [])
+    candidates += [f"{base}-{n}" for n in range(1, len(taken) + 2)]
+    slug = next(candidate for candidate in candidates if candidate not in taken)
+    taken.add(slug)
+    return slug
+
+
+def _generate_usernames(rng: random.Random, count: int) -> list[str]:
+    names: list[str] = []
+    taken: set[str] = set()
+    while len(names) < count:
+        stem = "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 4)))
+        suffix = rng.choice(("", "", "_", str(rng.randint(1, 99)), f"_{rng.randint(1, 999)}"))
+        name = (stem + suffix)[:15].rstrip("_") or stem[:15]
+        if name in taken or name in _RESERVED_NAMES:
+            continue
+        taken.add(validate_username(name))
+        names.append(name)
+    return names
+
+
+def _display_name(rng: random.Random, username: str) -> str:
+    style = rng.random()
+    if style < 0.4:
+        return username
+    if style < 0.8:
+        return f"{rng.choice(_FIRST_NAMES)} {username.strip('_0123456789').title()}"
+    if style < 0.9:
+        return f"{rng.choice(_FIRST_NAMES)} & \"{username}\""
+    return f"{rng.choice(_FIRST_NAMES)} ({username})"
+
+
+def _watchlist_size(rng: random.Random) -> int:
+    roll = rng.random()
+    if roll < 0.7:
+        return rng.randint(0, 8)
+    if roll < 0.9:
+        return rng.randint(9, 27)
+    return rng.randint(29, 60)
+
+
+def _weighted_sample(rng: random.Random, population: int, cumulative: list[float],
+                     count: int) -> list[int]:
+    """`count` distinct indices, popular ones likelier, in draw order."""
+    chosen: dict[int, None] = {}
+    for _ in range(50):
+        if len(chosen) >= count:
+            break
+        for index in rng.choices(range(population), cum_weights=cumulative, k=count):
+            chosen.setdefault(index, None)
+            if len(chosen) >= count:
+                break
+    if len(chosen) < count:
+        rest = [i for i in range(population) if i not in chosen]
+        for index in rng.sample(rest, count - len(chosen)):
+            chosen[index] = None
+    return list(chosen)
+
+
+def _slug_digest(slug: str) -> int:
+    return int.from_bytes(hashlib.blake2b(slug.encode(), digest_size=16).digest(), "big")
+
+
+def _external_ids(slug: str) -> tuple[int, str]:
+    """Made-up but stable TMDB and IMDb ids for a film known only by its slug."""
+    digest = _slug_digest(slug)
+    return 1 + (digest >> 80) % 1_500_000, f"tt{(digest >> 100) % 10_000_000:07d}"
+
+
+def _title_and_year_from_slug(slug: str) -> tuple[str, int | None]:
+    match = _YEAR_SUFFIX.match(slug)
+    stem, year = (match["stem"], int(match["year"])) if match else (slug, None)
+    return " ".join(word[:1].upper() + word[1:] for word in stem.split("-")), year
+
+
+def _unused_lid(number: int, used: set[str]) -> str:
+    """4 to 6 base-62 characters, like the `boxd.it` short links."""
+    text = _base62(number)
+    for length in (4, 5, 6):
+        if text[:length] not in used:
+            return text[:length]
+    while text in used:
+        number += 1
+        text = _base62(number)
+    return text
+
+
+def _base62(number: int, length: int = 6) -> str:
+    digits = []
+    for _ in range(length):
+        number, remainder = divmod(number, 62)
+        digits.append(_BASE62[remainder])
+    return "".join(digits)
+
+
+def _films_from_movies_csv(path: str | Path) -> dict[str, SiteFilm | None]:
+    movies = pd.read_csv(path, usecols=lambda column: column in
+                         {"movie_id", "movie_title", "year_released", "genres"},
+                         dtype={"movie_id": str, "movie_title": str, "genres": str})
+    if "movie_id" not in movies.columns:
+        raise ValueError(f"{path}: no movie_id column")
+    _require_names(movies["movie_id"], SLUG_PATTERN, "film slug", path)
+    films: dict[str, SiteFilm | None] = {}
+    columns = {name: movies[name].tolist() if name in movies.columns else [None] * len(movies)
+               for name in ("movie_id", "movie_title", "year_released", "genres")}
+    for slug, title, year, genres in zip(*columns.values()):
+        derived_title, derived_year = _title_and_year_from_slug(slug)
+        has_year = isinstance(year, (int, float)) and not pd.isna(year)
+        tmdb_id, imdb_id = _external_ids(slug)
+        films[slug] = SiteFilm(
+            slug=slug,
+            title=title if isinstance(title, str) and title else derived_title,
+            year=int(year) if has_year else derived_year,
+            letterboxd_id=0, lid="",  # assigned when added, so ids stay unique
+            genres=tuple(genres.split("|")) if isinstance(genres, str) and genres else (),
+            tmdb_id=tmdb_id, imdb_id=imdb_id)
+    return films
+
+
+def _require_names(values: pd.Series, pattern: str, what: str, path: object) -> None:
+    bad = values[~values.astype(str).str.fullmatch(pattern)]
+    if len(bad):
+        raise ValueError(f"{path}: {len(bad)} invalid {what}s, first {bad.iloc[0]!r}")

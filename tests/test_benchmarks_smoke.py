@@ -1,0 +1,161 @@
+"""Every benchmark script, run at a tiny size, so none of them rots unnoticed.
+
+The real figures come from running the scripts at full size (see BENCHMARKS.md);
+here they must only run, agree with the code they measure and leave cached
+datasets as they found them. The dataset generator is checked hardest: its
+output must be byte for byte what `DatasetStore.commit_batch` writes.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pytest
+
+import config
+from benchmarks import (bench_commit_batch, bench_load_dataset, bench_parse_grid,
+                        bench_scrape_throughput)
+from benchmarks.generate_dataset import (BATCH_USERS, FIRST_SCRAPE, MINUTES_PER_BATCH,
+                                         RATING_HISTOGRAM, DatasetShape, generate_dataset)
+from load_save_and_translate_data import (HEADERS, DatasetStore, ScrapeStatus,
+                                          UserScrapeRecord, load_ratings_dataset)
+from read_in_data import FilmTile
+
+TINY = DatasetShape(ratings=6000, seed=3, films=400, median_user_ratings=30)
+
+
+def run_script(main: Callable[[Sequence[str]], int], args: Sequence[str],
+               capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(list(args)) == 0
+    return capsys.readouterr().out
+
+
+def read_dicts(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def file_digests(data_dir: Path) -> dict[str, str]:
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(data_dir.iterdir()) if path.is_file()}
+
+
+def records_from_files(data_dir: Path) -> list[UserScrapeRecord]:
+    """What a scraper would have handed the store to produce this dataset."""
+    films = {row["film_id"]: row for row in read_dicts(data_dir / config.FILM_MAPPINGS_FILE)}
+    users = read_dicts(data_dir / config.USER_MAPPINGS_FILE)
+    log = read_dicts(data_dir / config.USER_UPDATES_FILE)
+    ratings = iter(read_dicts(data_dir / config.RATINGS_FILE))
+    translated = iter(read_dicts(data_dir / config.TRANSLATED_FILE))
+    unrated = iter(read_dicts(data_dir / config.UNRATED_FILE))
+
+    def tile(film_id: str, rating: int | None, liked: bool) -> FilmTile:
+        film = films[film_id]
+        return FilmTile(slug=film["slug"], letterboxd_id=int(film["letterboxd_id"]),
+                        lid=film["lid"], title=film["title"],
+                        year=int(film["year"]) if film["year"] else None, rating=rating,
+                        liked=liked)
+
+    records = []
+    for entry, user in zip(log, users, strict=True):
+        tiles = []
+        for _ in range(int(entry["n_ratings"])):
+            row, shown = next(ratings), next(translated)
+            tiles.append(tile(row["film_id"], int(row["rating"]), shown["liked"] == "true"))
+        for _ in range(int(entry["n_unrated"])):
+            tiles.append(tile(next(unrated)["film_id"], None, False))
+        records.append(UserScrapeRecord(user["username"], ScrapeStatus(entry["status"]),
+                                        tuple(tiles), display_name=user["display_name"]))
+    return records
+
+
+def test_generated_dataset_is_what_commit_batch_writes(tmp_path: Path) -> None:
+    generated = tmp_path / "generated"
+    summary = generate_dataset(generated, ratings=TINY.ratings, shape=TINY)
+    state = json.loads((generated / config.STATE_FILE).read_text())
+
+    store = DatasetStore.open(tmp_path / "rebuilt", create=True)
+    records = records_from_files(generated)
+    for start in range(0, len(records), BATCH_USERS):
+        batch = start // BATCH_USERS
+        store.commit_batch(records[start:start + BATCH_USERS],
+                           next_members_page=state["next_members_page"],
+                           now=FIRST_SCRAPE + timedelta(minutes=MINUTES_PER_BATCH * batch))
+
+    assert len(records) > 2 * BATCH_USERS  # several batches, several timestamps
+    assert any(record.status is ScrapeStatus.PRIVATE for record in records)
+    for name in HEADERS:
+        assert (generated / name).read_bytes() == (tmp_path / "rebuilt" / name).read_bytes(), name
+    rebuilt_state = json.loads((tmp_path / "rebuilt" / config.STATE_FILE).read_text())
+    assert rebuilt_state.pop("pending_backup") is not None  # the store also wrote backups
+    assert {**state, "pending_backup": None} == {**rebuilt_state, "pending_backup": None}
+
+    data = load_ratings_dataset(generated)
+    assert len(data.rating) == TINY.ratings == summary.ratings
+    assert len(data.unrated_user) == summary.unrated > 0
+    assert DatasetStore.open(generated).rating_count == TINY.ratings
+
+
+def test_generator_is_deterministic_and_shaped_like_the_sample(tmp_path: Path) -> None:
+    shape = DatasetShape(ratings=40_000, seed=5)
+    generate_dataset(tmp_path / "a", ratings=shape.ratings, shape=shape)
+    generate_dataset(tmp_path / "b", ratings=shape.ratings, shape=shape)
+    generate_dataset(tmp_path / "c", ratings=shape.ratings, seed=6)
+    assert file_digests(tmp_path / "a") == file_digests(tmp_path / "b")
+    assert file_digests(tmp_path / "a") != file_digests(tmp_path / "c")
+
+    data = load_ratings_dataset(tmp_path / "a")
+    share = np.bincount(data.rating, minlength=11)[1:] / len(data.rating)
+    np.testing.assert_allclose(share, RATING_HISTOGRAM / RATING_HISTOGRAM.sum(), atol=1e-4)
+    per_user = np.bincount(data.user_index, minlength=data.n_users)
+    assert per_user.max() > 5 * np.median(per_user[per_user > 0])  # heavy-tailed users
+    per_film = np.bincount(data.film_index, minlength=data.n_films)
+    assert np.sort(per_film)[-10:].sum() > 0.03 * len(data.rating)  # blockbusters
+
+
+def test_generator_refuses_to_overwrite(tmp_path: Path) -> None:
+    generate_dataset(tmp_path / "d", ratings=0)
+    assert DatasetStore.open(tmp_path / "d").rating_count == 0
+    with pytest.raises(FileExistsError):
+        generate_dataset(tmp_path / "d", ratings=10)
+
+
+def test_parse_grid_benchmark_compares_equal_extractions(capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    out = run_script(bench_parse_grid.main, ["--repeats", "1"], capsys)
+    if out.startswith("skipped"):
+        pytest.skip("no saved grid pages")
+    assert "same result: True" in out and "same result: False" not in out
+    assert "speed-up" in out
+
+
+def test_scrape_benchmark_scrapes_the_simulated_site(capsys: pytest.CaptureFixture[str]) -> None:
+    out = run_script(bench_scrape_throughput.main,
+                     ["--users", "4", "--workers", "1", "2", "--repeats", "1"], capsys)
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] in (["1"], ["2"])]
+    assert [row[0] for row in rows] == ["1", "2"]
+    assert all(float(row[1]) > 0 and int(row[2]) >= 4 and row[3] == "0" for row in rows)
+
+
+def test_commit_benchmark_leaves_the_cached_dataset_untouched(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    generate_dataset(tmp_path / "ratings3000_seed0", ratings=3000, seed=0)
+    before = file_digests(tmp_path / "ratings3000_seed0")
+    out = run_script(bench_commit_batch.main, ["--sizes", "0", "3000", "--batches", "1",
+                                               "--data-root", str(tmp_path)], capsys)
+    assert "targets met" in out
+    assert file_digests(tmp_path / "ratings3000_seed0") == before
+    assert not (tmp_path / "ratings3000_seed0" / config.BACKUP_DIR).exists()
+
+
+def test_load_benchmark_measures_in_a_child(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    out = run_script(bench_load_dataset.main, ["--sizes", "2000", "--repeats", "1",
+                                               "--data-root", str(tmp_path)], capsys)
+    row = next(line.split() for line in out.splitlines() if line.split()[:1] == ["2,000"])
+    assert float(row[1]) > 0 and row[3] == "MiB"

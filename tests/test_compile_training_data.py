@@ -1,0 +1,154 @@
+"""The dataset builder end to end against the simulated site."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import config
+from compile_training_data import main
+from errors import EXIT_BAD_INPUT, EXIT_BLOCKED
+from load_save_and_translate_data import load_ratings_dataset
+from tests.simulated_site import FaultConfig, SiteData, SimulatedSite
+
+
+def dataset_triples(data_dir: Path) -> set[tuple[str, str, int]]:
+    data = load_ratings_dataset(data_dir)
+    slugs = data.films["slug"].to_numpy()
+    return {(data.usernames[u], slugs[f], int(r))
+            for u, f, r in zip(data.user_index, data.film_index, data.rating)}
+
+
+def site_triples(site_data: SiteData, users=None) -> set[tuple[str, str, int]]:
+    return {(user, slug, rating) for user, slug, rating in site_data.rating_triples()
+            if users is None or user in users}
+
+
+def build(mode: str, site_url: str, data_dir: Path, *extra: str) -> int:
+    return main([mode, "--base-url", site_url, "--rate", "0", "--output-dir", str(data_dir),
+                 "--workers", "3", "-q", *extra])
+
+
+@pytest.fixture
+def site_data() -> SiteData:
+    return SiteData.generate(seed=7, n_users=45, n_films=250)
+
+
+@pytest.fixture
+def site(site_data: SiteData):
+    with SimulatedSite(site_data) as running:
+        yield running
+
+
+def test_new_then_continue_round_trips_every_rating_with_stable_ids(
+        site, site_data: SiteData, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    assert build("new", site.base_url, data_dir, "--users", "20", "--batch-size", "6") == 0
+    first = load_ratings_dataset(data_dir)
+    assert first.n_users == 20
+    first_films = first.films["slug"].tolist()
+    assert build("continue", site.base_url, data_dir, "--users", "1000",
+                 "--batch-size", "6") == 0
+    assert dataset_triples(data_dir) == site_triples(site_data)
+    second = load_ratings_dataset(data_dir)
+    assert second.usernames[:20] == first.usernames
+    assert second.usernames == list(site_data.users)
+    assert second.films["slug"].tolist()[:len(first_films)] == first_films
+    films = second.films.set_index("slug")
+    for slug, film in list(site_data.films.items())[:20]:
+        if slug in films.index:
+            assert films.loc[slug, "lid"] == film.lid
+            assert films.loc[slug, "letterboxd_id"] == film.letterboxd_id
+    watched_unrated = {(second.usernames[u], second.films["slug"].iloc[f])
+                       for u, f in zip(second.unrated_user, second.unrated_film)}
+    assert watched_unrated == {(user, entry.slug) for user in site_data.users
+                               for entry in site_data.entries(user) if entry.rating is None}
+
+
+def test_refresh_yields_the_sites_new_state_exactly(site, site_data: SiteData,
+                                                     tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    assert build("new", site.base_url, data_dir, "--users", "1000") == 0
+    users = list(site_data.users)
+    changed_user, emptied_user = users[-5], users[3]
+    entries = site_data.entries(changed_user)
+    rated = [entry for entry in entries if entry.rating is not None]
+    site_data.set_rating(changed_user, rated[0].slug, 11 - rated[0].rating
+                         if rated[0].rating != 5 else 6)
+    site_data.set_rating(changed_user, rated[1].slug, None)
+    site_data.remove_entry(changed_user, rated[2].slug)
+    unseen = next(slug for slug in site_data.films
+                  if slug not in {entry.slug for entry in entries})
+    site_data.set_rating(changed_user, unseen, 10)
+    for entry in site_data.entries(emptied_user):
+        site_data.remove_entry(emptied_user, entry.slug)
+    assert dataset_triples(data_dir) != site_triples(site_data)
+    assert build("continue", site.base_url, data_dir, "--users", "0",
+                 "--refresh-older-than", "0") == 0
+    assert dataset_triples(data_dir) == site_triples(site_data)
+    ratings_rows = (data_dir / config.RATINGS_FILE).read_text().count("\n") - 1
+    assert ratings_rows == len(site_triples(site_data))  # compacted: no dead rows left
+
+
+def test_vanished_and_private_users_are_recorded_and_skipped(site_data: SiteData,
+                                                             tmp_path: Path) -> None:
+    users = list(site_data.users)
+    faults = FaultConfig(vanished_users=frozenset({users[1]}),
+                         private_users=frozenset({users[2]}))
+    data_dir = tmp_path / "data"
+    with SimulatedSite(site_data, faults) as site:
+        assert build("new", site.base_url, data_dir, "--users", "10") == 0
+    log = (data_dir / config.USER_UPDATES_FILE).read_text()
+    assert f",{users[1]},"in log and ",not_found," in log and ",private," in log
+    scraped = set(users[:10]) - {users[1], users[2]}  # skipped users count towards --users
+    assert dataset_triples(data_dir) == site_triples(site_data, scraped)
+
+
+def test_a_challenge_stops_the_run_with_exit_3_after_saving_finished_users(
+        site_data: SiteData, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    data_dir = tmp_path / "data"
+    with SimulatedSite(site_data, FaultConfig(challenge_after=25)) as site:
+        assert build("new", site.base_url, data_dir, "--users", "1000",
+                     "--batch-size", "2") == EXIT_BLOCKED
+        requests_made = site.request_count()
+    assert requests_made <= 25 + 3 + 1  # at most the requests already in flight
+    saved = load_ratings_dataset(data_dir)
+    assert 0 < saved.n_users < len(site_data.users)
+    assert dataset_triples(data_dir) == site_triples(site_data, set(saved.usernames))
+
+
+def test_new_archives_the_previous_dataset(site, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    assert build("new", site.base_url, data_dir, "--users", "3") == 0
+    before = (data_dir / config.RATINGS_FILE).read_bytes()
+    assert build("new", site.base_url, data_dir, "--users", "2") == 0
+    archived = list((data_dir / config.ARCHIVE_DIR).iterdir())
+    assert len(archived) == 1
+    assert (archived[0] / config.RATINGS_FILE).read_bytes() == before
+
+
+def test_test_mode_writes_to_test_output_and_never_touches_output(
+        site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    output, test_output = tmp_path / "output", tmp_path / "test_output"
+    output.mkdir()
+    (output / "keep.txt").write_text("mine")
+    monkeypatch.setattr(config, "OUTPUT_DIR", output)
+    monkeypatch.setattr(config, "TEST_OUTPUT_DIR", test_output)
+    assert main(["new", "--test-mode", "--base-url", site.base_url, "--rate", "0", "-q"]) == 0
+    assert [path.name for path in output.iterdir()] == ["keep.txt"]
+    assert load_ratings_dataset(test_output).n_users == 10  # the small test-mode default
+    with pytest.raises(Exception, match="test mode never writes to output"):
+        main(["new", "--test-mode", "--output-dir", str(output), "--base-url", site.base_url])
+
+
+def test_continue_without_a_dataset_is_bad_input(site, tmp_path: Path) -> None:
+    with pytest.raises(Exception) as caught:
+        build("continue", site.base_url, tmp_path / "none")
+    assert getattr(caught.value, "exit_code", None) == EXIT_BAD_INPUT
+
+
+def test_import_of_the_shared_sample(tmp_path: Path, shared_dataset_dir: Path) -> None:
+    assert main(["import", str(shared_dataset_dir), "--output-dir", str(tmp_path / "d"),
+                 "-q"]) == 0
+    data = load_ratings_dataset(tmp_path / "d")
+    assert (len(data.rating), data.n_users, data.n_films) == (509_463, 2_187, 4_974)
