@@ -1,0 +1,150 @@
+"""The fitted model and the per-user index it needs, cached next to the dataset.
+
+Reading a multi-million-row ratings CSV takes seconds; recommending must not.
+So the first run fits the model on every rating and stores it, with each
+user's ratings as compact arrays, under `model/`, keyed by the dataset's
+fingerprint. Later runs load plain arrays (never a pickle) in a fraction of a
+second. Anything missing, corrupt, truncated or stale is refitted, not trusted.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+import config
+from load_save_and_translate_data import (RatingsData, dataset_fingerprint, load_film_table,
+                                          load_ratings_dataset)
+from recommender_model import ModelFileError, RecommenderModel
+from safe_files import write_atomically
+
+logger = logging.getLogger(__name__)
+
+INDEX_FILE = "dataset_index.npz"
+INDEX_META_FILE = "dataset_index.json"
+INDEX_FORMAT = 1
+
+
+@dataclass
+class CachedModel:
+    """A fitted model plus what the recommender needs to know of the dataset."""
+
+    model: RecommenderModel
+    films: pd.DataFrame            # by film id: slug, lid, letterboxd_id, title, year, genres
+    usernames: list[str]           # by user id
+    rating_indptr: np.ndarray      # CSR by user over (rating_films, rating_values)
+    rating_films: np.ndarray
+    rating_values: np.ndarray
+    unrated_indptr: np.ndarray     # CSR by user over unrated_films
+    unrated_films: np.ndarray
+
+    def __post_init__(self) -> None:
+        self._user_ids = {name: index for index, name in enumerate(self.usernames)}
+        self._film_ids = {slug: index for index, slug in enumerate(self.films["slug"].tolist())}
+        self.rating_counts = np.bincount(self.rating_films, minlength=len(self.films))
+
+    def user_id(self, username: str) -> int | None:
+        return self._user_ids.get(username.lower())
+
+    def user_ratings(self, user_id: int) -> tuple[np.ndarray, np.ndarray]:
+        start, end = self.rating_indptr[user_id], self.rating_indptr[user_id + 1]
+        return (self.rating_films[start:end].astype(np.int64),
+                self.rating_values[start:end].astype(np.int64))
+
+    def user_unrated(self, user_id: int) -> np.ndarray:
+        start, end = self.unrated_indptr[user_id], self.unrated_indptr[user_id + 1]
+        return self.unrated_films[start:end].astype(np.int64)
+
+    def film_ids_for_slugs(self, slugs: Sequence[str]) -> np.ndarray:
+        """Film id per slug, -1 where the dataset does not know the film."""
+        return np.array([self._film_ids.get(slug, -1) for slug in slugs], dtype=np.int64)
+
+
+def _csr(rows: np.ndarray, columns: np.ndarray, n_rows: int,
+         values: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    order = np.argsort(rows, kind="stable")
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    sorted_columns = columns[order].astype(np.int32)
+    if values is None:
+        return indptr, sorted_columns
+    return indptr, sorted_columns, values[order].astype(np.int8)
+
+
+def _save_index(directory: Path, data: RatingsData, fingerprint: str) -> None:
+    rating_indptr, rating_films, rating_values = _csr(data.user_index, data.film_index,
+                                                      data.n_users, data.rating)
+    unrated_indptr, unrated_films = _csr(data.unrated_user, data.unrated_film, data.n_users)
+    buffer = io.BytesIO()
+    np.savez(buffer, rating_indptr=rating_indptr, rating_films=rating_films,
+             rating_values=rating_values, unrated_indptr=unrated_indptr,
+             unrated_films=unrated_films)
+    write_atomically(directory / INDEX_FILE, buffer.getvalue())
+    meta = {"format": INDEX_FORMAT, "fingerprint": fingerprint, "usernames": data.usernames,
+            "n_films": data.n_films}
+    write_atomically(directory / INDEX_META_FILE, json.dumps(meta).encode("utf-8"))
+
+
+def _load_index(directory: Path, fingerprint: str, n_films: int) -> dict:
+    """The stored per-user index, or ModelFileError if it cannot be trusted."""
+    try:
+        meta = json.loads((directory / INDEX_META_FILE).read_bytes())
+        if meta.get("format") != INDEX_FORMAT or meta.get("fingerprint") != fingerprint:
+            raise ModelFileError("the dataset index was built from other data")
+        usernames = meta["usernames"]
+        with np.load(directory / INDEX_FILE, allow_pickle=False) as stored:
+            arrays = {name: stored[name] for name in (
+                "rating_indptr", "rating_films", "rating_values", "unrated_indptr",
+                "unrated_films")}
+    except ModelFileError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, EOFError) as error:
+        raise ModelFileError(f"unreadable dataset index ({error})") from None
+    n_users = len(usernames)
+    for prefix, values in (("rating", "rating_films"), ("unrated", "unrated_films")):
+        indptr = arrays[f"{prefix}_indptr"]
+        if (indptr.shape != (n_users + 1,) or indptr[0] != 0 or np.any(np.diff(indptr) < 0)
+                or indptr[-1] != len(arrays[values])):
+            raise ModelFileError("the dataset index is inconsistent")
+        films = arrays[values]
+        if len(films) and (films.min() < 0 or films.max() >= n_films):
+            raise ModelFileError("the dataset index names unknown films")
+    if len(arrays["rating_values"]) != len(arrays["rating_films"]):
+        raise ModelFileError("the dataset index is inconsistent")
+    arrays["usernames"] = usernames
+    return arrays
+
+
+def load_or_fit(data_dir: Path) -> CachedModel:
+    """The cached model if it matches the dataset, else a fresh fit saved for next time."""
+    data_dir = Path(data_dir)
+    model_dir = data_dir / config.MODEL_DIR
+    fingerprint = dataset_fingerprint(data_dir)
+    films = load_film_table(data_dir)
+    try:
+        model = RecommenderModel.load(model_dir, expected_fingerprint=fingerprint)
+        index = _load_index(model_dir, fingerprint, len(films))
+        if model.n_items != len(films) or model.n_users != len(index["usernames"]):
+            raise ModelFileError("the model does not match the dataset's size")
+        logger.debug("using the cached model in %s", model_dir)
+    except ModelFileError as reason:
+        logger.info("fitting the model (%s)", reason)
+        started = time.monotonic()
+        data = load_ratings_dataset(data_dir)
+        model = RecommenderModel.fit(data.user_index, data.film_index, data.rating,
+                                     data.n_users, data.n_films)
+        logger.info("fitted on %d ratings in %.1f s", len(data.rating),
+                    time.monotonic() - started)
+        model_dir.mkdir(exist_ok=True)
+        model.save(model_dir, fingerprint)
+        _save_index(model_dir, data, fingerprint)
+        index = _load_index(model_dir, fingerprint, len(films))
+    usernames = index.pop("usernames")
+    return CachedModel(model=model, films=films, usernames=usernames, **index)
