@@ -39,7 +39,7 @@ def main() -> None:
         run([sys.executable, "compile_training_data.py", "new", *common,
              "--users", str(args.users - 10)])
         run([sys.executable, "compile_training_data.py", "continue", *common, "--users", "5"])
-        someone = list(site_data.users)[args.users - 1]
+        someone = list(site_data.users)[3]
         run([sys.executable, "recommend.py", someone, *common, "--top", "15"])
 
 

@@ -24,6 +24,7 @@ import io
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import Enum
@@ -67,7 +68,8 @@ BLOCK_FILES = (config.RATINGS_FILE, config.UNRATED_FILE, config.TRANSLATED_FILE,
 COMPACT_SUFFIX = ".compact"
 
 # A leading character that makes a spreadsheet treat a cell as a formula.
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class ScrapeStatus(str, Enum):
@@ -111,18 +113,32 @@ class BatchSummary:
 
 
 def spreadsheet_safe(cell: str) -> str:
-    """Neutralise a cell a spreadsheet would run as a formula (for human-facing CSVs only)."""
+    """Neutralise a cell a spreadsheet would run as a formula (for human-facing CSVs only).
+
+    Line breaks become spaces too: compaction copies the translated file line by line.
+    """
     if cell.startswith(_FORMULA_PREFIXES):
-        return "'" + cell
-    return cell
+        cell = "'" + cell
+    return _LINE_BREAK.sub(" ", cell)
+
+
+def _has_carriage_return(row: Sequence[object]) -> bool:
+    return any(isinstance(cell, str) and "\r" in cell for cell in row)
 
 
 def _csv_bytes(rows: Iterable[Sequence[object]], header: Sequence[str] | None = None) -> bytes:
+    """CSV with "\n" line ends.
+
+    With that line end the csv module leaves a lone "\r" unquoted, and readers would
+    split the row there; a row holding one is written fully quoted instead.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
+    quoted = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
     if header is not None:
         writer.writerow(header)
-    writer.writerows(rows)
+    for row in rows:
+        (quoted if _has_carriage_return(row) else writer).writerow(row)
     return buffer.getvalue().encode("utf-8")
 
 
@@ -160,16 +176,57 @@ def _check_header(path: Path, header: Sequence[str]) -> None:
         raise DatasetError(path, f"wrong header {first_line!r}, expected {','.join(header)!r}", 1)
 
 
-def _read_table(path: Path, header: Sequence[str], nrows: int | None = None) -> pd.DataFrame:
+def _line_at(path: Path, offset: int) -> int:
+    """Line number (1-based) that byte `offset` of a file falls on."""
+    with open(path, "rb") as handle:
+        return handle.read(offset).count(b"\n") + 1
+
+
+def _check_committed_file(path: Path, header: Sequence[str], committed: int) -> None:
+    """The file exists, has the right header and still holds every committed byte."""
+    _check_header(path, header)
+    size = path.stat().st_size
+    if size < committed:
+        raise DatasetError(path, f"is {size:,} bytes but {committed:,} were committed: "
+                           "file truncated", _line_at(path, size))
+
+
+def _check_commit_point(path: Path, committed: int) -> None:
+    """The committed bytes end with a whole line.
+
+    Our appends always end a line, so a commit point inside a line means the
+    file was edited since; cutting the rest off as an unfinished batch would
+    corrupt it. Checked after the rows, whose own errors say more.
+    """
+    with open(path, "rb") as handle:
+        handle.seek(committed - 1)
+        if handle.read(1) == b"\n":
+            return
+    raise DatasetError(path, "changed since it was saved: its committed data no longer ends "
+                       "with a whole line; restore it from backups/ or start over with `new`",
+                       _line_at(path, committed))
+
+
+def _committed_part(path: Path, committed: int | None) -> Path | io.BytesIO:
+    """The file, or only its committed bytes: rows past them belong to an unfinished batch."""
+    if committed is None:
+        return path
+    with open(path, "rb") as handle:
+        return io.BytesIO(handle.read(committed))
+
+
+def _read_table(path: Path, header: Sequence[str], nrows: int | None = None,
+                committed: int | None = None) -> pd.DataFrame:
     """Read a CSV as strings after checking its header; errors name the file."""
     _check_header(path, header)
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
-                            nrows=nrows, encoding="utf-8")
+        frame = pd.read_csv(_committed_part(path, committed), dtype=str, keep_default_na=False,
+                            na_filter=False, nrows=nrows, encoding="utf-8")
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
         raise DatasetError(path, f"not a valid CSV file ({error})") from None
     if nrows is not None and len(frame) < nrows:
-        raise DatasetError(path, f"has {len(frame)} rows, {nrows} were committed: file truncated")
+        raise DatasetError(path, f"has {len(frame)} rows, {nrows} were committed: file truncated",
+                           len(frame) + 2)
     return frame
 
 
@@ -222,17 +279,17 @@ def _check_names(path: Path, names: pd.Series, pattern: str, what: str) -> None:
         raise DatasetError(path, f"duplicate {what} {names.iloc[line - 2]!r}", line)
 
 
-def _read_user_mappings(data_dir: Path) -> pd.DataFrame:
+def _read_user_mappings(data_dir: Path, committed: int | None = None) -> pd.DataFrame:
     path = data_dir / config.USER_MAPPINGS_FILE
-    users = _read_table(path, USERS_HEADER)
+    users = _read_table(path, USERS_HEADER, committed=committed)
     _check_dense_ids(path, _integer_column(path, users, "user_id", low=0), "user_id")
     _check_names(path, users["username"], USERNAME_PATTERN, "username")
     return users
 
 
-def _read_film_mappings(data_dir: Path) -> pd.DataFrame:
+def _read_film_mappings(data_dir: Path, committed: int | None = None) -> pd.DataFrame:
     path = data_dir / config.FILM_MAPPINGS_FILE
-    films = _read_table(path, FILMS_HEADER)
+    films = _read_table(path, FILMS_HEADER, committed=committed)
     _check_dense_ids(path, _integer_column(path, films, "film_id", low=0), "film_id")
     _check_names(path, films["slug"], SLUG_PATTERN, "slug")
     return films
@@ -265,8 +322,9 @@ class _UpdateLog:
         return live
 
 
-def _read_update_log(path: Path, n_users: int, nrows: int | None = None) -> _UpdateLog:
-    frame = _read_table(path, UPDATES_HEADER, nrows)
+def _read_update_log(path: Path, n_users: int, nrows: int | None = None,
+                     committed: int | None = None) -> _UpdateLog:
+    frame = _read_table(path, UPDATES_HEADER, nrows, committed)
     user_ids = _integer_column(path, frame, "user_id", low=0, high=max(n_users - 1, 0))
     if n_users == 0 and len(frame):
         raise DatasetError(path, "names a user that is not in the user mappings", 2)
@@ -402,6 +460,10 @@ class DatasetStore:
             cls._create(data_dir)
         state = _State.read(state_path)
         cls._recover(data_dir, state)
+        # Validate the committed data before cutting or appending anything: a builder
+        # must refuse a hand-edited dataset, not bury the damage under new batches.
+        load_ratings_dataset(data_dir)
+        cls._cut_uncommitted_tails(data_dir, state)
         return cls._load(data_dir, state)
 
     @staticmethod
@@ -416,7 +478,7 @@ class DatasetStore:
 
     @staticmethod
     def _recover(data_dir: Path, state: _State) -> None:
-        """Finish a committed compaction or backup; cut off uncommitted appends."""
+        """Finish a committed compaction or backup; remove temporary files."""
         state_path = data_dir / config.STATE_FILE
         if state.compacting:
             for name in BLOCK_FILES:
@@ -434,6 +496,10 @@ class DatasetStore:
                 os.replace(pending, backups / state.pending_backup)
         for stray in remove_stray_temp_files(backups) + remove_stray_temp_files(data_dir):
             logger.info("removed %s left by an interrupted run", stray.name)
+
+    @staticmethod
+    def _cut_uncommitted_tails(data_dir: Path, state: _State) -> None:
+        """Drop the appends of a batch that was interrupted before its commit point."""
         for name, committed in state.committed.items():
             path = data_dir / name
             if not path.exists():
@@ -488,6 +554,10 @@ class DatasetStore:
     def is_known(self, username: str) -> bool:
         """Scraped before with a decisive outcome (a passing failure does not count)."""
         return self.user_state(username) is not None
+
+    def unfinished_users(self) -> list[str]:
+        """Users whose every scrape failed for a passing reason, in id order."""
+        return [name for name, user_id in self._user_ids.items() if user_id not in self._latest]
 
     def stale_users(self, older_than: timedelta, now: datetime | None = None) -> list[str]:
         """Users whose latest scrape is older than `older_than`, oldest first."""
@@ -715,7 +785,8 @@ def _read_block_file(path: Path, header: Sequence[str], nrows: int, n_users: int
             _integer_column(path, frame, column, low=0)
         raise DatasetError(path, "is not a valid CSV file") from None
     if len(frame) < nrows:
-        raise DatasetError(path, f"has {len(frame)} rows, {nrows} were committed: file truncated")
+        raise DatasetError(path, f"has {len(frame)} rows, {nrows} were committed: file truncated",
+                           len(frame) + 2)
     checks = [("user_id", 0, n_users - 1), ("film_id", 0, n_films - 1)]
     if "rating" in frame:
         checks.append(("rating", 1, 10))
@@ -724,9 +795,20 @@ def _read_block_file(path: Path, header: Sequence[str], nrows: int, n_users: int
         bad = (values < low) | (values > high)
         if bad.any():
             line = _first_bad_line(bad)
-            what = "unknown id" if column != "rating" else "out of range"
+            what = "an unknown id" if column != "rating" else "out of range"
             raise DatasetError(path, f"{column} {values[line - 2]} is {what}", line)
     return frame
+
+
+def load_film_table(data_dir: Path, committed: int | None = None) -> pd.DataFrame:
+    """The film mappings, validated, indexed by film id, with numeric year and Letterboxd id.
+
+    `committed` (bytes) leaves out films a running builder has not committed yet.
+    """
+    films = _read_film_mappings(Path(data_dir), committed)
+    films["letterboxd_id"] = pd.to_numeric(films["letterboxd_id"], errors="coerce").astype("Int64")
+    films["year"] = pd.to_numeric(films["year"], errors="coerce").astype("Int64")
+    return films.drop(columns="film_id")
 
 
 def load_ratings_dataset(data_dir: Path) -> RatingsData:
@@ -743,12 +825,12 @@ def load_ratings_dataset(data_dir: Path) -> RatingsData:
     if state.compacting:
         raise DatasetError(state_path, "a compaction was interrupted; run "
                            "`compile_training_data.py continue --users 0` to finish it")
-    users = _read_user_mappings(data_dir)
-    films = _read_film_mappings(data_dir)
-    films["letterboxd_id"] = pd.to_numeric(films["letterboxd_id"], errors="coerce").astype("Int64")
-    films["year"] = pd.to_numeric(films["year"], errors="coerce").astype("Int64")
-    films = films.drop(columns="film_id")
-    log = _read_update_log(data_dir / config.USER_UPDATES_FILE, len(users))
+    for name, committed in state.committed.items():
+        _check_committed_file(data_dir / name, HEADERS[name], committed)
+    users = _read_user_mappings(data_dir, state.committed[config.USER_MAPPINGS_FILE])
+    films = load_film_table(data_dir, state.committed[config.FILM_MAPPINGS_FILE])
+    log = _read_update_log(data_dir / config.USER_UPDATES_FILE, len(users),
+                           committed=state.committed[config.USER_UPDATES_FILE])
     live = log.live_blocks()
 
     ratings = _read_block_file(data_dir / config.RATINGS_FILE, RATINGS_HEADER,
@@ -777,6 +859,8 @@ def load_ratings_dataset(data_dir: Path) -> RatingsData:
     unrated = _read_block_file(data_dir / config.UNRATED_FILE, UNRATED_HEADER,
                                int(log.n_unrated.sum()), len(users), len(films))
     keep_unrated = np.repeat(live, log.n_unrated)
+    for name, committed in state.committed.items():
+        _check_commit_point(data_dir / name, committed)
     return RatingsData(
         user_index=user_index, film_index=film_index, rating=rating,
         usernames=users["username"].tolist(), films=films,
@@ -810,7 +894,16 @@ def _read_source_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
 
 def _spreadsheet_safe_series(cells: pd.Series) -> pd.Series:
     risky = cells.str.startswith(_FORMULA_PREFIXES)
-    return cells.where(~risky, "'" + cells)
+    return cells.where(~risky, "'" + cells).str.replace(_LINE_BREAK, " ", regex=True)
+
+
+def _csv_quoting(table: pd.DataFrame) -> int:
+    """Quote every cell of a table holding a lone "\r", which to_csv would leave bare."""
+    text_columns = [table[column].astype(str) for column in table.columns
+                    if not pd.api.types.is_numeric_dtype(table[column])]
+    if any(column.str.contains("\r", regex=False).any() for column in text_columns):
+        return csv.QUOTE_ALL
+    return csv.QUOTE_MINIMAL
 
 
 def import_published_dataset(ratings_path: Path, data_dir: Path, *,
@@ -911,8 +1004,11 @@ def import_published_dataset(ratings_path: Path, data_dir: Path, *,
     for name, table in tables.items():
         path = data_dir / name
         temp = data_dir / f".{name}{TEMP_SUFFIX}"
-        table.to_csv(temp, index=False, lineterminator="\n", columns=list(HEADERS[name]))
-        with open(temp, "rb+") as handle:
+        with open(temp, "w", encoding="utf-8", newline="") as handle:
+            handle.write(_header_bytes(name).decode("utf-8"))  # never quoted: readers check it
+            table.to_csv(handle, index=False, header=False, lineterminator="\n",
+                         columns=list(HEADERS[name]), quoting=_csv_quoting(table))
+            handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
         committed[name] = path.stat().st_size

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -135,13 +134,10 @@ def load_or_fit(data_dir: Path) -> CachedModel:
             raise ModelFileError("the model does not match the dataset's size")
         logger.debug("using the cached model in %s", model_dir)
     except ModelFileError as reason:
-        logger.info("fitting the model (%s)", reason)
-        started = time.monotonic()
+        logger.info("fitting the model: no usable cached one (%s)", reason)
         data = load_ratings_dataset(data_dir)
         model = RecommenderModel.fit(data.user_index, data.film_index, data.rating,
                                      data.n_users, data.n_films)
-        logger.info("fitted on %d ratings in %.1f s", len(data.rating),
-                    time.monotonic() - started)
         model_dir.mkdir(exist_ok=True)
         model.save(model_dir, fingerprint)
         _save_index(model_dir, data, fingerprint)

@@ -22,17 +22,12 @@ import numpy as np
 import pandas as pd
 
 import cli
-import evaluation
 from config import Config
 from errors import BadInputError, NotFoundError, PrivateError
-from fetch_ratings import Fetcher
 from letterboxd_export import FilmMatcher, ListEntry, list_import_csv, read_export
-from load_save_and_translate_data import (RatingsData, dataset_fingerprint,
-                                          load_ratings_dataset)
+from load_save_and_translate_data import load_ratings_dataset, spreadsheet_safe
 from model_cache import CachedModel, load_or_fit
 from names import validate_username
-from read_in_data import scrape_user_films, scrape_watchlist
-from recommender_model import UserProfile
 from safe_files import write_atomically
 
 logger = logging.getLogger("letterboxd.recommend")
@@ -139,6 +134,10 @@ def taste_from_dataset(data: CachedModel, username: str) -> UserTaste | None:
 
 
 def taste_from_site(data: CachedModel, username: str, config: Config) -> UserTaste:
+    # Imported here: the HTTP stack costs a tenth of a second that offline runs need not pay.
+    from fetch_ratings import Fetcher
+    from read_in_data import scrape_user_films, scrape_watchlist
+
     with Fetcher(config) as fetcher:
         scraped = scrape_user_films(fetcher, username)
         try:
@@ -194,10 +193,11 @@ def candidate_mask(data: CachedModel, taste: UserTaste, args: argparse.Namespace
     if args.year_to is not None:
         mask &= years <= args.year_to
     if args.genre or args.exclude_genre:
-        genres = films["genres"].fillna("").str.lower().str.split("|")
-        if not genres.map(bool).any():
+        genre_text = films["genres"].fillna("")
+        if not (genre_text != "").any():
             raise BadInputError("this dataset has no genre metadata; import one with genres "
                                 "(e.g. movie_data.csv) to filter by genre")
+        genres = genre_text.str.lower().str.split("|")
         wanted = {genre.lower() for genre in args.genre}
         unwanted = {genre.lower() for genre in args.exclude_genre}
         if wanted:
@@ -220,7 +220,7 @@ def recommend(data: CachedModel, taste: UserTaste, args: argparse.Namespace
               ) -> tuple[list[Recommendation], str | None]:
     """The ranked list and, for a cold start, a note saying why it is popularity-based."""
     model = data.model
-    profile = model.fold_in(taste.rated_films, taste.ratings)
+    profile = model.fold_in(taste.rated_films, taste.ratings, watched_items=taste.watched)
     mask = candidate_mask(data, taste, args)
     note = None
     if model.is_cold(profile):
@@ -274,7 +274,7 @@ def render(picks: list[Recommendation], output_format: str) -> str:
             columns=["rank", "title", "year", "slug", "letterboxd_uri", "predicted_stars",
                      "because"])
         for column in ("title", "because"):
-            frame[column] = frame[column].map(_spreadsheet_cell)
+            frame[column] = frame[column].map(spreadsheet_safe)
         return frame.to_csv(index=False, lineterminator="\n").rstrip("\n")
     lines = []
     width = max((len(_title_and_year(pick)) for pick in picks), default=10)
@@ -288,11 +288,6 @@ def render(picks: list[Recommendation], output_format: str) -> str:
         lines.append(f"{pick.rank:>3}. {name:<{width}}  {stars(pick.predicted_stars):<5} "
                      f"{reason}{mark}".rstrip())
     return "\n".join(lines)
-
-
-def _spreadsheet_cell(text: str) -> str:
-    from load_save_and_translate_data import spreadsheet_safe
-    return spreadsheet_safe(str(text))
 
 
 def stars(value: float) -> str:
@@ -311,6 +306,8 @@ def list_entries(picks: list[Recommendation]) -> list[ListEntry]:
 # --- the command ----------------------------------------------------------------------
 
 def run_evaluation(args: argparse.Namespace, config: Config) -> int:
+    import evaluation  # only this path needs it
+
     started = time.monotonic()
     if args.evaluate:
         table = evaluation.load_ratings_table(Path(args.evaluate))

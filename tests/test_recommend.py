@@ -1,0 +1,222 @@
+"""recommend.py end to end on datasets the builder's own code writes."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import config
+from errors import BadInputError
+from load_save_and_translate_data import (DatasetStore, ScrapeStatus, UserScrapeRecord,
+                                          load_ratings_dataset)
+from read_in_data import FilmTile
+from recommend import main
+
+NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
+N_FILMS = 120
+
+
+def film(index: int, rating: int | None) -> FilmTile:
+    # Two tastes: even films are horror, odd films are comedy; years spread 1950-2009.
+    return FilmTile(slug=f"film-{index}", letterboxd_id=1000 + index, lid=f"L{index:03d}",
+                    title=f"Film {index}", year=1950 + index % 60, rating=rating, liked=False)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """80 users in two taste groups; popularity falls off with the film index."""
+    rng = np.random.default_rng(3)
+    data_dir = tmp_path_factory.mktemp("dataset")
+    store = DatasetStore.open(data_dir, create=True)
+    records = []
+    popularity = 1.0 / (1 + np.arange(N_FILMS)) ** 0.6
+    for user in range(80):
+        taste = user % 2
+        # people mostly watch what they expect to like, as on the real site
+        weights = popularity * np.where(np.arange(N_FILMS) % 2 == taste, 4.0, 1.0)
+        chosen = rng.choice(N_FILMS, size=40, replace=False, p=weights / weights.sum())
+        tiles = []
+        for index in chosen:
+            liked = index % 2 == taste
+            rating = int(np.clip(round(rng.normal(8.5 if liked else 4.0, 1.0)), 1, 10))
+            tiles.append(film(int(index), rating))
+        tiles.append(film(int(rng.integers(N_FILMS)), None))
+        records.append(UserScrapeRecord(f"user{user}", ScrapeStatus.OK, tuple(tiles)))
+    store.commit_batch(records, now=NOW)
+    return data_dir
+
+
+def run(dataset: Path, capsys: pytest.CaptureFixture, *args: str) -> str:
+    capsys.readouterr()
+    assert main([*args, "--data-dir", str(dataset), "-q"]) == 0
+    return capsys.readouterr().out
+
+
+def recommended_slugs(dataset: Path, capsys, *args: str) -> list[str]:
+    out = run(dataset, capsys, *args, "--format", "json")
+    return [pick["slug"] for pick in json.loads(out)]
+
+
+def seen_slugs(dataset: Path, username: str) -> set[str]:
+    data = load_ratings_dataset(dataset)
+    user = data.usernames.index(username)
+    films = np.concatenate([data.film_index[data.user_index == user],
+                            data.unrated_film[data.unrated_user == user]])
+    return set(data.films["slug"].to_numpy()[films])
+
+
+def film_number(slug: str) -> int:
+    return int(slug.split("-")[1])
+
+
+def test_a_dataset_member_gets_unseen_films_of_their_taste(dataset: Path, capsys) -> None:
+    picks = recommended_slugs(dataset, capsys, "user0", "-n", "10")
+    assert len(picks) == 10
+    assert not set(picks) & seen_slugs(dataset, "user0")
+    assert sum(film_number(slug) % 2 == 0 for slug in picks) >= 8  # user0 loves even films
+    picks_other = recommended_slugs(dataset, capsys, "user1", "-n", "10")
+    assert sum(film_number(slug) % 2 == 1 for slug in picks_other) >= 8
+
+
+def test_table_output_shows_stars_and_reasons(dataset: Path, capsys) -> None:
+    out = run(dataset, capsys, "user0", "-n", "5")
+    lines = out.strip().splitlines()
+    assert len(lines) == 5 and lines[0].lstrip().startswith("1.")
+    assert "★" in lines[0] and "because you rated" in out
+
+
+def export_zip(path: Path, rated: dict[int, float], watched: list[int], watchlist: list[int]
+               ) -> Path:
+    def rows(indices, with_rating=False):
+        header = "Date,Name,Year,Letterboxd URI" + (",Rating" if with_rating else "")
+        lines = [header]
+        for index in indices:
+            line = f"2026-01-01,Film {index},{1950 + index % 60},https://boxd.it/L{index:03d}"
+            lines.append(line + (f",{rated[index]}" if with_rating else ""))
+        return "\n".join(lines) + "\n"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("ratings.csv", rows(rated, with_rating=True))
+        archive.writestr("watched.csv", rows(watched))
+        archive.writestr("watchlist.csv", rows(watchlist))
+    return path
+
+
+def test_export_zip_is_matched_by_lid_and_everything_watched_is_excluded(
+        dataset: Path, tmp_path: Path, capsys) -> None:
+    rated = {index: 4.5 for index in range(0, 30, 2)} | {index: 1.0 for index in range(1, 30, 2)}
+    watched = [40, 42, 44]
+    watchlist = [46, 48]
+    path = export_zip(tmp_path / "export.zip", rated, watched, watchlist)
+    picks = recommended_slugs(dataset, capsys, "--export", str(path), "-n", "20")
+    numbers = {film_number(slug) for slug in picks}
+    assert not numbers & (set(rated) | set(watched) | set(watchlist))
+    assert sum(number % 2 == 0 for number in numbers) >= 16
+
+    only = recommended_slugs(dataset, capsys, "--export", str(path), "--watchlist-only")
+    assert sorted(film_number(slug) for slug in only) == watchlist
+    boosted = recommended_slugs(dataset, capsys, "--export", str(path), "--boost-watchlist",
+                                "-n", "5")
+    assert {46, 48} <= {film_number(slug) for slug in boosted}
+
+
+def test_filters_change_the_list_as_they_should(dataset: Path, tmp_path: Path, capsys) -> None:
+    everything = recommended_slugs(dataset, capsys, "user0", "-n", "200")
+    recent = recommended_slugs(dataset, capsys, "user0", "-n", "200", "--year-from", "1990")
+    assert recent and all(1950 + film_number(slug) % 60 >= 1990 for slug in recent)
+    assert set(recent) < set(everything)
+    old = recommended_slugs(dataset, capsys, "user0", "-n", "200", "--year-to", "1960")
+    assert old and all(1950 + film_number(slug) % 60 <= 1960 for slug in old)
+    data = load_ratings_dataset(dataset)
+    counts = dict(zip(data.films["slug"], np.bincount(data.film_index, minlength=data.n_films)))
+    obscure = recommended_slugs(dataset, capsys, "user0", "-n", "200", "--max-ratings", "10")
+    assert obscure and all(counts.get(slug, 0) <= 10 for slug in obscure)
+    popular = recommended_slugs(dataset, capsys, "user0", "-n", "200", "--min-ratings", "30")
+    assert popular and all(counts[slug] >= 30 for slug in popular)
+    with pytest.raises(BadInputError, match="genre"):
+        main(["user0", "--data-dir", str(dataset), "--genre", "Horror", "-q"])
+
+
+def test_letterboxd_list_file_has_the_import_columns(dataset: Path, tmp_path: Path,
+                                                     capsys) -> None:
+    target = tmp_path / "list.csv"
+    run(dataset, capsys, "user0", "-n", "7", "--letterboxd-list", str(target))
+    rows = list(csv.DictReader(io.StringIO(target.read_text())))
+    assert list(rows[0]) == ["LetterboxdURI", "Title", "Year", "Review"]
+    assert len(rows) == 7
+    assert all(row["LetterboxdURI"].startswith("https://boxd.it/L") for row in rows)
+    assert all(row["Review"].startswith("predicted ") for row in rows)
+
+
+def test_a_corrupt_or_stale_model_is_refitted_not_trusted(dataset: Path, tmp_path: Path,
+                                                          capsys) -> None:
+    import shutil
+    copy = tmp_path / "copy"
+    shutil.copytree(dataset, copy)
+    first = recommended_slugs(copy, capsys, "user0", "-n", "10")
+    model_dir = copy / config.MODEL_DIR
+    arrays = next(model_dir.glob("recommender_model.npz"))
+    arrays.write_bytes(arrays.read_bytes()[:100])
+    assert recommended_slugs(copy, capsys, "user0", "-n", "10") == first
+    assert len(arrays.read_bytes()) > 100  # rewritten by the refit
+    store = DatasetStore.open(copy)
+    store.commit_batch([UserScrapeRecord("newcomer", ScrapeStatus.OK,
+                                         tuple(film(i, 9) for i in range(0, 40, 2)))], now=NOW)
+    assert recommended_slugs(copy, capsys, "newcomer", "-n", "5")
+    meta = json.loads((model_dir / "recommender_model.json").read_text())
+    assert meta["n_users"] == 81
+
+
+def test_cold_start_falls_back_to_popularity_with_a_note(dataset: Path, tmp_path: Path,
+                                                         capsys) -> None:
+    path = export_zip(tmp_path / "cold.zip", {2: 5.0}, [], [])
+    picks = recommended_slugs(dataset, capsys, "--export", str(path), "-n", "5")
+    data = load_ratings_dataset(dataset)
+    loved = np.bincount(data.film_index, weights=data.rating >= 8, minlength=data.n_films)
+    loved_by_slug = dict(zip(data.films["slug"], loved))
+    loved_by_slug.pop("film-2")
+    best_counts = sorted(loved_by_slug.values(), reverse=True)[:5]
+    assert [loved_by_slug[slug] for slug in picks] == best_counts
+
+
+def test_an_export_matching_nothing_is_a_clear_error(dataset: Path, tmp_path: Path) -> None:
+    path = tmp_path / "nothing.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("ratings.csv", "Date,Name,Year,Letterboxd URI,Rating\n"
+                         "2026-01-01,Nope,1900,https://boxd.it/zzzz,4\n")
+    with pytest.raises(BadInputError, match="no ratings that match"):
+        main(["--export", str(path), "--data-dir", str(dataset), "-q"])
+
+
+def test_bad_arguments_are_usage_errors(dataset: Path) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["--data-dir", str(dataset)])
+    assert caught.value.code == 2
+    with pytest.raises(BadInputError, match="not a Letterboxd username"):
+        main(["../etc", "--data-dir", str(dataset)])
+
+
+def test_genre_filters_use_imported_metadata(tmp_path: Path, capsys) -> None:
+    from load_save_and_translate_data import import_published_dataset
+    rng = np.random.default_rng(5)
+    lines = ["user_id,movie_id,rating_val"]
+    for user in range(40):
+        for index in rng.choice(60, size=25, replace=False):
+            lines.append(f"u{user},film-{index},{int(rng.integers(1, 11))}")
+    (tmp_path / "ratings.csv").write_text("\n".join(lines) + "\n")
+    movies = ["movie_id,movie_title,year_released,genres"] + [
+        f"film-{index},Film {index},2000,{'Horror|Thriller' if index % 3 == 0 else 'Comedy'}"
+        for index in range(60)]
+    (tmp_path / "movies.csv").write_text("\n".join(movies) + "\n")
+    import_published_dataset(tmp_path / "ratings.csv", tmp_path / "data",
+                             movies_path=tmp_path / "movies.csv")
+    horror = recommended_slugs(tmp_path / "data", capsys, "u0", "-n", "100", "--genre", "horror")
+    assert horror and all(film_number(slug) % 3 == 0 for slug in horror)
+    no_horror = recommended_slugs(tmp_path / "data", capsys, "u0", "-n", "100",
+                                  "--exclude-genre", "Horror")
+    assert no_horror and all(film_number(slug) % 3 != 0 for slug in no_horror)
