@@ -21,7 +21,8 @@ from typing import Iterator, Sequence
 
 import cli
 from config import Config
-from errors import EXIT_BLOCKED, BadInputError, NotFoundError, PrivateError, StopCrawlError
+from errors import (EXIT_BLOCKED, BadInputError, FetchError, MarkupError, NotFoundError,
+                    PrivateError, StopCrawlError)
 from fetch_ratings import Fetcher
 from load_save_and_translate_data import (DatasetStore, ScrapeStatus, UserScrapeRecord,
                                           archive_dataset, dataset_exists,
@@ -65,7 +66,8 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     for sub in (new, cont):
         sub.add_argument("--users", type=int, metavar="N",
                          help="new popular members to scrape this run (default 100; 10 in test "
-                         "mode); vanished or private ones count towards N")
+                         "mode); vanished or private ones count towards N, users whose "
+                         "scrape failed last time are retried on top")
         sub.add_argument("--batch-size", type=int, metavar="B",
                          help="users saved per batch (default 50; 5 in test mode)")
         sub.add_argument("--refresh-older-than", type=float, metavar="DAYS",
@@ -123,7 +125,11 @@ def run_import(args: argparse.Namespace, config: Config) -> int:
 
 
 class CandidateQueue:
-    """Who to scrape, in a deterministic order: stale users first, then new popular members."""
+    """Who to scrape, in a deterministic order: stale users first, then new popular members.
+
+    `refresh` also holds the users whose every scrape so far failed for a passing
+    reason: the members list resumes past them, so they would otherwise never be retried.
+    """
 
     def __init__(self, store: DatasetStore, fetcher: Fetcher, new_users: int,
                  refresh: list[str]) -> None:
@@ -197,7 +203,9 @@ def build(store: DatasetStore, fetcher: Fetcher, config: Config,
           refresh_older_than: timedelta | None) -> RunSummary:
     """Scrape and save batch by batch; a block ends the run after saving what is done."""
     summary = RunSummary()
-    refresh = store.stale_users(refresh_older_than) if refresh_older_than is not None else []
+    refresh = store.unfinished_users()
+    if refresh_older_than is not None:
+        refresh += store.stale_users(refresh_older_than)
     candidates = CandidateQueue(store, fetcher, config.user_count, refresh)
     batch: list[UserScrapeRecord] = []
     batch_page: int | None = None
@@ -227,6 +235,9 @@ def build(store: DatasetStore, fetcher: Fetcher, config: Config,
                     commit()
         except StopCrawlError as error:
             summary.stopped_by = error
+        except (FetchError, MarkupError):
+            commit()  # the members list cannot be read: keep the users already finished
+            raise
         commit()
     if store.dead_rating_rows:
         store.compact()

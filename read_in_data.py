@@ -216,22 +216,14 @@ def _tile_slug(island: lxml.html.HtmlElement) -> str | None:
 
 
 def _tile_title_and_year(island: lxml.html.HtmlElement) -> tuple[str, int | None]:
-    name = island.get("data-item-name") or island.get("data-film-name")
-    if name:
-        title, year = _split_name_and_year(name)
-        if year is None:
-            full_title, full_year = _split_name_and_year(
-                island.get("data-item-full-display-name") or "")
-            year = full_year if full_title == title else _int_or_none(
-                island.get("data-film-release-year"))
-        return title, year
-    full_name = island.get("data-item-full-display-name")
-    if full_name:
-        return _split_name_and_year(full_name)
-    alts = _TILE_IMAGE_ALT(island)
-    alt = alts[0].strip() if alts else ""
-    # The rendered DOM says "Poster for Title (2025)", the raw HTML just "Title".
-    return _split_name_and_year(alt.removeprefix("Poster for "))
+    name = (island.get("data-item-name") or island.get("data-item-full-display-name")
+            or island.get("data-film-name"))
+    if not name:
+        alts = _TILE_IMAGE_ALT(island)
+        # The rendered DOM says "Poster for Title (2025)", the raw HTML just "Title".
+        name = alts[0].strip().removeprefix("Poster for ") if alts else ""
+    title, year = _split_name_and_year(name)
+    return title, year or _int_or_none(island.get("data-film-release-year"))
 
 
 def _tile_viewing(tile: lxml.html.HtmlElement) -> tuple[int | None, bool, int | None]:
@@ -459,9 +451,13 @@ def _film_genres(document: lxml.html.HtmlElement, movie: dict) -> tuple[str, ...
 def _film_rating(document: lxml.html.HtmlElement, movie: dict
                  ) -> tuple[float | None, int | None]:
     aggregate = movie.get("aggregateRating")
-    if isinstance(aggregate, dict) and aggregate.get("ratingValue") is not None:
-        count = aggregate.get("ratingCount")
-        return float(aggregate["ratingValue"]), int(count) if count is not None else None
+    if isinstance(aggregate, dict):
+        try:
+            average = float(aggregate["ratingValue"])
+            count = aggregate.get("ratingCount")
+            return average, int(count) if count is not None else None
+        except (KeyError, TypeError, ValueError):
+            pass  # a malformed record: the fallbacks below still know the average
     # The rendered page (or a CSI fragment pasted in) still carries the histogram tooltip.
     match = _WEIGHTED_AVERAGE.search(" ".join(document.xpath("//@title | //@data-original-title")))
     if match:

@@ -94,14 +94,15 @@ class _RollBack:
             shutil.rmtree(self.data_dir / config.BACKUP_DIR, ignore_errors=True)
 
 
-def time_commits(data_dir: Path, batches: int, seed: int) -> tuple[harness.Timing, int, float]:
+def time_commits(data_dir: Path, batches: int, seed: int,
+                 users: int = BATCH_USERS) -> tuple[harness.Timing, int, float]:
     """(commit_batch timings, ratings per batch, seconds to open) on one dataset."""
     rollback = _RollBack(data_dir)
     try:
         start = time.perf_counter()
         store = DatasetStore.open(data_dir)
         open_seconds = time.perf_counter() - start
-        prepared = make_batches(_catalogue(data_dir), batches + 1, seed)
+        prepared = make_batches(_catalogue(data_dir), batches + 1, seed, users)
         store.commit_batch(prepared[0])  # warm-up: first backups/ folder, page cache
         seconds, written = [], 0
         for records in prepared[1:]:
@@ -119,16 +120,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[0, 1_000_000],
                         help="dataset sizes in ratings (full run: 0 1000000 5000000 20000000)")
     parser.add_argument("--batches", type=int, default=7, help="timed batches per size")
+    parser.add_argument("--users", type=int, default=BATCH_USERS, help="users per batch")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-root", type=Path, default=None,
                         help="where generated datasets are cached (default benchmarks/data)")
     args = parser.parse_args(argv)
-    harness.print_header("Figure 3: commit one 50-user batch")
+    harness.print_header(f"Figure 3: commit one {args.users}-user batch")
     print(f"{'ratings':>11} {'median ms':>10} {'ratings/batch':>14} {'open s':>7}  spread")
     medians = {}
     for size in args.sizes:
         data_dir = harness.ensure_dataset(size, args.seed, args.data_root)
-        timing, per_batch, open_seconds = time_commits(data_dir, args.batches, args.seed)
+        timing, per_batch, open_seconds = time_commits(data_dir, args.batches, args.seed,
+                                                          args.users)
         medians[size] = timing.median
         print(f"{size:>11,} {timing.median * 1000:>10.1f} {per_batch:>14,} {open_seconds:>7.2f}"
               f"  {timing.spread}")

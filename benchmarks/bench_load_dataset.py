@@ -37,10 +37,12 @@ def _child(data_dir: Path) -> None:
                       "users": data.n_users, "films": data.n_films}))
 
 
-def measure(data_dir: Path, repeats: int) -> tuple[harness.Timing, int, dict[str, object]]:
-    """(warm timings, largest peak RSS, last child's report); one unmeasured cold run first."""
+def measure(data_dir: Path, repeats: int,
+            cold_runs: int = 1) -> tuple[harness.Timing, int, dict[str, object]]:
+    """(warm timings, largest peak RSS, last child's report); unmeasured cold runs first."""
     argv = [str(Path(__file__).resolve()), "--child", str(data_dir)]
-    harness.run_measured_child(argv)
+    for _ in range(cold_runs):
+        harness.run_measured_child(argv)
     reports = [harness.run_measured_child(argv) for _ in range(repeats)]
     timing = harness.Timing(tuple(float(report["seconds"]) for report in reports))
     return timing, max(int(report["peak_rss"]) for report in reports), reports[-1]
@@ -51,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000],
                         help="dataset sizes in ratings (full run: 5000000 20000000)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cold-runs", type=int, default=1,
+                        help="unmeasured runs that fill the page cache")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-root", type=Path, default=None)
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
@@ -63,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     met: bool | None = None
     for size in args.sizes:
         data_dir = harness.ensure_dataset(size, args.seed, args.data_root)
-        timing, peak, report = measure(data_dir, args.repeats)
+        timing, peak, report = measure(data_dir, args.repeats, args.cold_runs)
         print(f"{size:>11,} {timing.median:>9.2f} {harness.mib(peak):>10} "
               f"{harness.mib(int(report['rss_before'])):>14}  {timing.spread}")
         if size >= 20_000_000:

@@ -64,14 +64,28 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def run_measured_child(argv: Sequence[str], timeout: float | None = None) -> dict[str, object]:
+def children_peak_rss_bytes() -> int:
+    """The largest peak RSS of any finished child of this process."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+
+
+def blas_thread_env(threads: int | None) -> dict[str, str] | None:
+    """An environment that caps BLAS/OpenMP threads, or None for the inherited one."""
+    if threads is None:
+        return None
+    return {**os.environ, **{name: str(threads) for name in (
+        "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}}
+
+
+def run_measured_child(argv: Sequence[str], timeout: float | None = None,
+                       env: dict[str, str] | None = None) -> dict[str, object]:
     """Run a child Python process that prints one JSON object as its last stdout line.
 
     Memory is measured in a fresh process so that one measurement's heap never
     inflates the next one's peak.
     """
     completed = subprocess.run([sys.executable, *argv], cwd=PROJECT_ROOT, capture_output=True,
-                               text=True, timeout=timeout, check=False)
+                               text=True, timeout=timeout, check=False, env=env)
     if completed.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({completed.returncode}):\n"
                            f"{completed.stderr[-3000:]}")

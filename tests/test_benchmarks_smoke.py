@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 import config
-from benchmarks import (bench_commit_batch, bench_load_dataset, bench_parse_grid,
-                        bench_scrape_throughput)
+from benchmarks import (bench_commit_batch, bench_evaluate, bench_fit_model, bench_load_dataset,
+                        bench_parse_grid, bench_recommend, bench_scrape_throughput)
 from benchmarks.generate_dataset import (BATCH_USERS, FIRST_SCRAPE, MINUTES_PER_BATCH,
                                          RATING_HISTOGRAM, DatasetShape, generate_dataset)
 from load_save_and_translate_data import (HEADERS, DatasetStore, ScrapeStatus,
@@ -102,7 +102,7 @@ def test_generated_dataset_is_what_commit_batch_writes(tmp_path: Path) -> None:
 
 
 def test_generator_is_deterministic_and_shaped_like_the_sample(tmp_path: Path) -> None:
-    shape = DatasetShape(ratings=40_000, seed=5)
+    shape = DatasetShape(ratings=20_000, seed=5)
     generate_dataset(tmp_path / "a", ratings=shape.ratings, shape=shape)
     generate_dataset(tmp_path / "b", ratings=shape.ratings, shape=shape)
     generate_dataset(tmp_path / "c", ratings=shape.ratings, seed=6)
@@ -127,7 +127,7 @@ def test_generator_refuses_to_overwrite(tmp_path: Path) -> None:
 
 def test_parse_grid_benchmark_compares_equal_extractions(capsys: pytest.CaptureFixture[str]
                                                          ) -> None:
-    out = run_script(bench_parse_grid.main, ["--repeats", "1"], capsys)
+    out = run_script(bench_parse_grid.main, ["--repeats", "1", "--warmup", "0"], capsys)
     if out.startswith("skipped"):
         pytest.skip("no saved grid pages")
     assert "same result: True" in out and "same result: False" not in out
@@ -147,7 +147,8 @@ def test_commit_benchmark_leaves_the_cached_dataset_untouched(
     generate_dataset(tmp_path / "ratings3000_seed0", ratings=3000, seed=0)
     before = file_digests(tmp_path / "ratings3000_seed0")
     out = run_script(bench_commit_batch.main, ["--sizes", "0", "3000", "--batches", "1",
-                                               "--data-root", str(tmp_path)], capsys)
+                                               "--users", "3", "--data-root", str(tmp_path)],
+                     capsys)
     assert "targets met" in out
     assert file_digests(tmp_path / "ratings3000_seed0") == before
     assert not (tmp_path / "ratings3000_seed0" / config.BACKUP_DIR).exists()
@@ -156,6 +157,40 @@ def test_commit_benchmark_leaves_the_cached_dataset_untouched(
 def test_load_benchmark_measures_in_a_child(tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     out = run_script(bench_load_dataset.main, ["--sizes", "2000", "--repeats", "1",
-                                               "--data-root", str(tmp_path)], capsys)
+                                               "--cold-runs", "0", "--data-root", str(tmp_path)],
+                     capsys)
     row = next(line.split() for line in out.splitlines() if line.split()[:1] == ["2,000"])
     assert float(row[1]) > 0 and row[3] == "MiB"
+
+
+def test_fit_benchmark_fits_in_a_child(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = run_script(bench_fit_model.main, ["--sizes", "3000", "--repeats", "1",
+                                            "--data-root", str(tmp_path)], capsys)
+    row = next(line.split() for line in out.splitlines() if line.split()[:1] == ["3,000"])
+    assert float(row[1]) > 0 and row[3] == "MiB"
+
+
+def test_recommend_benchmark_runs_the_command_end_to_end(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("recommend")
+    out = run_script(bench_recommend.main, ["--sizes", "5000", "--repeats", "1",
+                                            "--data-root", str(tmp_path)], capsys)
+    assert "new user, export ZIP" in out and "fold-in + rank" in out
+    assert (tmp_path / "ratings5000_seed0" / config.MODEL_DIR).is_dir()  # the cache was used
+
+
+def test_evaluate_benchmark_prints_the_table(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("evaluation")
+    generate_dataset(tmp_path / "data", ratings=20_000, seed=1)
+    data = load_ratings_dataset(tmp_path / "data")
+    sample = tmp_path / "ratings.csv"
+    with open(sample, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["user_id", "movie_id", "rating_val"])
+        slugs = data.films["slug"].to_numpy()
+        writer.writerows(zip(np.asarray(data.usernames)[data.user_index],
+                             slugs[data.film_index], data.rating.tolist()))
+    out = run_script(bench_evaluate.main, ["--ratings", str(sample), "--holdout-users", "20"],
+                     capsys)
+    assert "command: python evaluation.py" in out and "wall time" in out

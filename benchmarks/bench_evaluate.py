@@ -1,0 +1,63 @@
+"""Figure 7: the recommender's quality table on the shared 500k-rating sample.
+
+Runs the evaluation exactly as a user would, in a subprocess, and prints its
+table verbatim with the wall time: `python evaluation.py RATINGS_CSV` where
+evaluation.py has its own command line, else `python recommend.py --evaluate
+RATINGS_CSV`. Skips cleanly where the sample is absent.
+
+    python benchmarks/bench_evaluate.py [--ratings PATH] [--seed 0]
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import harness  # noqa: E402
+
+
+def evaluation_command(ratings: Path, seed: int, holdout_users: int | None) -> list[str]:
+    script = harness.PROJECT_ROOT / "evaluation.py"
+    if script.is_file() and "__main__" in script.read_text(encoding="utf-8"):
+        command = ["evaluation.py", str(ratings)] + (["--seed", str(seed)] if seed else [])
+        if holdout_users is not None:
+            command += ["--holdout-users", str(holdout_users)]
+        return command
+    return ["recommend.py", "--evaluate", str(ratings), "--seed", str(seed)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Figure 7: evaluation table.")
+    parser.add_argument("--ratings", type=Path, default=harness.SHARED_SAMPLE,
+                        help="ratings CSV in the Kaggle layout (default: the shared 500k sample)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--holdout-users", type=int, default=None,
+                        help="held-out users (default: evaluation.py's own default)")
+    args = parser.parse_args(argv)
+    if not args.ratings.is_file():
+        print(f"skipped: {args.ratings} is not available")
+        return 0
+    harness.print_header("Figure 7: evaluation on " + args.ratings.name)
+    command = evaluation_command(args.ratings, args.seed, args.holdout_users)
+    print("command: python " + " ".join(command))
+    start = time.perf_counter()
+    completed = subprocess.run([sys.executable, *command], cwd=harness.PROJECT_ROOT,
+                               capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if completed.returncode != 0:
+        print(completed.stderr[-3000:], file=sys.stderr)
+        return completed.returncode
+    print(completed.stdout.rstrip())
+    print(f"wall time: {elapsed:.1f} s, peak RSS of the run: "
+          f"{harness.mib(harness.children_peak_rss_bytes())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

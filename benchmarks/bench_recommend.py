@@ -1,0 +1,149 @@
+"""Figure 6: recommending for a new user with the model already cached, end to end.
+
+A "new user" is someone outside the dataset who brings their Letterboxd export
+ZIP (300 ratings of films the dataset knows, matched by boxd.it id), so no
+network is involved. The figure is the wall time of the whole command,
+`python recommend.py --export ZIP --data-dir DIR`, in a subprocess, after one
+untimed run that fits and caches the model. A dataset member is timed the same
+way, and an in-process breakdown (cache load, export matching, fold-in and
+ranking) shows where the time goes. Target: <= 1 s end to end.
+
+    python benchmarks/bench_recommend.py [--sizes 1000000 20000000] [--repeats 5]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import config  # noqa: E402
+from benchmarks import harness  # noqa: E402
+from benchmarks.generate_dataset import RATING_HISTOGRAM  # noqa: E402
+
+TARGET_SECONDS = 1.0
+EXPORT_RATINGS = 300
+
+
+def write_export_zip(data_dir: Path, path: Path, ratings: int, seed: int) -> None:
+    """A Letterboxd export for someone new: ratings.csv and watched.csv of known films."""
+    films = pd.read_csv(data_dir / config.FILM_MAPPINGS_FILE, dtype=str, keep_default_na=False)
+    rng = np.random.default_rng(seed)
+    # Ids follow first appearance, so low ids are the popular films.
+    popular = min(len(films), max(ratings * 4, 2000))
+    chosen = rng.choice(popular, min(ratings, popular), replace=False)
+    stars = rng.choice(np.arange(1, 11), len(chosen),
+                       p=RATING_HISTOGRAM / RATING_HISTOGRAM.sum()) / 2
+    rows = []
+    for film_id, value in zip(chosen.tolist(), stars.tolist()):
+        film = films.iloc[film_id]
+        rows.append(["2026-11-01", film["title"], film["year"], f"https://boxd.it/{film['lid']}",
+                     f"{value:g}"])
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("ratings.csv", _csv_text(
+            ["Date", "Name", "Year", "Letterboxd URI", "Rating"], rows))
+        archive.writestr("watched.csv", _csv_text(
+            ["Date", "Name", "Year", "Letterboxd URI"], [row[:4] for row in rows]))
+
+
+def _csv_text(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    table = io.StringIO()
+    writer = csv.writer(table, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return table.getvalue()
+
+
+def first_member(data_dir: Path) -> str:
+    log = pd.read_csv(data_dir / config.USER_UPDATES_FILE, dtype=str, keep_default_na=False)
+    return str(log[(log["status"] == "ok") & (log["n_ratings"].astype(int) > 0)]
+               ["username"].iloc[0])
+
+
+def run_command(argv: Sequence[str]) -> float:
+    start = time.perf_counter()
+    completed = subprocess.run([sys.executable, *argv], cwd=harness.PROJECT_ROOT,
+                               capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if completed.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({completed.returncode}):\n"
+                           f"{completed.stderr[-3000:]}")
+    return elapsed
+
+
+def breakdown(data_dir: Path, export: Path) -> dict[str, float]:
+    """Seconds of each in-process stage, after imports, with the model cached."""
+    import recommend
+    from model_cache import load_or_fit
+
+    stages = {}
+    start = time.perf_counter()
+    data = load_or_fit(data_dir)
+    stages["load cached model"] = time.perf_counter() - start
+    start = time.perf_counter()
+    taste = recommend.taste_from_export(data, export)
+    stages["read + match export"] = time.perf_counter() - start
+    args = recommend.parse_arguments(["--export", str(export), "--data-dir", str(data_dir)])
+    start = time.perf_counter()
+    recommend.recommend(data, taste, args)
+    stages["fold-in + rank + explain"] = time.perf_counter() - start
+    return stages
+
+
+def measure_imports() -> float:
+    """Seconds for a fresh interpreter to import recommend.py and exit."""
+    return run_command(["-c", "import recommend"])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Figure 6: recommendation latency.")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000],
+                        help="dataset sizes in ratings (full run: 1000000 20000000)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-root", type=Path, default=None)
+    args = parser.parse_args(argv)
+    harness.print_header("Figure 6: recommend for a new user, model cached")
+    scratch = Path(tempfile.mkdtemp(prefix="bench_recommend_"))
+    met = True
+    try:
+        for size in args.sizes:
+            data_dir = harness.ensure_dataset(size, args.seed, args.data_root)
+            export = scratch / f"export_{size}.zip"
+            write_export_zip(data_dir, export, EXPORT_RATINGS, args.seed)
+            new_user = ["recommend.py", "--export", str(export), "--data-dir", str(data_dir)]
+            member = ["recommend.py", first_member(data_dir), "--data-dir", str(data_dir)]
+            first = run_command(new_user)  # fits and caches the model if it is not cached yet
+            new_timing = harness.Timing(tuple(run_command(new_user) for _ in range(args.repeats)))
+            member_timing = harness.Timing(tuple(run_command(member)
+                                                 for _ in range(args.repeats)))
+            imports = harness.Timing(tuple(measure_imports() for _ in range(args.repeats)))
+            met &= new_timing.median <= TARGET_SECONDS
+            print(f"{size:,} ratings (first run, fit + cache if needed: {first:.1f} s)")
+            print(f"  new user, export ZIP   {new_timing.median:6.2f} s  ({new_timing.spread})")
+            print(f"  dataset member         {member_timing.median:6.2f} s  "
+                  f"({member_timing.spread})")
+            print(f"  python + imports only  {imports.median:6.2f} s")
+            for stage, seconds in breakdown(data_dir, export).items():
+                print(f"  in-process: {stage:<26} {seconds:6.3f} s")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(f"target: <= {TARGET_SECONDS:g} s end to end; targets met: {met}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

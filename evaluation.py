@@ -1,0 +1,375 @@
+"""How good the recommender is, against the baselines it has to beat.
+
+Protocol (reproducible from one seed):
+
+* Held-out users: a random set of users (300 by default, among those with at
+  least 10 ratings) is removed; everything is fitted on everyone else. Each
+  held-out user is folded in from a random 80% of their ratings and scored on
+  the other 20%: RMSE and MAE of the predicted ratings, and recall@50 and
+  NDCG@50 of the hidden films they rated >= 8, ranking every film not in the
+  fold-in part. This is exactly how a new user meets the model.
+* 3-fold cross-validated RMSE over all ratings (random rating-level folds);
+  users and films missing from a training fold fall back to biases and means.
+
+Baselines: the global mean, user + film biases (regularised), and popularity
+(films ordered by how many ratings >= 8 they have; stars = damped film mean).
+
+    python evaluation.py RATINGS.csv[.gz] [--seed S] [--holdout-users N]
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, NamedTuple, Sequence
+
+import numpy as np
+import pandas as pd
+
+from errors import DatasetError, exit_code_for
+from recommender_model import (MAX_RATING, MIN_RATING, ModelParams, RecommenderModel,
+                               fit_biases)
+
+logger = logging.getLogger(__name__)
+
+KAGGLE_COLUMNS = ("user_id", "movie_id", "rating_val")
+FOLD_IN_FRACTION = 0.8
+MIN_HOLDOUT_RATINGS = 10
+TOP_K = 50
+CV_FOLDS = 3
+# Regularisation of the biases baseline, tuned like the model on a split other than seed 0.
+BASELINE_USER_REG = 2.0
+BASELINE_ITEM_REG = 2.0
+
+
+class RatingsTable(NamedTuple):
+    """Ratings as dense 0-based index arrays: what `evaluate` and the model take."""
+
+    user_index: np.ndarray  # int32
+    item_index: np.ndarray  # int32
+    ratings: np.ndarray     # int8, 1..10
+    n_users: int
+    n_items: int
+
+
+@dataclass(frozen=True)
+class MethodScores:
+    """One row of the table; None where a method does not do that job."""
+
+    name: str
+    rmse: float | None
+    mae: float | None
+    recall: float | None
+    ndcg: float | None
+    cv_rmse: float | None
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    seed: int
+    n_ratings: int
+    n_users: int
+    n_items: int
+    holdout_users: int
+    ranked_users: int         # held-out users with at least one relevant hidden film
+    hidden_ratings: int
+    relevance_threshold: int
+    top_k: int
+    methods: tuple[MethodScores, ...]
+    fit_seconds: float        # the model, on the training users
+    per_user_ms: float        # fold-in + rank + predict + explain, mean over held-out users
+
+    def method(self, name: str) -> MethodScores:
+        for scores in self.methods:
+            if scores.name == name:
+                return scores
+        raise KeyError(name)
+
+
+MODEL = "model (ranking + rating)"
+RANKED_BY_STARS = "rating model, ranked by stars"
+GLOBAL_MEAN = "global mean"
+BIASES = "user + film biases"
+POPULARITY = "popularity"
+
+
+# --- loading -----------------------------------------------------------------------
+
+def load_ratings_table(path: Path) -> RatingsTable:
+    """A Kaggle-layout CSV (user_id, movie_id, rating_val; optionally gzipped) as indices.
+
+    Rows without a user, film or a rating in 1..10 are dropped with a warning; a
+    repeated (user, film) pair keeps its last rating.
+    """
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, usecols=list(KAGGLE_COLUMNS),
+                            dtype={"user_id": str, "movie_id": str, "rating_val": str})
+    except FileNotFoundError:
+        raise DatasetError(path, "no such file") from None
+    except (OSError, ValueError, EOFError, pd.errors.ParserError) as error:
+        raise DatasetError(path, f"not a ratings CSV with columns {', '.join(KAGGLE_COLUMNS)} "
+                           f"({error})") from None
+    ratings = pd.to_numeric(frame["rating_val"], errors="coerce")
+    valid = (frame["user_id"].notna() & frame["movie_id"].notna() & ratings.notna()
+             & ratings.between(MIN_RATING, MAX_RATING) & (ratings == ratings.round()))
+    if not valid.all():
+        logger.warning("%s: dropped %d rows without a user, film or rating in %d..%d", path,
+                       int((~valid).sum()), MIN_RATING, MAX_RATING)
+    frame = frame.loc[valid, ["user_id", "movie_id"]].assign(rating=ratings[valid])
+    duplicated = frame.duplicated(["user_id", "movie_id"], keep="last")
+    if duplicated.any():
+        logger.warning("%s: %d repeated (user, film) pairs keep their last rating", path,
+                       int(duplicated.sum()))
+        frame = frame.loc[~duplicated]
+    if frame.empty:
+        raise DatasetError(path, "holds no usable ratings")
+    user_index, users = pd.factorize(frame["user_id"])
+    item_index, items = pd.factorize(frame["movie_id"])
+    return RatingsTable(user_index.astype(np.int32), item_index.astype(np.int32),
+                        frame["rating"].to_numpy().astype(np.int8), len(users), len(items))
+
+
+# --- metrics -----------------------------------------------------------------------
+
+def _ranking_metrics(ranked: np.ndarray, relevant: np.ndarray, k: int) -> tuple[float, float]:
+    """Recall@k and binary NDCG@k of one user's top-k list."""
+    hits = np.isin(ranked[:k], relevant)
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    ideal = discounts[:min(k, len(relevant))].sum()
+    return hits.sum() / len(relevant), float((hits * discounts[:len(hits)]).sum() / ideal)
+
+
+def _top(scores: np.ndarray, excluded: np.ndarray, k: int) -> np.ndarray:
+    scores = scores.astype(np.float64)
+    scores[excluded] = -np.inf
+    best = np.argpartition(-scores, k - 1)[:k]
+    return best[np.argsort(-scores[best], kind="stable")]
+
+
+@dataclass
+class _Accumulator:
+    """Errors and ranking metrics of one method over the held-out users."""
+
+    errors: list[np.ndarray]
+    recalls: list[float]
+    ndcgs: list[float]
+
+    @classmethod
+    def empty(cls) -> "_Accumulator":
+        return cls([], [], [])
+
+    def scores(self, name: str, cv_rmse: float | None) -> MethodScores:
+        errors = np.concatenate(self.errors) if self.errors else None
+        return MethodScores(
+            name=name,
+            rmse=None if errors is None else float(np.sqrt(np.mean(errors ** 2))),
+            mae=None if errors is None else float(np.mean(np.abs(errors))),
+            recall=float(np.mean(self.recalls)) if self.recalls else None,
+            ndcg=float(np.mean(self.ndcgs)) if self.ndcgs else None,
+            cv_rmse=cv_rmse)
+
+
+# --- the protocol --------------------------------------------------------------------
+
+class _Baselines:
+    """The three baselines, fitted on one training set."""
+
+    def __init__(self, user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray,
+                 n_users: int, n_items: int) -> None:
+        self.mean, self.user_bias, self.item_bias = fit_biases(
+            user_index, item_index, ratings, n_users, n_items,
+            user_reg=BASELINE_USER_REG, item_reg=BASELINE_ITEM_REG)
+        counts = np.bincount(item_index, minlength=n_items)
+        sums = np.bincount(item_index, weights=np.asarray(ratings, dtype=np.float64),
+                           minlength=n_items)
+        self.film_mean = (sums + BASELINE_ITEM_REG * self.mean) / (counts + BASELINE_ITEM_REG)
+
+    def fold_in_user_bias(self, items: np.ndarray, ratings: np.ndarray) -> float:
+        residual = ratings - self.mean - self.item_bias[items]
+        return float(residual.sum() / (len(items) + BASELINE_USER_REG))
+
+    def biases(self, user_bias: np.ndarray | float, items: np.ndarray) -> np.ndarray:
+        return np.clip(self.mean + user_bias + self.item_bias[items], MIN_RATING, MAX_RATING)
+
+
+def _choose_holdout(user_index: np.ndarray, n_users: int, wanted: int,
+                    rng: np.random.Generator) -> np.ndarray:
+    counts = np.bincount(user_index, minlength=n_users)
+    eligible = np.flatnonzero(counts >= MIN_HOLDOUT_RATINGS)
+    # Keep most users for training even on a small dataset.
+    n = min(wanted, len(eligible), max(1, n_users // 5))
+    if n < 1 or len(eligible) < 1:
+        raise ValueError(f"no user has the {MIN_HOLDOUT_RATINGS} ratings needed for evaluation")
+    return np.sort(rng.choice(eligible, size=n, replace=False))
+
+
+def evaluate(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray,
+             n_users: int, n_items: int, *, seed: int = 0, holdout_users: int = 300,
+             params: ModelParams | None = None,
+             relevance_threshold: int = 8) -> EvaluationReport:
+    """Run the held-out-user protocol and the 3-fold CV; see the module docstring."""
+    params = params or ModelParams()
+    user_index = np.asarray(user_index, dtype=np.int64)
+    item_index = np.asarray(item_index, dtype=np.int64)
+    ratings = np.asarray(ratings, dtype=np.float32)
+    if len(ratings) < CV_FOLDS:
+        raise ValueError("too few ratings to evaluate")
+    rng = np.random.default_rng(seed)
+    holdout = _choose_holdout(user_index, n_users, holdout_users, rng)
+    held = np.isin(user_index, holdout)
+    train = ~held
+
+    started = time.perf_counter()
+    model = RecommenderModel.fit(user_index[train], item_index[train], ratings[train],
+                                 n_users, n_items, params)
+    fit_seconds = time.perf_counter() - started
+    baselines = _Baselines(user_index[train], item_index[train], ratings[train], n_users,
+                           n_items)
+    popularity = model.popularity_scores()
+    names = (GLOBAL_MEAN, BIASES, POPULARITY, MODEL, RANKED_BY_STARS)
+    results = {name: _Accumulator.empty() for name in names}
+
+    order = np.flatnonzero(held)
+    order = order[np.argsort(user_index[order], kind="stable")]
+    bounds = np.searchsorted(user_index[order], holdout)
+    ends = np.searchsorted(user_index[order], holdout, side="right")
+    per_user_seconds = 0.0
+    ranked_users = hidden_ratings = 0
+    k = min(TOP_K, n_items)
+    for start, end in zip(bounds, ends):
+        rows = order[start:end][rng.permutation(end - start)]
+        cut = int(round(FOLD_IN_FRACTION * len(rows)))
+        known, hidden = rows[:cut], rows[cut:]
+        known_items, known_ratings = item_index[known], ratings[known]
+        hidden_items, hidden_ratings_u = item_index[hidden], ratings[hidden]
+        hidden_ratings += len(hidden)
+
+        tick = time.perf_counter()
+        profile = model.fold_in(known_items, known_ratings)
+        ranked = model.rank(profile, k)
+        model.predict(profile, ranked)
+        for item in ranked[:10]:
+            model.explain(profile, int(item))
+        per_user_seconds += time.perf_counter() - tick
+
+        user_bias = baselines.fold_in_user_bias(known_items, known_ratings)
+        stars = model.predict(profile, np.arange(n_items))
+        predictions: dict[str, np.ndarray] = {
+            GLOBAL_MEAN: np.full(len(hidden), baselines.mean),
+            BIASES: baselines.biases(user_bias, hidden_items),
+            POPULARITY: baselines.film_mean[hidden_items],
+            MODEL: stars[hidden_items]}
+        for name, predicted in predictions.items():
+            results[name].errors.append(predicted - hidden_ratings_u)
+
+        relevant = hidden_items[hidden_ratings_u >= relevance_threshold]
+        if not len(relevant):
+            continue
+        ranked_users += 1
+        rankings: dict[str, np.ndarray] = {
+            BIASES: _top(baselines.biases(user_bias, np.arange(n_items)), known_items, k),
+            POPULARITY: _top(popularity, known_items, k),
+            MODEL: _top(model.rank_scores(profile), known_items, k),
+            RANKED_BY_STARS: _top(stars, known_items, k)}
+        for name, top in rankings.items():
+            recall, ndcg = _ranking_metrics(top, relevant, k)
+            results[name].recalls.append(recall)
+            results[name].ndcgs.append(ndcg)
+
+    cv = _cross_validated_rmse(user_index, item_index, ratings, n_users, n_items, params, rng)
+    return EvaluationReport(
+        seed=seed, n_ratings=len(ratings), n_users=n_users, n_items=n_items,
+        holdout_users=len(holdout), ranked_users=ranked_users, hidden_ratings=hidden_ratings,
+        relevance_threshold=relevance_threshold, top_k=k,
+        methods=tuple(results[name].scores(name, cv.get(name)) for name in names),
+        fit_seconds=fit_seconds, per_user_ms=1000 * per_user_seconds / len(holdout))
+
+
+def _cross_validated_rmse(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray,
+                          n_users: int, n_items: int, params: ModelParams,
+                          rng: np.random.Generator) -> dict[str, float]:
+    """RMSE over all ratings, each predicted by the fit on the folds it is not in."""
+    fold = rng.permutation(len(ratings)) % CV_FOLDS
+    squared: dict[str, float] = {GLOBAL_MEAN: 0.0, BIASES: 0.0, POPULARITY: 0.0, MODEL: 0.0}
+    for held_fold in range(CV_FOLDS):
+        test = fold == held_fold
+        train = ~test
+        baselines = _Baselines(user_index[train], item_index[train], ratings[train], n_users,
+                               n_items)
+        model = RecommenderModel.fit(user_index[train], item_index[train], ratings[train],
+                                     n_users, n_items, params)
+        users, items, actual = user_index[test], item_index[test], ratings[test]
+        predictors: dict[str, Callable[[], np.ndarray]] = {
+            GLOBAL_MEAN: lambda: np.full(len(actual), baselines.mean),
+            BIASES: lambda: baselines.biases(baselines.user_bias[users], items),
+            POPULARITY: lambda: baselines.film_mean[items],
+            MODEL: lambda: model.predict_pairs(users, items)}
+        for name, predict in predictors.items():
+            squared[name] += float(np.sum((predict() - actual) ** 2))
+    return {name: float(np.sqrt(total / len(ratings))) for name, total in squared.items()}
+
+
+# --- the table -----------------------------------------------------------------------
+
+def format_report(report: EvaluationReport) -> str:
+    """A plain-text table of every method, then the model against the baselines."""
+    def cell(value: float | None, width: int, digits: int) -> str:
+        return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
+
+    k = report.top_k
+    lines = [
+        f"{report.n_ratings:,} ratings, {report.n_users:,} users, {report.n_items:,} films; "
+        f"seed {report.seed}",
+        f"held out {report.holdout_users} users: fold-in {FOLD_IN_FRACTION:.0%} of each one's "
+        f"ratings, {report.hidden_ratings:,} hidden ratings scored; ranking over all films "
+        f"outside the fold-in part,",
+        f"relevant = hidden film rated >= {report.relevance_threshold} "
+        f"({report.ranked_users} users have one); CV = {CV_FOLDS}-fold over all ratings",
+        "",
+        f"{'method':<31}{'RMSE':>7}{'MAE':>7}{f'recall@{k}':>11}{f'NDCG@{k}':>9}"
+        f"{'CV RMSE':>9}"]
+    for scores in report.methods:
+        lines.append(f"{scores.name:<31}{cell(scores.rmse, 7, 3)}{cell(scores.mae, 7, 3)}"
+                     f"{cell(scores.recall, 11, 4)}{cell(scores.ndcg, 9, 4)}"
+                     f"{cell(scores.cv_rmse, 9, 3)}")
+    model, popular, biases = (report.method(MODEL), report.method(POPULARITY),
+                              report.method(BIASES))
+    lines.append("")
+    if model.recall is not None and popular.recall:
+        lines.append(f"model recall@{k} = {model.recall / popular.recall:.2f} x popularity's")
+    if model.rmse is not None and biases.rmse:
+        lines.append(f"model RMSE {100 * (1 - model.rmse / biases.rmse):.1f}% below the biases "
+                     f"baseline (CV: {100 * (1 - model.cv_rmse / biases.cv_rmse):.1f}%)")
+    lines.append(f"model fit {report.fit_seconds:.1f} s; fold-in + rank + stars + explanations "
+                 f"{report.per_user_ms:.1f} ms per user")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="evaluation.py", description="Evaluate the recommender against baselines on a "
+        "ratings CSV in the Kaggle layout (user_id,movie_id,rating_val).")
+    parser.add_argument("ratings", type=Path, help="ratings CSV, optionally gzipped")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
+    parser.add_argument("--holdout-users", type=int, default=300, metavar="N",
+                        help="users held out (default 300)")
+    args = parser.parse_args(argv)
+    if args.holdout_users < 1:
+        parser.error("--holdout-users must be at least 1")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    try:
+        table = load_ratings_table(args.ratings)
+        report = evaluate(*table, seed=args.seed, holdout_users=args.holdout_users)
+    except (DatasetError, ValueError) as error:
+        sys.stderr.write(f"error: {error}\n")
+        return exit_code_for(error) if isinstance(error, DatasetError) else 2
+    sys.stdout.write(format_report(report) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

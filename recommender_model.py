@@ -1,0 +1,548 @@
+"""The collaborative-filtering model: one model orders the list, another predicts the stars.
+
+Why two models: on Letterboxd ratings a factor model fitted to minimise rating
+error ranks worse than plain popularity (it favours obscure films a few people
+loved), while a truncated SVD of the zero-filled user-film matrix ranks well
+but its scores are not ratings (Cremonesi et al., RecSys 2010). So:
+
+* Ranking: PureSVD. The user-film matrix holds (rating/10)^2 for every rated
+  film (watching counts, loving counts more), each film's column scaled by
+  count^-damping so that blockbusters do not own every factor. Its top right
+  singular vectors V (randomized SVD) give a user's scores in closed form,
+  s = (x * d) V V^T, which is also an exact sum over the user's rated films:
+  those with the largest terms explain a recommendation.
+* Stars: global mean + film bias + per user a bias, a scale on the film bias
+  and a low-rank taste vector, fitted by alternating ridge regressions with
+  every user weighted by how consistently they rate. The last step solves the
+  users, so folding a user in is the same ridge regression fitting did.
+
+Everything is vectorised numpy/scipy; the only loops are over ALS sweeps and
+power iterations, so fitting scales to tens of millions of ratings.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import math
+import time
+import zipfile
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from safe_files import write_atomically
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+ARRAYS_FILE = "recommender_model.npz"
+META_FILE = "recommender_model.json"
+MIN_RATING = 1
+MAX_RATING = 10
+# More than any honest metadata file; a bigger one is not ours.
+_MAX_META_BYTES = 1_000_000
+
+
+class ModelFileError(Exception):
+    """A saved model is missing, damaged, of another format or fitted on other data."""
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """Hyperparameters, tuned on a split of the 500k sample other than the one reported."""
+
+    ranking_factors: int = 50
+    # Film columns are scaled by (number of ratings)^-popularity_damping before the SVD.
+    popularity_damping: float = 0.25
+    svd_power_iterations: int = 5
+    rating_factors: int = 10
+    factor_reg: float = 15.0
+    user_bias_reg: float = 5.0
+    user_scale_reg: float = 5.0
+    item_bias_reg: float = 5.0
+    # A user's rating variance is shrunk towards the pooled one as if from this many ratings.
+    noise_prior: float = 10.0
+    # Users are weighted by (pooled variance / their variance)^noise_power.
+    noise_power: float = 0.5
+    als_iterations: int = 10
+    cold_start_threshold: int = 5
+    high_rating: int = 8
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("ranking_factors", "rating_factors", "als_iterations"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer")
+        for name in ("svd_power_iterations", "cold_start_threshold", "seed"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise ValueError(f"{name} must be a non-negative integer")
+        for name in ("popularity_damping", "factor_reg", "user_bias_reg", "user_scale_reg",
+                     "item_bias_reg", "noise_prior", "noise_power"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite non-negative number")
+        if not isinstance(self.high_rating, int) or not MIN_RATING <= self.high_rating <= MAX_RATING:
+            raise ValueError(f"high_rating must be an integer in {MIN_RATING}..{MAX_RATING}")
+
+
+@dataclass(frozen=True, eq=False)
+class UserProfile:
+    """One user folded into the model: what they rated and their closed-form vectors."""
+
+    rated_items: np.ndarray        # int64, unique
+    ratings: np.ndarray            # float32, aligned with rated_items
+    watched_items: np.ndarray      # int64, seen but not rated (disjoint from rated_items)
+    ranking_embedding: np.ndarray  # float32, (ranking_factors,)
+    rating_weights: np.ndarray     # float32, (bias, scale on film bias, taste factors...)
+
+    @property
+    def n_ratings(self) -> int:
+        return len(self.rated_items)
+
+
+def interaction_weight(ratings: np.ndarray) -> np.ndarray:
+    """Entry of the ranking matrix for a rating: a watch counts, a loved watch counts more."""
+    return (np.asarray(ratings, dtype=np.float32) / MAX_RATING) ** 2
+
+
+def fit_biases(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray,
+               n_users: int, n_items: int, *, user_reg: float, item_reg: float,
+               iterations: int = 10) -> tuple[float, np.ndarray, np.ndarray]:
+    """Global mean and regularised user and film offsets by alternating shrunken means."""
+    ratings = np.asarray(ratings, dtype=np.float64)
+    mean = float(ratings.mean())
+    user_count = np.bincount(user_index, minlength=n_users)
+    item_count = np.bincount(item_index, minlength=n_items)
+    user_bias = np.zeros(n_users)
+    item_bias = np.zeros(n_items)
+    for _ in range(iterations):
+        item_bias = np.bincount(item_index, weights=ratings - mean - user_bias[user_index],
+                                minlength=n_items) / (item_count + item_reg)
+        user_bias = np.bincount(user_index, weights=ratings - mean - item_bias[item_index],
+                                minlength=n_users) / (user_count + user_reg)
+    return mean, user_bias, item_bias
+
+
+def _check_ratings(user_index: np.ndarray | None, item_index: np.ndarray, ratings: np.ndarray,
+                   n_users: int | None, n_items: int) -> None:
+    if item_index.ndim != 1 or ratings.shape != item_index.shape:
+        raise ValueError("item indices and ratings must be 1-D arrays of the same length")
+    if user_index is not None and user_index.shape != item_index.shape:
+        raise ValueError("user indices must be aligned with the ratings")
+    if user_index is not None:
+        _check_index("user", user_index, n_users)
+    _check_index("item", item_index, n_items)
+    if len(ratings) and not (np.all(np.isfinite(ratings)) and ratings.min() >= MIN_RATING
+                             and ratings.max() <= MAX_RATING):
+        raise ValueError(f"ratings must lie in {MIN_RATING}..{MAX_RATING}")
+
+
+def _check_index(name: str, index: np.ndarray, bound: int | None) -> None:
+    if index.ndim != 1 or (len(index) and not np.issubdtype(index.dtype, np.integer)):
+        raise ValueError(f"{name} indices must be a 1-D integer array")
+    if len(index) and (index.min() < 0 or index.max() >= bound):
+        raise ValueError(f"{name} index out of range 0..{bound - 1}")
+
+
+def _row_major(rows: np.ndarray, columns: np.ndarray, n_rows: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Permutation sorting entries by row, the CSR row pointer and the sorted columns."""
+    order = np.argsort(rows, kind="stable")
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    return order, indptr, columns[order].astype(np.int32)
+
+
+class _Pattern:
+    """A fixed sparsity pattern that many different value arrays are multiplied through."""
+
+    def __init__(self, rows: np.ndarray, columns: np.ndarray, shape: tuple[int, int]) -> None:
+        self.order, self.indptr, self.indices = _row_major(rows, columns, shape[0])
+        self.shape = shape
+
+    def matrix(self, values_in_input_order: np.ndarray) -> sp.csr_matrix:
+        data = np.ascontiguousarray(values_in_input_order[self.order], dtype=np.float32)
+        return sp.csr_matrix((data, self.indices, self.indptr), shape=self.shape, copy=False)
+
+
+def _pair_products(features: np.ndarray) -> np.ndarray:
+    """Per row, the upper triangle of its outer product, so Grams are one sparse product."""
+    first, second = np.triu_indices(features.shape[1])
+    return features[:, first] * features[:, second]
+
+
+def _solve_ridge(pair_sums: np.ndarray, rhs: np.ndarray, reg: np.ndarray) -> np.ndarray:
+    """Solve every row's (Gram + diag(reg)) w = rhs at once; reg may differ per row."""
+    n, width = rhs.shape
+    first, second = np.triu_indices(width)
+    gram = np.zeros((n, width, width))
+    gram[:, first, second] = pair_sums
+    gram[:, second, first] = pair_sums
+    diagonal = np.arange(width)
+    gram[:, diagonal, diagonal] += reg
+    return np.linalg.solve(gram, rhs.astype(np.float64)[:, :, None])[:, :, 0]
+
+
+def _noise_weights(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray,
+                   pooled_variance: float, prior: float, power: float) -> np.ndarray:
+    """Weight per user from the spread of their own ratings, shrunk to the pooled spread."""
+    safe_counts = np.maximum(counts, 1)
+    scatter = np.maximum(squares - sums * sums / safe_counts, 0.0)
+    variance = (scatter + prior * pooled_variance) / (counts + prior)
+    return (pooled_variance / np.maximum(variance, 1e-6 * pooled_variance)) ** power
+
+
+def _top_right_singular_vectors(matrix: sp.csr_matrix, rank: int, power_iterations: int,
+                                rng: np.random.Generator) -> np.ndarray:
+    """Randomized range finder (Halko et al. 2011) with QR-stabilised power iterations."""
+    width = min(rank + 20, *matrix.shape)
+    transposed = matrix.T.tocsr()
+    sketch = matrix @ rng.standard_normal((matrix.shape[1], width)).astype(np.float32)
+    basis, _ = np.linalg.qr(sketch)
+    for _ in range(power_iterations):
+        basis, _ = np.linalg.qr(transposed @ basis)
+        basis, _ = np.linalg.qr(matrix @ basis)
+    projected = (transposed @ basis).T
+    _, _, right = np.linalg.svd(projected, full_matrices=False)
+    return np.ascontiguousarray(right[:rank].T, dtype=np.float32)
+
+
+class RecommenderModel:
+    """A fitted model; build one with `fit` or `load`, never from raw arrays elsewhere."""
+
+    def __init__(self, *, params: ModelParams, n_users: int, n_items: int, n_ratings: int,
+                 global_mean: float, pooled_variance: float, arrays: dict[str, np.ndarray]
+                 ) -> None:
+        self.params = params
+        self.n_users = n_users
+        self.n_items = n_items
+        self.n_ratings = n_ratings
+        self.global_mean = global_mean
+        self.pooled_variance = pooled_variance
+        self.item_scale: np.ndarray = arrays["item_scale"]
+        self.item_ranking_factors: np.ndarray = arrays["item_ranking_factors"]
+        self.item_bias: np.ndarray = arrays["item_bias"]
+        self.item_rating_factors: np.ndarray = arrays["item_rating_factors"]
+        self.user_rating_weights: np.ndarray = arrays["user_rating_weights"]
+        self.popularity: np.ndarray = arrays["popularity"]
+
+    # --- fitting -------------------------------------------------------------------
+
+    @classmethod
+    def fit(cls, user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray,
+            n_users: int, n_items: int, params: ModelParams | None = None
+            ) -> "RecommenderModel":
+        """Fit both models on every rating given; (user, film) pairs should be unique."""
+        params = params or ModelParams()
+        user_index = np.asarray(user_index)
+        item_index = np.asarray(item_index)
+        ratings = np.asarray(ratings)
+        _check_ratings(user_index, item_index, ratings, n_users, n_items)
+        if not len(ratings):
+            raise ValueError("cannot fit a model on no ratings")
+        ratings = ratings.astype(np.float32)
+        started = time.perf_counter()
+        rng = np.random.default_rng(params.seed)
+        users = _Pattern(user_index, item_index, (n_users, n_items))
+        item_count = np.bincount(item_index, minlength=n_items)
+
+        item_scale = np.maximum(item_count, 1).astype(np.float32) ** -params.popularity_damping
+        ranking_matrix = users.matrix(interaction_weight(ratings) * item_scale[item_index])
+        item_ranking_factors = _top_right_singular_vectors(
+            ranking_matrix, min(params.ranking_factors, n_users, n_items),
+            params.svd_power_iterations, rng)
+        del ranking_matrix
+        logger.debug("ranking factors in %.1f s", time.perf_counter() - started)
+
+        global_mean, item_bias, item_factors, user_weights, pooled = _fit_rating_model(
+            user_index, item_index, ratings, n_users, n_items, users, params, rng)
+        popularity = np.bincount(item_index, weights=ratings >= params.high_rating,
+                                 minlength=n_items).astype(np.float32)
+        logger.info("fitted on %d ratings (%d users, %d films) in %.1f s", len(ratings),
+                    n_users, n_items, time.perf_counter() - started)
+        return cls(params=params, n_users=n_users, n_items=n_items, n_ratings=len(ratings),
+                   global_mean=global_mean, pooled_variance=pooled, arrays={
+                       "item_scale": item_scale,
+                       "item_ranking_factors": item_ranking_factors,
+                       "item_bias": item_bias.astype(np.float32),
+                       "item_rating_factors": item_factors.astype(np.float32),
+                       "user_rating_weights": user_weights.astype(np.float32),
+                       "popularity": popularity})
+
+    # --- one user --------------------------------------------------------------------
+
+    def fold_in(self, item_index: np.ndarray, ratings: np.ndarray,
+                watched_items: np.ndarray | None = None) -> UserProfile:
+        """A user's vectors from their ratings, in closed form (no refit).
+
+        A film rated twice keeps its last rating; watched films that are also rated
+        count as rated.
+        """
+        item_index = np.asarray(item_index)
+        ratings = np.asarray(ratings)
+        _check_ratings(None, item_index, ratings, None, self.n_items)
+        reversed_unique, first = np.unique(item_index[::-1], return_index=True)
+        items = reversed_unique.astype(np.int64)
+        values = ratings[::-1][first].astype(np.float32)
+        watched = np.empty(0, dtype=np.int64) if watched_items is None else np.asarray(
+            watched_items)
+        _check_index("item", watched, self.n_items)
+        watched = np.setdiff1d(watched.astype(np.int64), items)
+
+        scaled = interaction_weight(values) * self.item_scale[items]
+        embedding = scaled @ self.item_ranking_factors[items]
+        watched_weight = interaction_weight(np.float32(self.global_mean))
+        embedding += (watched_weight * self.item_scale[watched]) @ self.item_ranking_factors[watched]
+        return UserProfile(rated_items=items, ratings=values, watched_items=watched,
+                           ranking_embedding=embedding.astype(np.float32),
+                           rating_weights=self._rating_weights(items, values))
+
+    def _rating_weights(self, items: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """The same ridge regression the last ALS sweep solved for training users."""
+        params = self.params
+        weight = _noise_weights(np.array([len(values)]), np.array([values.sum(dtype=np.float64)]),
+                                np.array([np.square(values, dtype=np.float64).sum()]),
+                                self.pooled_variance, params.noise_prior, params.noise_power)
+        features = _user_step_features(self.item_bias, self.item_rating_factors)[items]
+        targets = values - self.global_mean - self.item_bias[items]
+        reg = _user_regularisation(params) / weight[0]
+        gram = features.T.astype(np.float64) @ features + np.diag(reg)
+        return np.linalg.solve(gram, features.T.astype(np.float64) @ targets).astype(np.float32)
+
+    def is_cold(self, profile: UserProfile) -> bool:
+        """Too few matched ratings for personal picks; callers fall back to popularity."""
+        return profile.n_ratings < self.params.cold_start_threshold
+
+    def rank_scores(self, profile: UserProfile) -> np.ndarray:
+        """Ranking score of every film (higher is better); seen films are not masked."""
+        return self.item_ranking_factors @ profile.ranking_embedding
+
+    def rank(self, profile: UserProfile, n: int, allowed: np.ndarray | None = None
+             ) -> np.ndarray:
+        """The n best films the user has neither rated nor watched, best first."""
+        scores = self.rank_scores(profile).astype(np.float64)
+        scores[profile.rated_items] = -np.inf
+        scores[profile.watched_items] = -np.inf
+        if allowed is not None:
+            scores[~np.asarray(allowed, dtype=bool)] = -np.inf
+        n = min(n, int(np.isfinite(scores).sum()))
+        if n <= 0:
+            return np.empty(0, dtype=np.int64)
+        best = np.argpartition(-scores, n - 1)[:n]
+        return best[np.argsort(-scores[best], kind="stable")].astype(np.int64)
+
+    def predict(self, profile: UserProfile, items: np.ndarray) -> np.ndarray:
+        """Predicted ratings (1..10) of the given films for this user."""
+        items = np.asarray(items, dtype=np.int64)
+        return self._predict_with(profile.rating_weights[None, :], items)
+
+    def predict_pairs(self, user_index: np.ndarray, item_index: np.ndarray) -> np.ndarray:
+        """Predicted ratings for users of the training data (users without ratings get the
+        film's mean, films without ratings the user's offset)."""
+        user_index = np.asarray(user_index, dtype=np.int64)
+        return self._predict_with(self.user_rating_weights[user_index],
+                                  np.asarray(item_index, dtype=np.int64))
+
+    def _predict_with(self, weights: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """weights: one row per item, or a single row shared by all of them."""
+        item_bias = self.item_bias[items]
+        taste = (self.item_rating_factors[items] * weights[:, 2:]).sum(axis=1)
+        predicted = self.global_mean + item_bias + weights[:, 0] + weights[:, 1] * item_bias + taste
+        return np.clip(predicted, MIN_RATING, MAX_RATING).astype(np.float32)
+
+    def explain(self, profile: UserProfile, item: int, max_reasons: int = 3) -> tuple[int, ...]:
+        """The user's highly rated films that add most to this film's ranking score."""
+        if not profile.n_ratings:
+            return ()
+        high = min(self.params.high_rating, float(profile.ratings.max()))
+        liked = profile.rated_items[profile.ratings >= high]
+        liked_ratings = profile.ratings[profile.ratings >= high]
+        contributions = (interaction_weight(liked_ratings) * self.item_scale[liked]
+                         * (self.item_ranking_factors[liked] @ self.item_ranking_factors[item]))
+        order = np.argsort(-contributions, kind="stable")[:max_reasons]
+        return tuple(int(liked[i]) for i in order if contributions[i] > 0)
+
+    def popularity_scores(self) -> np.ndarray:
+        """Per film, how many ratings of at least `high_rating` it has: the cold-start order."""
+        return self.popularity
+
+    # --- persistence -------------------------------------------------------------------
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"item_scale": self.item_scale, "item_ranking_factors": self.item_ranking_factors,
+                "item_bias": self.item_bias, "item_rating_factors": self.item_rating_factors,
+                "user_rating_weights": self.user_rating_weights, "popularity": self.popularity}
+
+    def save(self, directory: Path, fingerprint: str) -> None:
+        """Write plain float32 arrays and a JSON description, each replaced atomically.
+
+        The JSON (written last) holds the arrays file's SHA-256, so a crash between the
+        two writes leaves a pair that `load` rejects rather than mixes.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        np.savez(buffer, allow_pickle=False, **self._arrays())
+        payload = buffer.getvalue()
+        meta = {"format_version": FORMAT_VERSION, "fingerprint": fingerprint,
+                "params": asdict(self.params), "n_users": self.n_users, "n_items": self.n_items,
+                "n_ratings": self.n_ratings, "global_mean": self.global_mean,
+                "pooled_variance": self.pooled_variance,
+                "shapes": {name: list(array.shape) for name, array in self._arrays().items()},
+                "arrays_sha256": hashlib.sha256(payload).hexdigest()}
+        write_atomically(directory / ARRAYS_FILE, payload)
+        write_atomically(directory / META_FILE, json.dumps(meta, indent=1).encode("utf-8"))
+
+    @classmethod
+    def load(cls, directory: Path, expected_fingerprint: str) -> "RecommenderModel":
+        """The saved model, or ModelFileError if anything about it cannot be trusted."""
+        directory = Path(directory)
+        meta = _read_meta(directory / META_FILE)
+        if meta["format_version"] != FORMAT_VERSION:
+            raise ModelFileError(f"model format {meta['format_version']!r}, expected "
+                                 f"{FORMAT_VERSION}")
+        if meta["fingerprint"] != expected_fingerprint:
+            raise ModelFileError("the model was fitted on other data (fingerprint differs)")
+        try:
+            params = ModelParams(**meta["params"])
+        except (TypeError, ValueError) as error:
+            raise ModelFileError(f"invalid model parameters ({error})") from None
+        n_users, n_items = meta["n_users"], meta["n_items"]
+        expected = _expected_shapes(params, n_users, n_items)
+        if meta["shapes"] != {name: list(shape) for name, shape in expected.items()}:
+            raise ModelFileError("the model's array shapes do not match its parameters")
+        arrays = _read_arrays(directory / ARRAYS_FILE, meta["arrays_sha256"], expected)
+        return cls(params=params, n_users=n_users, n_items=n_items,
+                   n_ratings=meta["n_ratings"], global_mean=meta["global_mean"],
+                   pooled_variance=meta["pooled_variance"], arrays=arrays)
+
+
+# --- the rating model ---------------------------------------------------------------
+
+def _user_step_features(item_bias: np.ndarray, item_factors: np.ndarray) -> np.ndarray:
+    """What a user's weights multiply: 1 (their bias), the film bias (their scale), factors."""
+    return np.column_stack([np.ones(len(item_bias)), item_bias, item_factors]).astype(np.float32)
+
+
+def _user_regularisation(params: ModelParams) -> np.ndarray:
+    return np.concatenate([[params.user_bias_reg, params.user_scale_reg],
+                           np.full(params.rating_factors, params.factor_reg)])
+
+
+def _fit_rating_model(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray,
+                      n_users: int, n_items: int, users: _Pattern, params: ModelParams,
+                      rng: np.random.Generator
+                      ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """Alternating ridge regressions, every Gram matrix from one sparse product per sweep."""
+    global_mean, _, item_bias = fit_biases(user_index, item_index, ratings, n_users, n_items,
+                                           user_reg=params.user_bias_reg,
+                                           item_reg=params.item_bias_reg)
+    counts = np.bincount(user_index, minlength=n_users).astype(np.float64)
+    sums = np.bincount(user_index, weights=ratings, minlength=n_users)
+    squares = np.bincount(user_index, weights=np.square(ratings, dtype=np.float64),
+                          minlength=n_users)
+    pooled = float(np.maximum(squares - sums * sums / np.maximum(counts, 1), 0).sum()
+                   / len(ratings))
+    pooled = max(pooled, 1e-6)
+    noise_weight = _noise_weights(counts, sums, squares, pooled, params.noise_prior,
+                                  params.noise_power)
+    rating_noise_weight = noise_weight[user_index].astype(np.float32)
+    items = _Pattern(item_index, user_index, (n_items, n_users))
+    user_ones = users.matrix(np.ones(len(ratings), dtype=np.float32))
+    item_noise = items.matrix(rating_noise_weight)
+    user_reg = _user_regularisation(params)[None, :] / noise_weight[:, None]
+    item_reg = np.concatenate([[params.item_bias_reg],
+                               np.full(params.rating_factors, params.factor_reg)])
+    item_factors = rng.normal(0.0, 0.1, (n_items, params.rating_factors)).astype(np.float32)
+    residual_base = ratings - np.float32(global_mean)
+    for sweep in range(params.als_iterations):
+        features = _user_step_features(item_bias, item_factors)
+        targets = residual_base - item_bias[item_index].astype(np.float32)
+        user_weights = _solve_ridge(user_ones @ _pair_products(features),
+                                    users.matrix(targets) @ features, user_reg)
+        if sweep == params.als_iterations - 1:
+            break
+        user_features = np.column_stack([1.0 + user_weights[:, 1], user_weights[:, 2:]]
+                                        ).astype(np.float32)
+        targets = residual_base - user_weights[user_index, 0].astype(np.float32)
+        solved = _solve_ridge(item_noise @ _pair_products(user_features),
+                              items.matrix(targets * rating_noise_weight) @ user_features,
+                              item_reg[None, :])
+        item_bias, item_factors = solved[:, 0], solved[:, 1:].astype(np.float32)
+    return global_mean, item_bias, item_factors, user_weights, pooled
+
+
+# --- reading a saved model ------------------------------------------------------------
+
+_META_TYPES = {"format_version": int, "fingerprint": str, "params": dict, "n_users": int,
+               "n_items": int, "n_ratings": int, "global_mean": float, "pooled_variance": float,
+               "shapes": dict, "arrays_sha256": str}
+
+
+def _read_meta(path: Path) -> dict:
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(_MAX_META_BYTES + 1)
+    except OSError as error:
+        raise ModelFileError(f"cannot read {path} ({error.strerror or error})") from None
+    if len(raw) > _MAX_META_BYTES:
+        raise ModelFileError(f"{path} is too large to be model metadata")
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelFileError(f"{path} is not valid JSON ({error})") from None
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"{path} is not model metadata")
+    for key, kind in _META_TYPES.items():
+        value = meta.get(key)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = meta[key] = float(value)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ModelFileError(f"{path}: missing or invalid {key!r}")
+    for key in ("n_users", "n_items", "n_ratings"):
+        if meta[key] < 0:
+            raise ModelFileError(f"{path}: negative {key!r}")
+    if not (math.isfinite(meta["global_mean"]) and math.isfinite(meta["pooled_variance"])
+            and meta["pooled_variance"] > 0):
+        raise ModelFileError(f"{path}: invalid global statistics")
+    if set(meta["params"]) != {field.name for field in fields(ModelParams)}:
+        raise ModelFileError(f"{path}: parameters of another model version")
+    return meta
+
+
+def _expected_shapes(params: ModelParams, n_users: int, n_items: int
+                     ) -> dict[str, tuple[int, ...]]:
+    return {"item_scale": (n_items,),
+            "item_ranking_factors": (n_items, min(params.ranking_factors, n_users, n_items)),
+            "item_bias": (n_items,),
+            "item_rating_factors": (n_items, params.rating_factors),
+            "user_rating_weights": (n_users, params.rating_factors + 2),
+            "popularity": (n_items,)}
+
+
+def _read_arrays(path: Path, expected_sha256: str, shapes: dict[str, tuple[int, ...]]
+                 ) -> dict[str, np.ndarray]:
+    try:
+        payload = path.read_bytes()
+    except OSError as error:
+        raise ModelFileError(f"cannot read {path} ({error.strerror or error})") from None
+    if hashlib.sha256(payload).hexdigest() != expected_sha256:
+        raise ModelFileError(f"{path} is truncated, damaged or from another save")
+    try:
+        with np.load(io.BytesIO(payload), allow_pickle=False) as stored:
+            if set(stored.files) != set(shapes):
+                raise ModelFileError(f"{path} holds other arrays than a model")
+            arrays = {name: stored[name] for name in shapes}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
+        raise ModelFileError(f"{path} is not a readable model ({error})") from None
+    for name, array in arrays.items():
+        if array.dtype != np.float32 or array.shape != shapes[name]:
+            raise ModelFileError(f"{path}: {name} has shape {array.shape} and type "
+                                 f"{array.dtype}, expected {shapes[name]} float32")
+        if not np.all(np.isfinite(array)):
+            raise ModelFileError(f"{path}: {name} holds non-finite values")
+    return arrays

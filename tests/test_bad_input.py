@@ -1,0 +1,304 @@
+"""Bad input of every kind: broken dataset files, hostile names, huge pages, formula cells.
+
+Each is refused with one clear message (or neutralised) before it can reach a
+request, a path or a spreadsheet, and a broken dataset is never written to.
+"""
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+import cli
+import config
+from compile_training_data import main
+from config import Config
+from errors import EXIT_BAD_INPUT, DatasetError, InvalidNameError
+from fetch_ratings import Fetcher
+from load_save_and_translate_data import (DatasetStore, ScrapeStatus, UserScrapeRecord,
+                                          load_ratings_dataset)
+from names import validate_slug, validate_username
+from read_in_data import (FilmTile, film_path, scrape_film, scrape_user_films, user_films_path,
+                          watchlist_path)
+from tests.simulated_site import SiteData, SiteEntry, SiteFilm, SimulatedSite
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def tile(slug: str, rating: int | None, title: str | None = None) -> FilmTile:
+    return FilmTile(slug=slug, letterboxd_id=len(slug), lid=None,
+                    title=title or slug.title(), year=2001, rating=rating, liked=False)
+
+
+def ok(username: str, *tiles: FilmTile) -> UserScrapeRecord:
+    return UserScrapeRecord(username, ScrapeStatus.OK, tuple(tiles), username.title())
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes()
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def read_rows(path: Path) -> list[list[str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.reader(handle))
+
+
+@pytest.fixture
+def site() -> Iterator[SimulatedSite]:
+    with SimulatedSite(SiteData.generate(seed=4, n_users=12, n_films=120)) as running:
+        yield running
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Path:
+    """Ratings lines: 2 "0,0,9", 3 "1,1,6", 4 "1,0,7", 5 "2,0,10", 6 "2,2,3"."""
+    store = DatasetStore.open(tmp_path / "data", create=True)
+    store.commit_batch([ok("alice", tile("heat", 9), tile("alien", None)),
+                        ok("bob", tile("alien", 6), tile("heat", 7))])
+    store.commit_batch([ok("carol", tile("heat", 10), tile("brazil", 3))])
+    return store.data_dir
+
+
+def replace_in(name: str, old: str, new: str) -> Callable[[Path], None]:
+    def edit(data_dir: Path) -> None:
+        path = data_dir / name
+        text = path.read_text()
+        assert text.count(old) == 1
+        path.write_text(text.replace(old, new))
+    return edit
+
+
+def cut_bytes(name: str, count: int) -> Callable[[Path], None]:
+    def edit(data_dir: Path) -> None:
+        path = data_dir / name
+        path.write_bytes(path.read_bytes()[:-count])
+    return edit
+
+
+def delete(name: str) -> Callable[[Path], None]:
+    return lambda data_dir: (data_dir / name).unlink()
+
+
+BROKEN = {
+    "wrong header": (replace_in(config.RATINGS_FILE, "user_id,film_id,rating", "user,film,stars"),
+                     config.RATINGS_FILE, 1, "wrong header"),
+    "non-integer rating": (replace_in(config.RATINGS_FILE, "\n1,1,6\n", "\n1,1,x\n"),
+                           config.RATINGS_FILE, 3, "not an integer"),
+    "rating out of range": (replace_in(config.RATINGS_FILE, "\n1,1,6\n", "\n1,1,11\n"),
+                            config.RATINGS_FILE, 3, "out of range"),
+    "duplicate rating row": (replace_in(config.RATINGS_FILE, "\n1,1,6\n", "\n1,0,7\n"),
+                             config.RATINGS_FILE, 4, "duplicate"),
+    "unknown film id": (replace_in(config.RATINGS_FILE, "\n1,1,6\n", "\n1,9,6\n"),
+                        config.RATINGS_FILE, 3, "unknown id"),
+    "duplicate user row": (replace_in(config.USER_MAPPINGS_FILE, "1,bob,Bob", "1,alice,Alice"),
+                           config.USER_MAPPINGS_FILE, 3, "duplicate username"),
+    "unknown user in the log": (replace_in(config.USER_UPDATES_FILE, "\n2,carol,", "\n7,carol,"),
+                                config.USER_UPDATES_FILE, 4, "out of range"),
+    "valid but grown edit": (replace_in(config.RATINGS_FILE, "\n1,1,6\n", "\n1,1,10\n"),
+                             config.RATINGS_FILE, 6, "changed since it was saved"),
+    "truncated mid-row": (cut_bytes(config.RATINGS_FILE, 3), config.RATINGS_FILE, 6,
+                          "truncated"),
+    "truncated log": (cut_bytes(config.USER_UPDATES_FILE, 30), config.USER_UPDATES_FILE, 4,
+                      "truncated"),
+    "missing film mappings": (delete(config.FILM_MAPPINGS_FILE), config.FILM_MAPPINGS_FILE,
+                              None, "missing"),
+    "missing state file": (delete(config.STATE_FILE), config.STATE_FILE, None, "missing"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_continue_on_a_broken_dataset_says_where_in_one_line_and_writes_nothing(
+        case: str, dataset: Path, site: SimulatedSite, capsys: pytest.CaptureFixture) -> None:
+    edit, name, line, message = BROKEN[case]
+    edit(dataset)
+    before = snapshot(dataset)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        cli.run(main, ["continue", "--output-dir", str(dataset), "--base-url", site.base_url,
+                       "--rate", "0", "--users", "5"])
+    assert exited.value.code == EXIT_BAD_INPUT
+    err_lines = [text for text in capsys.readouterr().err.splitlines() if text.strip()]
+    assert len(err_lines) == 1, err_lines
+    where = f"ERROR: {dataset / name}" + (f", line {line}: " if line else ": ")
+    assert err_lines[0].startswith(where) and message in err_lines[0], err_lines[0]
+    assert snapshot(dataset) == before
+    assert site.request_count() == 0  # refused before a single request
+
+    if name != config.STATE_FILE:
+        with pytest.raises(DatasetError) as caught:
+            load_ratings_dataset(dataset)
+        assert Path(caught.value.path) == dataset / name and caught.value.line == line
+        assert snapshot(dataset) == before
+
+
+def test_the_command_line_prints_one_error_line_and_exits_2(dataset: Path,
+                                                            site: SimulatedSite) -> None:
+    BROKEN["rating out of range"][0](dataset)
+    before = snapshot(dataset)
+    finished = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "compile_training_data.py"), "continue",
+         "--output-dir", str(dataset), "--base-url", site.base_url, "--rate", "0"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert finished.returncode == EXIT_BAD_INPUT
+    assert finished.stderr.splitlines() == [
+        f"ERROR: {dataset / config.RATINGS_FILE}, line 3: rating 11 is out of range"]
+    assert finished.stdout == ""
+    assert snapshot(dataset) == before and site.request_count() == 0
+
+
+def test_a_torn_tail_is_ignored_by_readers_and_cut_by_the_next_writer(dataset: Path) -> None:
+    """kill -9 mid-batch leaves rows past the commit point: not data, and not an error."""
+    clean = load_ratings_dataset(dataset)
+    for name, tail in ((config.USER_MAPPINGS_FILE, "3,dave,Dave\n4,e"),
+                       (config.RATINGS_FILE, "3,0,8\n3,1,"),
+                       (config.USER_UPDATES_FILE, "3,dave,2026-")):
+        with open(dataset / name, "a", encoding="utf-8") as handle:
+            handle.write(tail)
+    loaded = load_ratings_dataset(dataset)
+    assert loaded.usernames == clean.usernames == ["alice", "bob", "carol"]
+    assert loaded.rating.tolist() == clean.rating.tolist()
+    store = DatasetStore.open(dataset)
+    assert store.user_count == 3 and not store.is_known("dave")
+    store.commit_batch([ok("dave", tile("heat", 8))])
+    assert read_rows(dataset / config.USER_MAPPINGS_FILE)[-1] == ["3", "dave", "Dave"]
+    assert load_ratings_dataset(dataset).usernames == ["alice", "bob", "carol", "dave"]
+
+
+# --- names ----------------------------------------------------------------------
+
+HOSTILE_NAMES = ["../x", "a/b", "a b", "https://letterboxd.com/x/", "", "//evil.example",
+                 "..", "x\n", "%2e%2e", "caf\u00e9"]
+UNSAFE_PATHS = ["/../x/films/", "https://letterboxd.com/x/", "//evil.example/x/", "",
+                "/a b/films/", "/x\n/films/", "x/films/"]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_hostile_names_are_refused_before_any_url_or_request(name: str,
+                                                             site: SimulatedSite) -> None:
+    with pytest.raises(InvalidNameError, match="not a Letterboxd username"):
+        validate_username(name)
+    with pytest.raises(InvalidNameError, match="not a Letterboxd film slug"):
+        validate_slug(name)
+    with Fetcher(Config(base_url=site.base_url, requests_per_second=0)) as fetcher:
+        for attempt in (lambda: user_films_path(name), lambda: watchlist_path(name),
+                        lambda: film_path(name), lambda: scrape_user_films(fetcher, name),
+                        lambda: scrape_film(fetcher, name)):
+            with pytest.raises(InvalidNameError):
+                attempt()
+    assert site.request_log == []  # not even robots.txt
+
+
+def test_paths_that_could_leave_the_site_are_never_requested(site: SimulatedSite) -> None:
+    with Fetcher(Config(base_url=site.base_url, requests_per_second=0)) as fetcher:
+        for path in UNSAFE_PATHS:
+            with pytest.raises(InvalidNameError, match="not a site-relative path"):
+                fetcher.get_html(path)
+    assert site.request_log == []
+
+
+def test_hostile_names_served_by_the_site_never_reach_a_request_or_the_dataset(
+        site: SimulatedSite, tmp_path: Path) -> None:
+    data = site.data
+    victim = list(data.users)[1]
+    # Bypass SiteData's own validation: this is what a compromised page could say.
+    data.users["../evil"] = [SiteEntry(next(iter(data.films)), 8)]
+    data.films["../../etc/passwd"] = SiteFilm("../../etc/passwd", "Passwd", 2001, 1, "zzzz")
+    data.users[victim].insert(0, SiteEntry("../../etc/passwd", 10))
+    assert main(["new", "--output-dir", str(tmp_path / "d"), "--base-url", site.base_url,
+                 "--rate", "0", "--users", "1000", "-q"]) == 0
+    assert not [path for _, path, _ in site.request_log if "evil" in path or ".." in path]
+    loaded = load_ratings_dataset(tmp_path / "d")
+    assert loaded.usernames == [user for user in data.users if user != "../evil"]
+    slugs = loaded.films["slug"].to_numpy()
+    assert {(loaded.usernames[u], slugs[f], int(r)) for u, f, r in
+            zip(loaded.user_index, loaded.film_index, loaded.rating)} == {
+        triple for triple in data.rating_triples() if ".." not in triple[0] + triple[1]}
+    assert [path.name for path in tmp_path.iterdir()] == ["d"]
+
+
+# --- response size ---------------------------------------------------------------
+
+def test_pages_over_the_size_limit_are_refused_and_their_users_reported(
+        site: SimulatedSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    limit = 40_000  # the members page and small grids fit, big grids do not
+    monkeypatch.setenv("LETTERBOXD_MAX_RESPONSE_BYTES", str(limit))
+    data_dir = tmp_path / "data"
+    assert main(["new", "--output-dir", str(data_dir), "--base-url", site.base_url,
+                 "--rate", "0", "--users", "1000"]) == 0
+    first_pages = [path for _, path, _ in site.request_log if path.endswith("/films/")]
+    assert len(first_pages) == len(set(first_pages))  # a refused page is not retried
+    sizes = {path: len(site.reply(path).body) for path in first_pages}
+    too_big = {path.split("/")[1] for path, size in sizes.items() if size > limit}
+    fitting = {path.split("/")[1] for path, size in sizes.items() if size <= limit}
+    assert too_big and fitting
+    statuses = {row[1]: row[3] for row in read_rows(data_dir / config.USER_UPDATES_FILE)[1:]}
+    assert statuses == {**{user: "failed" for user in too_big}, **{user: "ok" for user in fitting}}
+    assert f"skipped (failed): {len(too_big)}" in capsys.readouterr().out
+    loaded = load_ratings_dataset(data_dir)
+    slugs = loaded.films["slug"].to_numpy()
+    assert {(loaded.usernames[u], slugs[f], int(r)) for u, f, r in
+            zip(loaded.user_index, loaded.film_index, loaded.rating)} == {
+        triple for triple in site.data.rating_triples() if triple[0] in fitting}
+
+
+# --- spreadsheet formulas -------------------------------------------------------------
+
+RISKY_TITLES = {"+cmd": "'+cmd", "@SUM(A1)": "'@SUM(A1)", "-2+3": "'-2+3", "\tTab": "'\tTab",
+                "\rReturn": "' Return", "Two\nLines": "Two Lines", "Old\r\nMac": "Old Mac"}
+
+
+def assert_human_and_machine_files(data_dir: Path, raw_titles: set[str],
+                                   shown_titles: set[str]) -> None:
+    translated_path = data_dir / config.TRANSLATED_FILE
+    translated = read_rows(translated_path)
+    titles = {row[1] for row in translated[1:]}
+    assert shown_titles <= titles
+    assert not [title for title in titles if title[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    # One physical line per rating: compaction copies this file line by line.
+    assert translated_path.read_bytes().count(b"\n") == len(translated)
+    film_titles = {row[4] for row in read_rows(data_dir / config.FILM_MAPPINGS_FILE)[1:]}
+    assert raw_titles <= film_titles
+    assert not [title for title in film_titles if title.startswith("'")]
+    ratings = read_rows(data_dir / config.RATINGS_FILE)
+    assert all(cell.isdigit() for row in ratings[1:] for cell in row)
+    loaded = load_ratings_dataset(data_dir)  # the raw titles do not break a reader
+    assert raw_titles <= set(loaded.films["title"])
+
+
+def test_formula_titles_are_neutralised_only_in_the_human_facing_file(
+        site: SimulatedSite, tmp_path: Path) -> None:
+    formula_title = "=1+1 Is Two"
+    assert any(film.title == formula_title for film in site.data.films.values())
+    data_dir = tmp_path / "data"
+    assert main(["new", "--output-dir", str(data_dir), "--base-url", site.base_url,
+                 "--rate", "0", "--users", "1000", "-q"]) == 0
+    store = DatasetStore.open(data_dir)
+    store.commit_batch([ok("zed", *(tile(f"risky-{i}", 6, title=title)
+                                    for i, title in enumerate(RISKY_TITLES)))])
+    assert_human_and_machine_files(data_dir, {formula_title, *RISKY_TITLES},
+                                   {"'" + formula_title, *RISKY_TITLES.values()})
+    DatasetStore.open(data_dir).commit_batch([ok("zed", tile("risky-0", 7))])  # a refresh
+    assert DatasetStore.open(data_dir).compact() > 0
+    assert_human_and_machine_files(data_dir, {formula_title, *RISKY_TITLES},
+                                   {"'" + formula_title})
+
+
+def test_imported_titles_get_the_same_treatment(tmp_path: Path) -> None:
+    ratings = tmp_path / "ratings.csv"
+    movies = tmp_path / "movies.csv"
+    slugs = [f"film-{i}" for i in range(len(RISKY_TITLES))]
+    with open(ratings, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([("user_id", "movie_id", "rating_val"),
+                                      *(("ann", slug, 8) for slug in slugs)])
+    with open(movies, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([("movie_id", "movie_title"), *zip(slugs, RISKY_TITLES)])
+    assert main(["import", str(ratings), "--movies", str(movies),
+                 "--output-dir", str(tmp_path / "data"), "-q"]) == 0
+    assert_human_and_machine_files(tmp_path / "data", set(RISKY_TITLES),
+                                   set(RISKY_TITLES.values()))

@@ -1,0 +1,227 @@
+"""The builder against a misbehaving site: nothing is lost, nothing is silently dropped.
+
+Every fault the simulated site can inject is switched on at once; the builder must
+still finish, hold exactly the site's data for every user that can be scraped and
+report the rest. Timeouts and backoff come from LETTERBOXD_* variables so the
+retries take milliseconds, not minutes.
+"""
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+import cli
+import config
+from compile_training_data import main
+from errors import EXIT_BLOCKED
+from load_save_and_translate_data import load_ratings_dataset
+from tests.simulated_site_pages import challenge_page
+from tests.simulated_site import (MEMBERS_PER_PAGE, FaultConfig, SiteData, SimulatedSite,
+                                  _Reply)
+
+RETRIES = 10
+WORKERS = 3
+RETRY_AFTER = 1
+
+
+def dataset_triples(data_dir: Path) -> set[tuple[str, str, int]]:
+    data = load_ratings_dataset(data_dir)
+    slugs = data.films["slug"].to_numpy()
+    return {(data.usernames[u], slugs[f], int(r))
+            for u, f, r in zip(data.user_index, data.film_index, data.rating)}
+
+
+def site_triples(site_data: SiteData, users: set[str]) -> set[tuple[str, str, int]]:
+    return {triple for triple in site_data.rating_triples() if triple[0] in users}
+
+
+def update_log(data_dir: Path) -> list[dict[str, str]]:
+    with open(data_dir / config.USER_UPDATES_FILE, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def statuses_by_user(data_dir: Path) -> dict[str, list[str]]:
+    statuses: dict[str, list[str]] = defaultdict(list)
+    for row in update_log(data_dir):
+        statuses[row["username"]].append(row["status"])
+    return dict(statuses)
+
+
+def build(mode: str, site: SimulatedSite, data_dir: Path, *extra: str) -> int:
+    return main([mode, "--base-url", site.base_url, "--rate", "0", "--output-dir", str(data_dir),
+                 "--workers", str(WORKERS), "-q", *extra])
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plenty of quick retries; a read timeout well below the site's slow answers."""
+    for name, value in {"LETTERBOXD_RETRIES": str(RETRIES), "LETTERBOXD_TIMEOUT": "0.3",
+                        "LETTERBOXD_CONNECT_TIMEOUT": "1", "LETTERBOXD_BACKOFF_INITIAL": "0.01",
+                        "LETTERBOXD_BACKOFF_MAX": "0.05"}.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def site_data() -> SiteData:
+    return SiteData.generate(seed=11, n_users=24, n_films=200)
+
+
+class SiteWithOutage(SimulatedSite):
+    """Answers 503 under the path prefixes in `down` (an outage that outlasts every retry)
+    and Cloudflare's challenge under those in `challenged`."""
+
+    def __init__(self, data: SiteData, faults: FaultConfig | None = None) -> None:
+        super().__init__(data, faults)
+        self.down: set[str] = set()
+        self.challenged: set[str] = set()
+
+    def reply(self, target: str) -> _Reply:
+        """The real answer, replaced (the request log keeps the real status)."""
+        reply = super().reply(target)
+        if any(target.startswith(prefix) for prefix in self.challenged):
+            return reply._replace(status=403, body=challenge_page("0-LHR").encode(),
+                                  headers=reply.headers + (("cf-mitigated", "challenge"),),
+                                  fault="challenge")
+        if any(target.startswith(prefix) for prefix in self.down):
+            return reply._replace(status=503, fault="5xx")
+        return reply
+
+
+@pytest.fixture
+def outage_site() -> Iterator[SiteWithOutage]:
+    with SiteWithOutage(SiteData.generate(seed=5, n_users=40, n_films=150,
+                                          max_watched=60)) as site:
+        yield site
+
+
+def test_every_fault_at_once_still_yields_the_sites_data_and_reports_the_rest(
+        site_data: SiteData, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    users = list(site_data.users)
+    vanished, private = users[3], users[10]
+    faults = FaultConfig(seed=5, rate_429=0.03, retry_after=RETRY_AFTER, rate_5xx=0.08,
+                         rate_reset=0.05, rate_truncated=0.05, rate_slow=0.04, slow_seconds=1.0,
+                         vanished_users=frozenset({vanished}),
+                         private_users=frozenset({private}))
+    data_dir = tmp_path / "data"
+    with SimulatedSite(site_data, faults) as site:
+        assert build("new", site, data_dir, "--users", "1000", "--batch-size", "4") == 0
+        injected = site.fault_counts
+        log = site.request_log
+    assert {"429", "5xx", "reset", "truncated", "slow"} <= injected.keys()
+
+    scrapable = set(users) - {vanished, private}
+    assert dataset_triples(data_dir) == site_triples(site_data, scrapable)
+    data = load_ratings_dataset(data_dir)
+    assert data.usernames == users  # the skipped ones keep their place and id
+    unrated = {(data.usernames[u], data.films["slug"].iloc[f])
+               for u, f in zip(data.unrated_user, data.unrated_film)}
+    assert unrated == {(user, entry.slug) for user in scrapable
+                       for entry in site_data.entries(user) if entry.rating is None}
+    statuses = statuses_by_user(data_dir)
+    assert statuses == {user: ["not_found" if user == vanished else
+                               "private" if user == private else "ok"] for user in users}
+
+    out = capsys.readouterr().out
+    assert f"skipped (not found): 1: {vanished}" in out
+    assert f"skipped (private): 1: {private}" in out
+    assert "failed" not in out
+
+    # Retry-After was honoured: nothing asked for a rate-limited path again too soon.
+    by_path: dict[str, list[tuple[float, int]]] = defaultdict(list)
+    for arrived, path, status in log:
+        by_path[path].append((arrived, status))
+    waits = [later[0] - earlier[0] for answers in by_path.values()
+             for earlier, later in zip(answers, answers[1:]) if earlier[1] == 429]
+    assert waits and min(waits) >= RETRY_AFTER - 0.05
+
+
+def test_a_challenge_mid_run_stops_at_once_saves_what_is_done_and_says_why(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """One challenged page is enough: no further page is asked for, even ones that would work.
+
+    A rate limit keeps the three workers in step, so when the challenge comes an
+    earlier user still has pages to go; asking for them would be the crawl going on.
+    """
+    site_data = SiteData.generate(seed=1, n_users=12, n_films=700, min_watched=200,
+                                  max_watched=700)
+    users = list(site_data.users)
+    data_dir = tmp_path / "data"
+    with SiteWithOutage(site_data) as site:
+        challenged = f"/{users[4]}/films/page/2/"
+        site.challenged = {challenged}
+        assert build("new", site, data_dir, "--users", "1000", "--batch-size", "2",
+                     "--rate", "150") == EXIT_BLOCKED
+        paths = [path for _, path, _ in site.request_log]
+        # Only requests already past the rate limiter when the challenge came may follow it.
+        assert len(paths) - paths.index(challenged) - 1 <= WORKERS - 1
+
+        saved = load_ratings_dataset(data_dir).usernames
+        assert 0 < len(saved) < 4 and saved == users[:len(saved)]
+        assert dataset_triples(data_dir) == site_triples(site_data, set(saved))
+        assert all(status == ["ok"] for status in statuses_by_user(data_dir).values())
+        captured = capsys.readouterr()
+        assert f"users added: {len(saved)}" in captured.out
+        assert "Cloudflare challenge" in captured.err and "Terms" in captured.err
+        assert "does not get around" in captured.err
+
+        # Once the site lets us in again, `continue` completes the dataset.
+        site.challenged.clear()
+        assert build("continue", site, data_dir, "--users", "1000") == 0
+    assert load_ratings_dataset(data_dir).usernames == users
+    assert dataset_triples(data_dir) == site_triples(site_data, set(users))
+
+
+def test_users_whose_retries_ran_out_are_marked_failed_and_retried_by_continue(
+        outage_site: SiteWithOutage, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    site_data = outage_site.data
+    users = list(site_data.users)
+    assert len(users) > 30  # two members pages: one failed user on each
+    down = {users[2], users[34]}
+    outage_site.down = {f"/{user}/" for user in down}
+    data_dir = tmp_path / "data"
+    assert build("new", outage_site, data_dir, "--users", "1000", "--batch-size", "4") == 0
+    assert capsys.readouterr().out.count("skipped (failed): 2: ") == 1
+    statuses = statuses_by_user(data_dir)
+    assert {user: statuses[user] for user in down} == {user: ["failed"] for user in down}
+    for user in down:
+        assert outage_site.request_count(f"/{user}/films/") == RETRIES
+    assert dataset_triples(data_dir) == site_triples(site_data, set(users) - down)
+
+    outage_site.down.clear()
+    outage_site.clear_log()
+    assert build("continue", outage_site, data_dir, "--users", "5") == 0
+    assert dataset_triples(data_dir) == site_triples(site_data, set(users))
+    statuses = statuses_by_user(data_dir)
+    assert {user: statuses[user] for user in down} == {user: ["failed", "ok"] for user in down}
+    assert all(statuses[user] == ["ok"] for user in set(users) - down)
+    scraped_again = {path.split("/")[1] for _, path, _ in outage_site.request_log
+                     if path.split("/")[2:3] == ["films"]}
+    assert scraped_again == down  # users already saved are not fetched again
+
+
+def test_a_members_page_that_stays_down_ends_the_run_but_keeps_the_finished_users(
+        outage_site: SiteWithOutage, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    site_data = outage_site.data
+    users = list(site_data.users)
+    outage_site.down = {"/members/popular/page/2/"}
+    data_dir = tmp_path / "data"
+    with pytest.raises(SystemExit) as exited:
+        cli.run(main, ["new", "--base-url", outage_site.base_url, "--rate", "0",
+                       "--output-dir", str(data_dir), "--users", "1000", "--batch-size", "4",
+                       "-q"])
+    assert exited.value.code != 0
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ERROR")]
+    assert errors == [f"ERROR: server error (HTTP 503): "
+                      f"{outage_site.base_url}/members/popular/page/2/"]
+    first_page = users[:MEMBERS_PER_PAGE]
+    assert len(first_page) % 4  # a part batch was in hand when the listing failed
+    assert load_ratings_dataset(data_dir).usernames == first_page
+    assert dataset_triples(data_dir) == site_triples(site_data, set(first_page))
+
+    outage_site.down.clear()
+    assert build("continue", outage_site, data_dir, "--users", "1000") == 0
+    assert dataset_triples(data_dir) == site_triples(site_data, set(users))
