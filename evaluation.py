@@ -102,7 +102,7 @@ def load_ratings_table(path: Path) -> RatingsTable:
     """A Kaggle-layout CSV (user_id, movie_id, rating_val; optionally gzipped) as indices.
 
     Rows without a user, film or a rating in 1..10 are dropped with a warning; a
-    repeated (user, film) pair keeps its last rating.
+    repeated (user, film) pair keeps its last rating. Ids follow first appearance.
     """
     path = Path(path)
     try:

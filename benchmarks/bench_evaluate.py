@@ -39,16 +39,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--holdout-users", type=int, default=None,
                         help="held-out users (default: evaluation.py's own default)")
+    parser.add_argument("--blas-threads", type=int, default=None,
+                        help="cap BLAS threads in the run (default: the library's choice)")
     args = parser.parse_args(argv)
     if not args.ratings.is_file():
         print(f"skipped: {args.ratings} is not available")
         return 0
-    harness.print_header("Figure 7: evaluation on " + args.ratings.name)
+    harness.print_header("Figure 7: evaluation on " + args.ratings.name
+                         + (f", BLAS threads capped at {args.blas_threads}"
+                            if args.blas_threads else ""))
     command = evaluation_command(args.ratings, args.seed, args.holdout_users)
     print("command: python " + " ".join(command))
     start = time.perf_counter()
     completed = subprocess.run([sys.executable, *command], cwd=harness.PROJECT_ROOT,
-                               capture_output=True, text=True, check=False)
+                               capture_output=True, text=True, check=False,
+                               env=harness.blas_thread_env(args.blas_threads))
     elapsed = time.perf_counter() - start
     if completed.returncode != 0:
         print(completed.stderr[-3000:], file=sys.stderr)

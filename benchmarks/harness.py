@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from benchmarks.generate_dataset import generate_dataset
+
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = BENCHMARKS_DIR.parent
 DATA_DIR = BENCHMARKS_DIR / "data"
@@ -117,8 +119,6 @@ def dataset_dir(ratings: int, seed: int) -> Path:
 
 def ensure_dataset(ratings: int, seed: int, data_root: Path | None = None) -> Path:
     """The cached synthetic dataset of this size and seed, generated on first use."""
-    from benchmarks.generate_dataset import generate_dataset
-
     root = DATA_DIR if data_root is None else Path(data_root)
     path = root / f"ratings{ratings}_seed{seed}"
     if not (path / "dataset_state.json").exists():

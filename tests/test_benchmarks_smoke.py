@@ -165,7 +165,8 @@ def test_load_benchmark_measures_in_a_child(tmp_path: Path,
 
 def test_fit_benchmark_fits_in_a_child(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = run_script(bench_fit_model.main, ["--sizes", "3000", "--repeats", "1",
-                                            "--data-root", str(tmp_path)], capsys)
+                                            "--blas-threads", "1", "--data-root", str(tmp_path)],
+                     capsys)
     row = next(line.split() for line in out.splitlines() if line.split()[:1] == ["3,000"])
     assert float(row[1]) > 0 and row[3] == "MiB"
 
@@ -174,7 +175,8 @@ def test_recommend_benchmark_runs_the_command_end_to_end(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("recommend")
     out = run_script(bench_recommend.main, ["--sizes", "5000", "--repeats", "1",
-                                            "--data-root", str(tmp_path)], capsys)
+                                            "--blas-threads", "1", "--data-root", str(tmp_path)],
+                     capsys)
     assert "new user, export ZIP" in out and "fold-in + rank" in out
     assert (tmp_path / "ratings5000_seed0" / config.MODEL_DIR).is_dir()  # the cache was used
 
@@ -182,7 +184,7 @@ def test_recommend_benchmark_runs_the_command_end_to_end(
 def test_evaluate_benchmark_prints_the_table(tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("evaluation")
-    generate_dataset(tmp_path / "data", ratings=20_000, seed=1)
+    generate_dataset(tmp_path / "data", ratings=8_000, seed=1)
     data = load_ratings_dataset(tmp_path / "data")
     sample = tmp_path / "ratings.csv"
     with open(sample, "w", newline="", encoding="utf-8") as handle:
@@ -191,6 +193,7 @@ def test_evaluate_benchmark_prints_the_table(tmp_path: Path,
         slugs = data.films["slug"].to_numpy()
         writer.writerows(zip(np.asarray(data.usernames)[data.user_index],
                              slugs[data.film_index], data.rating.tolist()))
-    out = run_script(bench_evaluate.main, ["--ratings", str(sample), "--holdout-users", "20"],
+    out = run_script(bench_evaluate.main, ["--ratings", str(sample), "--holdout-users", "10",
+                                           "--blas-threads", "1"],
                      capsys)
     assert "command: python evaluation.py" in out and "wall time" in out

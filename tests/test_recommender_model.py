@@ -1,0 +1,379 @@
+"""The recommender model: quality against baselines, closed forms, explanations, files."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import recommender_model
+from recommender_model import (ARRAYS_FILE, META_FILE, ModelFileError, ModelParams,
+                               RecommenderModel, fit_biases, interaction_weight)
+from tests.synthetic_ratings import SyntheticRatings, synthetic_ratings
+
+FINGERPRINT = "dataset-v1"
+
+
+@pytest.fixture(scope="module")
+def data() -> SyntheticRatings:
+    return synthetic_ratings(seed=0)
+
+
+@pytest.fixture(scope="module")
+def model(data: SyntheticRatings) -> RecommenderModel:
+    return RecommenderModel.fit(*data)
+
+
+def ratings_of(data: SyntheticRatings, user: int) -> tuple[np.ndarray, np.ndarray]:
+    rows = data.user_index == user
+    return data.item_index[rows], data.ratings[rows]
+
+
+# --- quality -----------------------------------------------------------------------
+
+def test_model_beats_biases_at_rating_and_popularity_at_ranking(data: SyntheticRatings) -> None:
+    rng = np.random.default_rng(1)
+    held_out = rng.choice(data.n_users, 60, replace=False)
+    train = ~np.isin(data.user_index, held_out)
+    fitted = RecommenderModel.fit(data.user_index[train], data.item_index[train],
+                                  data.ratings[train], data.n_users, data.n_items)
+    mean, _, item_bias = fit_biases(data.user_index[train], data.item_index[train],
+                                    data.ratings[train], data.n_users, data.n_items,
+                                    user_reg=2.0, item_reg=2.0)
+    model_errors, bias_errors, model_recall, popular_recall = [], [], [], []
+    for user in held_out:
+        items, ratings = ratings_of(data, int(user))
+        order = rng.permutation(len(items))
+        cut = int(0.8 * len(items))
+        known, hidden = order[:cut], order[cut:]
+        profile = fitted.fold_in(items[known], ratings[known])
+        model_errors.append(fitted.predict(profile, items[hidden]) - ratings[hidden])
+        user_bias = (ratings[known] - mean - item_bias[items[known]]).sum() / (cut + 2.0)
+        bias_errors.append(np.clip(mean + user_bias + item_bias[items[hidden]], 1, 10)
+                           - ratings[hidden])
+        relevant = items[hidden][ratings[hidden] >= 8]
+        if len(relevant):
+            model_top = fitted.rank(profile, 20)
+            popularity = fitted.popularity_scores().astype(np.float64)
+            popularity[items[known]] = -np.inf
+            popular_top = np.argsort(-popularity, kind="stable")[:20]
+            model_recall.append(np.isin(relevant, model_top).mean())
+            popular_recall.append(np.isin(relevant, popular_top).mean())
+    model_rmse = np.sqrt(np.mean(np.concatenate(model_errors) ** 2))
+    bias_rmse = np.sqrt(np.mean(np.concatenate(bias_errors) ** 2))
+    assert model_rmse < 0.9 * bias_rmse
+    assert np.mean(model_recall) > 1.15 * np.mean(popular_recall)
+
+
+# --- closed forms ----------------------------------------------------------------------
+
+def test_folding_in_a_training_user_recovers_their_fitted_weights(
+        data: SyntheticRatings, model: RecommenderModel) -> None:
+    for user in (0, 17, 123):
+        items, ratings = ratings_of(data, user)
+        profile = model.fold_in(items, ratings)
+        np.testing.assert_allclose(profile.rating_weights, model.user_rating_weights[user],
+                                   rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(profile.ranking_embedding,
+                                   model.user_ranking_embeddings[user], rtol=1e-4, atol=1e-5)
+        films = np.arange(data.n_items)
+        np.testing.assert_allclose(model.predict(profile, films),
+                                   model.predict_pairs(np.full(data.n_items, user), films),
+                                   atol=1e-3)
+
+
+def test_ranking_scores_are_the_projection_onto_the_exact_top_singular_subspace(
+        data: SyntheticRatings) -> None:
+    fitted = RecommenderModel.fit(*data, params=ModelParams(ranking_factors=3))
+    counts = np.bincount(data.item_index, minlength=data.n_items)
+    scale = np.maximum(counts, 1) ** -fitted.params.popularity_damping
+    dense = np.zeros((data.n_users, data.n_items))
+    dense[data.user_index, data.item_index] = (interaction_weight(data.ratings)
+                                               * scale[data.item_index])
+    exact = np.linalg.svd(dense, full_matrices=False)[2][:3].T
+    for user in (3, 50):
+        items, ratings = ratings_of(data, user)
+        expected = dense[user] @ exact @ exact.T
+        scores = fitted.rank_scores(fitted.fold_in(items, ratings))
+        assert np.abs(scores - expected).max() < 1e-3 * np.abs(expected).max()
+
+
+def test_predictions_stay_on_the_rating_scale(data: SyntheticRatings,
+                                              model: RecommenderModel) -> None:
+    profile = model.fold_in(np.arange(10), np.full(10, 10))
+    predicted = model.predict(profile, np.arange(data.n_items))
+    assert predicted.dtype == np.float32
+    assert predicted.min() >= 1 and predicted.max() <= 10
+
+
+def test_a_harsh_user_gets_lower_stars_than_a_generous_one(model: RecommenderModel) -> None:
+    films = np.arange(40)
+    harsh = model.fold_in(films, np.full(40, 3))
+    generous = model.fold_in(films, np.full(40, 9))
+    others = np.arange(40, 80)
+    assert model.predict(harsh, others).mean() + 3 < model.predict(generous, others).mean()
+
+
+# --- ranking and explanations --------------------------------------------------------
+
+def test_rank_leaves_out_rated_watched_and_disallowed_films(data: SyntheticRatings,
+                                                            model: RecommenderModel) -> None:
+    items, ratings = ratings_of(data, 5)
+    watched = np.array([i for i in range(data.n_items) if i not in set(items)][:15])
+    profile = model.fold_in(items, ratings, watched_items=watched)
+    allowed = np.ones(data.n_items, dtype=bool)
+    allowed[::2] = False
+    ranked = model.rank(profile, 30, allowed=allowed)
+    assert len(ranked) == 30
+    assert not np.isin(ranked, items).any() and not np.isin(ranked, watched).any()
+    assert allowed[ranked].all()
+    scores = model.rank_scores(profile)[ranked]
+    assert np.all(np.diff(scores) <= 0)
+    everything = model.rank(profile, data.n_items)
+    assert len(everything) == data.n_items - len(set(items)) - len(watched)
+
+
+def test_watched_films_count_towards_the_ranking_but_not_the_stars(
+        data: SyntheticRatings, model: RecommenderModel) -> None:
+    items, ratings = ratings_of(data, 8)
+    watched = np.setdiff1d(np.arange(data.n_items), items)[:20]
+    plain = model.fold_in(items, ratings)
+    with_watched = model.fold_in(items, ratings, watched_items=np.concatenate([watched,
+                                                                              items[:3]]))
+    np.testing.assert_array_equal(with_watched.watched_items, watched)
+    assert not np.allclose(plain.ranking_embedding, with_watched.ranking_embedding)
+    assert with_watched.n_ratings == plain.n_ratings
+
+
+def test_explanations_are_highly_rated_films_that_support_the_pick_most(
+        data: SyntheticRatings, model: RecommenderModel) -> None:
+    items, ratings = ratings_of(data, 11)
+    profile = model.fold_in(items, ratings)
+    rated = dict(zip(items.tolist(), ratings.tolist()))
+    for film in model.rank(profile, 5):
+        reasons = model.explain(profile, int(film))
+        assert 1 <= len(reasons) <= 3
+        assert all(rated[reason] >= 8 for reason in reasons)
+        liked = items[ratings >= 8]
+        support = (interaction_weight(ratings[ratings >= 8]) * model.item_scale[liked]
+                   * (model.item_ranking_factors[liked] @ model.item_ranking_factors[film]))
+        expected = liked[np.argsort(-support, kind="stable")[:len(reasons)]]
+        assert list(reasons) == expected.tolist()
+
+
+def test_contributions_add_up_to_the_ranking_score(data: SyntheticRatings,
+                                                   model: RecommenderModel) -> None:
+    items, ratings = ratings_of(data, 2)
+    profile = model.fold_in(items, ratings)
+    film = int(model.rank(profile, 1)[0])
+    contributions = (interaction_weight(ratings) * model.item_scale[items]
+                     * (model.item_ranking_factors[items] @ model.item_ranking_factors[film]))
+    assert contributions.sum() == pytest.approx(float(model.rank_scores(profile)[film]),
+                                                rel=1e-4)
+
+
+def test_a_user_who_never_rated_highly_is_explained_by_their_best_films(
+        model: RecommenderModel) -> None:
+    profile = model.fold_in(np.arange(12), np.array([3, 4, 5, 6, 6, 5, 4, 3, 2, 6, 5, 4]))
+    for film in model.rank(profile, 5):
+        assert set(model.explain(profile, int(film))) <= {3, 4, 9}
+
+
+def test_cold_start_below_the_threshold(model: RecommenderModel) -> None:
+    assert model.params.cold_start_threshold == 5
+    assert model.is_cold(model.fold_in(np.arange(4), np.full(4, 8)))
+    assert not model.is_cold(model.fold_in(np.arange(5), np.full(5, 8)))
+    assert model.is_cold(model.fold_in(np.array([1, 1, 1, 1, 1, 2]), np.full(6, 8)))
+    empty = model.fold_in(np.empty(0, dtype=np.int64), np.empty(0))
+    assert model.is_cold(empty) and model.explain(empty, 0) == ()
+
+
+def test_popularity_counts_ratings_of_eight_and_up(data: SyntheticRatings,
+                                                   model: RecommenderModel) -> None:
+    expected = np.bincount(data.item_index[data.ratings >= 8], minlength=data.n_items)
+    np.testing.assert_array_equal(model.popularity_scores(), expected)
+
+
+def test_fold_in_keeps_the_last_of_repeated_ratings(model: RecommenderModel) -> None:
+    profile = model.fold_in(np.array([4, 7, 4]), np.array([2, 9, 10]))
+    assert dict(zip(profile.rated_items.tolist(), profile.ratings.tolist())) == {4: 10, 7: 9}
+
+
+@pytest.mark.parametrize("items, ratings", [
+    (np.array([0, 500]), np.array([5, 5])),
+    (np.array([-1, 2]), np.array([5, 5])),
+    (np.array([0, 1]), np.array([5, 11])),
+    (np.array([0, 1]), np.array([0, 5])),
+    (np.array([0, 1]), np.array([5.0, np.nan])),
+    (np.array([0.5, 1.0]), np.array([5, 5])),
+    (np.array([0, 1, 2]), np.array([5, 5])),
+])
+def test_fold_in_rejects_invalid_input(model: RecommenderModel, items: np.ndarray,
+                                       ratings: np.ndarray) -> None:
+    with pytest.raises(ValueError):
+        model.fold_in(items, ratings)
+
+
+def test_fit_rejects_invalid_input(data: SyntheticRatings) -> None:
+    with pytest.raises(ValueError):
+        RecommenderModel.fit(data.user_index, data.item_index, data.ratings, data.n_users - 1,
+                             data.n_items)
+    with pytest.raises(ValueError):
+        RecommenderModel.fit(data.user_index[:-1], data.item_index, data.ratings,
+                             data.n_users, data.n_items)
+    with pytest.raises(ValueError):
+        RecommenderModel.fit(np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0),
+                             data.n_users, data.n_items)
+    with pytest.raises(ValueError):
+        ModelParams(ranking_factors=0)
+
+
+def test_fit_is_deterministic_and_handles_users_and_films_without_ratings() -> None:
+    data = synthetic_ratings(seed=3, n_users=120, n_items=90)
+    first = RecommenderModel.fit(data.user_index, data.item_index, data.ratings,
+                                 data.n_users + 5, data.n_items + 7)
+    second = RecommenderModel.fit(data.user_index, data.item_index, data.ratings,
+                                  data.n_users + 5, data.n_items + 7)
+    np.testing.assert_array_equal(first.item_ranking_factors, second.item_ranking_factors)
+    np.testing.assert_array_equal(first.user_rating_weights, second.user_rating_weights)
+    new_user, new_film = data.n_users + 2, data.n_items + 3
+    assert first.predict_pairs(np.array([new_user]), np.array([0]))[0] == pytest.approx(
+        first.global_mean + first.item_bias[0], abs=0.3)
+    assert np.isfinite(first.predict_pairs(np.array([0]), np.array([new_film]))).all()
+    assert first.popularity_scores()[new_film] == 0
+
+
+# --- persistence -------------------------------------------------------------------
+
+def test_save_and_load_round_trip(tmp_path: Path, data: SyntheticRatings,
+                                  model: RecommenderModel) -> None:
+    model.save(tmp_path, FINGERPRINT)
+    loaded = RecommenderModel.load(tmp_path, expected_fingerprint=FINGERPRINT)
+    assert loaded.params == model.params
+    assert (loaded.n_users, loaded.n_items) == (model.n_users, model.n_items)
+    items, ratings = ratings_of(data, 9)
+    before, after = model.fold_in(items, ratings), loaded.fold_in(items, ratings)
+    films = np.arange(data.n_items)
+    np.testing.assert_array_equal(model.rank(before, 20), loaded.rank(after, 20))
+    np.testing.assert_array_equal(model.predict(before, films), loaded.predict(after, films))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([ARRAYS_FILE, META_FILE])
+    meta = json.loads((tmp_path / META_FILE).read_text())
+    assert meta["fingerprint"] == FINGERPRINT and meta["format_version"] == 1
+    with np.load(tmp_path / ARRAYS_FILE, allow_pickle=False) as stored:
+        assert all(stored[name].dtype == np.float32 for name in stored.files)
+
+
+def test_load_never_allows_pickles(tmp_path: Path, model: RecommenderModel,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    model.save(tmp_path, FINGERPRINT)
+    calls = []
+    real_load = np.load
+
+    def spying_load(*args: object, **kwargs: object) -> object:
+        calls.append(kwargs.get("allow_pickle"))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(recommender_model.np, "load", spying_load)
+    RecommenderModel.load(tmp_path, expected_fingerprint=FINGERPRINT)
+    assert calls == [False]
+
+
+def _rewrite_arrays(directory: Path, arrays: dict[str, np.ndarray], *,
+                    allow_pickle: bool = False) -> None:
+    """Replace the arrays file and make the JSON vouch for it, so only content checks fire."""
+    buffer = io.BytesIO()
+    np.savez(buffer, allow_pickle=allow_pickle, **arrays)
+    (directory / ARRAYS_FILE).write_bytes(buffer.getvalue())
+    meta = json.loads((directory / META_FILE).read_text())
+    meta["arrays_sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()
+    (directory / META_FILE).write_text(json.dumps(meta))
+
+
+def _edit_meta(directory: Path, **changes: object) -> None:
+    meta = json.loads((directory / META_FILE).read_text())
+    meta.update(changes)
+    (directory / META_FILE).write_text(json.dumps(meta))
+
+
+def _stored_arrays(directory: Path) -> dict[str, np.ndarray]:
+    with np.load(directory / ARRAYS_FILE, allow_pickle=False) as stored:
+        return {name: stored[name] for name in stored.files}
+
+
+DAMAGES = {
+    "arrays missing": lambda d: (d / ARRAYS_FILE).unlink(),
+    "metadata missing": lambda d: (d / META_FILE).unlink(),
+    "arrays truncated": lambda d: (d / ARRAYS_FILE).write_bytes(
+        (d / ARRAYS_FILE).read_bytes()[:1000]),
+    "arrays empty": lambda d: (d / ARRAYS_FILE).write_bytes(b""),
+    "a flipped byte": lambda d: (d / ARRAYS_FILE).write_bytes(
+        (lambda b: b[:5000] + bytes([b[5000] ^ 1]) + b[5001:])((d / ARRAYS_FILE).read_bytes())),
+    "metadata truncated": lambda d: (d / META_FILE).write_text(
+        (d / META_FILE).read_text()[:40]),
+    "metadata not an object": lambda d: (d / META_FILE).write_text("[1, 2]"),
+    "metadata binary": lambda d: (d / META_FILE).write_bytes(b"\xff\xfe\x00garbage"),
+    "another format version": lambda d: _edit_meta(d, format_version=2),
+    "unknown parameter": lambda d: _edit_meta(d, params={**json.loads(
+        (d / META_FILE).read_text())["params"], "extra": 1}),
+    "invalid parameter": lambda d: _edit_meta(d, params={**json.loads(
+        (d / META_FILE).read_text())["params"], "rating_factors": -1}),
+    "shapes disagree with sizes": lambda d: _edit_meta(d, n_items=999),
+    "non-finite statistic": lambda d: (d / META_FILE).write_text(
+        (d / META_FILE).read_text().replace('"global_mean": ', '"global_mean": NaN, "x": ')),
+    "array of the wrong shape": lambda d: _rewrite_arrays(d, {
+        **_stored_arrays(d), "item_bias": np.zeros(3, np.float32)}),
+    "array of the wrong type": lambda d: _rewrite_arrays(d, {
+        **_stored_arrays(d), "item_bias": _stored_arrays(d)["item_bias"].astype(np.float64)}),
+    "array missing": lambda d: _rewrite_arrays(d, {
+        name: array for name, array in _stored_arrays(d).items() if name != "popularity"}),
+    "non-finite array": lambda d: _rewrite_arrays(d, {
+        **_stored_arrays(d), "popularity": np.full_like(_stored_arrays(d)["popularity"],
+                                                        np.nan)}),
+    "pickled object array": lambda d: _rewrite_arrays(d, {
+        **_stored_arrays(d), "popularity": np.array([{"x": 1}] * 3, dtype=object)},
+        allow_pickle=True),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES.values(), ids=DAMAGES.keys())
+def test_damaged_model_files_raise_model_file_error(tmp_path: Path, model: RecommenderModel,
+                                                    damage) -> None:
+    model.save(tmp_path, FINGERPRINT)
+    damage(tmp_path)
+    with pytest.raises(ModelFileError):
+        RecommenderModel.load(tmp_path, expected_fingerprint=FINGERPRINT)
+
+
+def test_a_model_of_other_data_is_stale(tmp_path: Path, model: RecommenderModel) -> None:
+    model.save(tmp_path, FINGERPRINT)
+    with pytest.raises(ModelFileError, match="fingerprint"):
+        RecommenderModel.load(tmp_path, expected_fingerprint="dataset-v2")
+
+
+def test_a_crash_between_the_two_writes_is_detected(tmp_path: Path, data: SyntheticRatings,
+                                                    model: RecommenderModel) -> None:
+    model.save(tmp_path, FINGERPRINT)
+    old_meta = (tmp_path / META_FILE).read_bytes()
+    other = RecommenderModel.fit(*data, params=ModelParams(seed=1))
+    other.save(tmp_path, FINGERPRINT)
+    (tmp_path / META_FILE).write_bytes(old_meta)
+    with pytest.raises(ModelFileError):
+        RecommenderModel.load(tmp_path, expected_fingerprint=FINGERPRINT)
+
+
+def test_saving_replaces_files_atomically(tmp_path: Path, model: RecommenderModel,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    model.save(tmp_path, FINGERPRINT)
+    before = {name: (tmp_path / name).read_bytes() for name in (ARRAYS_FILE, META_FILE)}
+
+    def failing_replace(source: str, target: str) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("safe_files.os.replace", failing_replace)
+    with pytest.raises(OSError):
+        model.save(tmp_path, "dataset-v2")
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(before)
