@@ -97,6 +97,13 @@ class RateLimitedError(StopCrawlError):
         super().__init__(url, message)
 
 
+class ModelFileError(LetterboxdError):
+    """A saved model is missing, damaged, of another format or fitted on other data.
+
+    Caught where models are loaded, which then refit: a model file is never trusted.
+    """
+
+
 # --- parsing --------------------------------------------------------------
 
 class MarkupError(LetterboxdError):

@@ -192,14 +192,22 @@ class FilmMatcher:
     """Finds dataset film ids for export rows: by lid, then slug, then title and year."""
 
     def __init__(self, films: pd.DataFrame) -> None:
+        self._films = films
         ids = films.index.to_numpy()
         self._by_lid = {lid: film for lid, film in zip(films["lid"].tolist(), ids) if lid}
         self._by_slug = dict(zip(films["slug"].tolist(), ids))
-        self._by_title_year: dict[tuple[str, int | None], int] = {}
-        years = films["year"].tolist()
-        for title, year, film in zip(films["title"].tolist(), years, ids):
-            key = (_normalised_title(str(title)), None if pd.isna(year) else int(year))
-            self._by_title_year.setdefault(key, film)
+        self._by_title_year: dict[tuple[str, int | None], int] | None = None
+
+    def _title_index(self) -> dict[tuple[str, int | None], int]:
+        """Built on the first miss only: normalising every title costs more than the rest."""
+        if self._by_title_year is None:
+            self._by_title_year = {}
+            films = self._films
+            for title, year, film in zip(films["title"].tolist(), films["year"].tolist(),
+                                         films.index.tolist()):
+                key = (_normalised_title(str(title)), None if pd.isna(year) else int(year))
+                self._by_title_year.setdefault(key, film)
+        return self._by_title_year
 
     def match(self, film: ExportFilm) -> int | None:
         lid = film.lid
@@ -208,7 +216,7 @@ class FilmMatcher:
         slug = film.slug
         if slug and slug in self._by_slug:
             return int(self._by_slug[slug])
-        found = self._by_title_year.get((_normalised_title(film.name), film.year))
+        found = self._title_index().get((_normalised_title(film.name), film.year))
         return None if found is None else int(found)
 
     def match_all(self, films: Iterable[ExportFilm]) -> np.ndarray:

@@ -12,6 +12,7 @@ import io
 import json
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Sequence
 
@@ -26,9 +27,12 @@ from safe_files import write_atomically
 
 logger = logging.getLogger(__name__)
 
-INDEX_FILE = "dataset_index.npz"
 INDEX_META_FILE = "dataset_index.json"
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
+# Each a plain .npy, memory-mapped on load: a recommendation touches one user's rows,
+# so a cache of tens of millions of ratings opens in milliseconds.
+INDEX_ARRAYS = ("rating_indptr", "rating_films", "rating_values", "unrated_indptr",
+                "unrated_films", "rating_counts")
 
 
 @dataclass
@@ -43,23 +47,34 @@ class CachedModel:
     rating_values: np.ndarray
     unrated_indptr: np.ndarray     # CSR by user over unrated_films
     unrated_films: np.ndarray
+    rating_counts: np.ndarray      # ratings per film: the popularity filter
 
-    def __post_init__(self) -> None:
-        self._user_ids = {name: index for index, name in enumerate(self.usernames)}
-        self._film_ids = {slug: index for index, slug in enumerate(self.films["slug"].tolist())}
-        self.rating_counts = np.bincount(self.rating_films, minlength=len(self.films))
+    @cached_property
+    def _user_ids(self) -> dict[str, int]:
+        return {name: index for index, name in enumerate(self.usernames)}
+
+    @cached_property
+    def _film_ids(self) -> dict[str, int]:
+        return {slug: index for index, slug in enumerate(self.films["slug"].tolist())}
 
     def user_id(self, username: str) -> int | None:
         return self._user_ids.get(username.lower())
 
     def user_ratings(self, user_id: int) -> tuple[np.ndarray, np.ndarray]:
         start, end = self.rating_indptr[user_id], self.rating_indptr[user_id + 1]
-        return (self.rating_films[start:end].astype(np.int64),
-                self.rating_values[start:end].astype(np.int64))
+        return (self._films_in(self.rating_films[start:end]),
+                np.asarray(self.rating_values[start:end], dtype=np.int64))
 
     def user_unrated(self, user_id: int) -> np.ndarray:
         start, end = self.unrated_indptr[user_id], self.unrated_indptr[user_id + 1]
-        return self.unrated_films[start:end].astype(np.int64)
+        return self._films_in(self.unrated_films[start:end])
+
+    def _films_in(self, films: np.ndarray) -> np.ndarray:
+        films = np.asarray(films, dtype=np.int64)
+        if len(films) and (films.min() < 0 or films.max() >= len(self.films)):
+            raise ModelFileError(f"the cached dataset index names unknown films; delete "
+                                 f"{config.MODEL_DIR}/ in the dataset folder to rebuild it")
+        return films
 
     def film_ids_for_slugs(self, slugs: Sequence[str]) -> np.ndarray:
         """Film id per slug, -1 where the dataset does not know the film."""
@@ -81,41 +96,45 @@ def _save_index(directory: Path, data: RatingsData, fingerprint: str) -> None:
     rating_indptr, rating_films, rating_values = _csr(data.user_index, data.film_index,
                                                       data.n_users, data.rating)
     unrated_indptr, unrated_films = _csr(data.unrated_user, data.unrated_film, data.n_users)
-    buffer = io.BytesIO()
-    np.savez(buffer, rating_indptr=rating_indptr, rating_films=rating_films,
-             rating_values=rating_values, unrated_indptr=unrated_indptr,
-             unrated_films=unrated_films)
-    write_atomically(directory / INDEX_FILE, buffer.getvalue())
+    arrays = {"rating_indptr": rating_indptr, "rating_films": rating_films,
+              "rating_values": rating_values, "unrated_indptr": unrated_indptr,
+              "unrated_films": unrated_films,
+              "rating_counts": np.bincount(data.film_index, minlength=data.n_films)}
+    for name, array in arrays.items():
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=False)
+        write_atomically(directory / f"{name}.npy", buffer.getvalue())
     meta = {"format": INDEX_FORMAT, "fingerprint": fingerprint, "usernames": data.usernames,
-            "n_films": data.n_films}
+            "n_films": data.n_films, "lengths": {name: len(a) for name, a in arrays.items()}}
+    # Written last: until it names this fingerprint, the arrays are not trusted.
     write_atomically(directory / INDEX_META_FILE, json.dumps(meta).encode("utf-8"))
 
 
 def _load_index(directory: Path, fingerprint: str, n_films: int) -> dict:
-    """The stored per-user index, or ModelFileError if it cannot be trusted."""
+    """The stored per-user index (memory-mapped), or ModelFileError if it cannot be trusted."""
     try:
         meta = json.loads((directory / INDEX_META_FILE).read_bytes())
         if meta.get("format") != INDEX_FORMAT or meta.get("fingerprint") != fingerprint:
             raise ModelFileError("the dataset index was built from other data")
         usernames = meta["usernames"]
-        with np.load(directory / INDEX_FILE, allow_pickle=False) as stored:
-            arrays = {name: stored[name] for name in (
-                "rating_indptr", "rating_films", "rating_values", "unrated_indptr",
-                "unrated_films")}
+        arrays = {name: np.load(directory / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+                  for name in INDEX_ARRAYS}
+        lengths = meta["lengths"]
     except ModelFileError:
         raise
-    except (OSError, ValueError, KeyError, TypeError, EOFError) as error:
+    except (OSError, ValueError, KeyError, TypeError, EOFError, AttributeError) as error:
         raise ModelFileError(f"unreadable dataset index ({error})") from None
     n_users = len(usernames)
+    if any(arrays[name].ndim != 1 or len(arrays[name]) != lengths.get(name)
+           for name in INDEX_ARRAYS):
+        raise ModelFileError("the dataset index is truncated or inconsistent")
     for prefix, values in (("rating", "rating_films"), ("unrated", "unrated_films")):
-        indptr = arrays[f"{prefix}_indptr"]
+        indptr = np.asarray(arrays[f"{prefix}_indptr"])
         if (indptr.shape != (n_users + 1,) or indptr[0] != 0 or np.any(np.diff(indptr) < 0)
                 or indptr[-1] != len(arrays[values])):
             raise ModelFileError("the dataset index is inconsistent")
-        films = arrays[values]
-        if len(films) and (films.min() < 0 or films.max() >= n_films):
-            raise ModelFileError("the dataset index names unknown films")
-    if len(arrays["rating_values"]) != len(arrays["rating_films"]):
+    if (len(arrays["rating_values"]) != len(arrays["rating_films"])
+            or len(arrays["rating_counts"]) != n_films):
         raise ModelFileError("the dataset index is inconsistent")
     arrays["usernames"] = usernames
     return arrays
@@ -126,10 +145,11 @@ def load_or_fit(data_dir: Path) -> CachedModel:
     data_dir = Path(data_dir)
     model_dir = data_dir / config.MODEL_DIR
     fingerprint = dataset_fingerprint(data_dir)
-    films = load_film_table(data_dir)
     try:
         model = RecommenderModel.load(model_dir, expected_fingerprint=fingerprint)
-        index = _load_index(model_dir, fingerprint, len(films))
+        index = _load_index(model_dir, fingerprint, model.n_items)
+        # The fingerprint says the files are the ones validated when the model was fitted.
+        films = load_film_table(data_dir, validated_before=True)
         if model.n_items != len(films) or model.n_users != len(index["usernames"]):
             raise ModelFileError("the model does not match the dataset's size")
         logger.debug("using the cached model in %s", model_dir)
@@ -141,6 +161,7 @@ def load_or_fit(data_dir: Path) -> CachedModel:
         model_dir.mkdir(exist_ok=True)
         model.save(model_dir, fingerprint)
         _save_index(model_dir, data, fingerprint)
-        index = _load_index(model_dir, fingerprint, len(films))
+        index = _load_index(model_dir, fingerprint, data.n_films)
+        films = data.films
     usernames = index.pop("usernames")
     return CachedModel(model=model, films=films, usernames=usernames, **index)

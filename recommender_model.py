@@ -38,9 +38,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
-import scipy.linalg
-import scipy.sparse as sp
 
+from errors import ModelFileError
 from safe_files import write_atomically
 
 logger = logging.getLogger(__name__)
@@ -54,10 +53,6 @@ MAX_RATING = 10
 _MIN_BLOCK_ENTRIES = 250_000
 # More than any honest metadata file; a bigger one is not ours.
 _MAX_META_BYTES = 1_000_000
-
-
-class ModelFileError(Exception):
-    """A saved model is missing, damaged, of another format or fitted on other data."""
 
 
 @dataclass(frozen=True)
@@ -197,7 +192,7 @@ class _SparseRows:
     where fitting spends most of its time.
     """
 
-    def __init__(self, blocks: list[sp.csr_matrix]) -> None:
+    def __init__(self, blocks: list["scipy.sparse.csr_matrix"]) -> None:
         self.blocks = blocks
 
     def __matmul__(self, dense: np.ndarray) -> np.ndarray:
@@ -221,6 +216,8 @@ class _Pattern:
         self.row_blocks = list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
 
     def matrix(self, values_in_input_order: np.ndarray) -> _SparseRows:
+        import scipy.sparse as sp  # fitting only: recommending from a saved model skips it
+
         data = np.ascontiguousarray(values_in_input_order[self.order], dtype=np.float32)
         blocks = []
         for first, last in self.row_blocks:
@@ -271,6 +268,8 @@ def _orthonormalise(basis: np.ndarray) -> np.ndarray:
     Several times faster than Householder QR on tall matrices and as accurate after the
     second pass, for the moderately conditioned bases of a range finder.
     """
+    import scipy.linalg  # fitting only, like scipy.sparse
+
     result = basis.astype(np.float64)
     try:
         for _ in range(2):
