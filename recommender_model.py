@@ -192,7 +192,7 @@ class _SparseRows:
     where fitting spends most of its time.
     """
 
-    def __init__(self, blocks: list["scipy.sparse.csr_matrix"]) -> None:
+    def __init__(self, blocks: list) -> None:  # of scipy.sparse.csr_matrix row blocks
         self.blocks = blocks
 
     def __matmul__(self, dense: np.ndarray) -> np.ndarray:

@@ -30,28 +30,12 @@ from errors import (BlockedError, FetchError, InvalidNameError, NotFoundError, P
 from fetch_ratings import (Fetcher, RateLimiter, RobotsPolicy, classify_response,
                           parse_retry_after)
 from tests.conftest import shared_page
+from tests.simulated_site_pages import ROBOTS_TXT
 
 USER_AGENT = "fetch-ratings-tests/1.0 (+https://example.invalid/contact)"
 
 # The Letterboxd robots.txt rules as documented in shared/docs (2025-07 snapshot).
-LETTERBOXD_ROBOTS = """\
-User-agent: *
-Disallow: /*/by/*
-Disallow: /*/popular/this/*
-Disallow: /*/on/*
-Disallow: /*/tag/*
-Disallow: /*/genre/*
-Disallow: /*/country/*
-Disallow: /*/language/*
-Disallow: /*/decade/*
-Disallow: /films/year/*
-Disallow: /films/*/year/*
-Disallow: /films/*/size/large/*
-Disallow: /*/friends/*
-
-User-agent: GPTBot
-Disallow: /
-"""
+LETTERBOXD_ROBOTS = ROBOTS_TXT
 
 CHALLENGE_PAGE = ("<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>"
                   "<script src=\"https://challenges.cloudflare.com/turnstile/v0/api.js\"></script>"
