@@ -281,11 +281,13 @@ def test_load_never_allows_pickles(tmp_path: Path, model: RecommenderModel,
     assert calls == [False]
 
 
-def _rewrite_arrays(directory: Path, arrays: dict[str, np.ndarray], *,
-                    allow_pickle: bool = False) -> None:
-    """Replace the arrays file and make the JSON vouch for it, so only content checks fire."""
+def _rewrite_arrays(directory: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Replace the arrays file and make the JSON vouch for it, so only content checks fire.
+
+    np.savez writes an object array as a pickle, as a hostile file would hold one.
+    """
     buffer = io.BytesIO()
-    np.savez(buffer, allow_pickle=allow_pickle, **arrays)
+    np.savez(buffer, **arrays)
     (directory / ARRAYS_FILE).write_bytes(buffer.getvalue())
     meta = json.loads((directory / META_FILE).read_text())
     meta["arrays_sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()
@@ -333,8 +335,7 @@ DAMAGES = {
         **_stored_arrays(d), "popularity": np.full_like(_stored_arrays(d)["popularity"],
                                                         np.nan)}),
     "pickled object array": lambda d: _rewrite_arrays(d, {
-        **_stored_arrays(d), "popularity": np.array([{"x": 1}] * 3, dtype=object)},
-        allow_pickle=True),
+        **_stored_arrays(d), "popularity": np.array([{"x": 1}] * 3, dtype=object)}),
 }
 
 
