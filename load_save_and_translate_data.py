@@ -25,7 +25,7 @@ import json
 import logging
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from pathlib import Path
@@ -673,11 +673,6 @@ class DatasetStore:
         fsync_directory(backups)
         return backups / backup_name
 
-    def set_next_members_page(self, page: int) -> None:
-        if page != self._state.next_members_page:
-            self._state = _State(**{**self._state.__dict__, "next_members_page": page})
-            write_atomically(self.data_dir / config.STATE_FILE, self._state.to_bytes())
-
     # -- compaction ---------------------------------------------------------
 
     def compact(self) -> int:
@@ -699,13 +694,13 @@ class DatasetStore:
                              (config.TRANSLATED_FILE, log.n_ratings),
                              (config.UNRATED_FILE, log.n_unrated)):
             committed[name] = self._compact_block_file(name, counts, live)
-        updates_path = self.data_dir / config.USER_UPDATES_FILE
-        frame = _read_table(updates_path, UPDATES_HEADER)
-        frame = frame[keep_rows]
-        data = _csv_bytes(frame.itertuples(index=False), UPDATES_HEADER)
+        kept = np.flatnonzero(keep_rows).tolist()
+        data = _csv_bytes(((int(log.user_ids[row]), log.usernames[row], log.times[row],
+                            log.statuses[row].value, int(log.n_ratings[row]),
+                            int(log.n_unrated[row])) for row in kept), UPDATES_HEADER)
         write_durably(self.data_dir / (config.USER_UPDATES_FILE + COMPACT_SUFFIX), data)
         committed[config.USER_UPDATES_FILE] = len(data)
-        state = _State(**{**self._state.__dict__, "committed": committed, "compacting": True})
+        state = replace(self._state, committed=committed, compacting=True)
         write_atomically(self.data_dir / config.STATE_FILE, state.to_bytes())
         self._recover(self.data_dir, state)
         self._state = state

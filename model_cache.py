@@ -92,7 +92,8 @@ def _csr(rows: np.ndarray, columns: np.ndarray, n_rows: int,
     return indptr, sorted_columns, values[order].astype(np.int8)
 
 
-def _save_index(directory: Path, data: RatingsData, fingerprint: str) -> None:
+def _save_index(directory: Path, data: RatingsData, fingerprint: str) -> dict:
+    """Write the per-user index and return it, as `_load_index` would."""
     rating_indptr, rating_films, rating_values = _csr(data.user_index, data.film_index,
                                                       data.n_users, data.rating)
     unrated_indptr, unrated_films = _csr(data.unrated_user, data.unrated_film, data.n_users)
@@ -108,6 +109,7 @@ def _save_index(directory: Path, data: RatingsData, fingerprint: str) -> None:
             "n_films": data.n_films, "lengths": {name: len(a) for name, a in arrays.items()}}
     # Written last: until it names this fingerprint, the arrays are not trusted.
     write_atomically(directory / INDEX_META_FILE, json.dumps(meta).encode("utf-8"))
+    return {**arrays, "usernames": data.usernames}
 
 
 def _load_index(directory: Path, fingerprint: str, n_films: int) -> dict:
@@ -160,8 +162,7 @@ def load_or_fit(data_dir: Path) -> CachedModel:
                                      data.n_users, data.n_films)
         model_dir.mkdir(exist_ok=True)
         model.save(model_dir, fingerprint)
-        _save_index(model_dir, data, fingerprint)
-        index = _load_index(model_dir, fingerprint, data.n_films)
+        index = _save_index(model_dir, data, fingerprint)
         films = data.films
     usernames = index.pop("usernames")
     return CachedModel(model=model, films=films, usernames=usernames, **index)
