@@ -20,6 +20,7 @@ EXIT_CODES_HELP = """exit codes:
   2  bad input: a flag, a name, a dataset or export file that cannot be used
   3  stopped because Letterboxd blocked us (challenge page or persistent rate limiting);
      we never try to get around that
+  4  the site stayed unreachable or kept failing through every retry; try again later
 """
 
 

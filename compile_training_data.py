@@ -22,7 +22,7 @@ from typing import Iterator, Sequence
 import cli
 from config import Config
 from errors import (EXIT_BLOCKED, BadInputError, FetchError, MarkupError, NotFoundError,
-                    PrivateError, StopCrawlError)
+                    PrivateError, StopCrawlError, TransientError, exit_code_for)
 from fetch_ratings import Fetcher
 from load_save_and_translate_data import (DatasetStore, ScrapeStatus, UserScrapeRecord,
                                           archive_dataset, dataset_exists,
@@ -280,7 +280,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                if args.refresh_older_than is not None else None)
     started = time.monotonic()
     with Fetcher(config) as fetcher:
-        summary = build(store, fetcher, config, refresh)
+        try:
+            summary = build(store, fetcher, config, refresh)
+        except (FetchError, MarkupError) as error:
+            later = "; try `continue` later" if isinstance(error, TransientError) else ""
+            logger.error("stopped early: %s. The users finished before it are saved%s", error,
+                         later)
+            return exit_code_for(error)
         print_summary(summary, store, fetcher, time.monotonic() - started)
     if summary.stopped_by is not None:
         logger.error("stopped: %s. Letterboxd's Terms (Dec 2025, section 6.11) forbid automated "

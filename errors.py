@@ -9,6 +9,7 @@ EXIT_OK = 0
 EXIT_UNEXPECTED = 1
 EXIT_BAD_INPUT = 2
 EXIT_BLOCKED = 3
+EXIT_UNAVAILABLE = 4
 
 
 class LetterboxdError(Exception):
@@ -76,7 +77,13 @@ class ResponseTooLargeError(FetchError):
 
 
 class TransientError(FetchError):
-    """5xx, reset, timeout or a truncated body; retried, raised once retries run out."""
+    """5xx, reset, timeout or a truncated body; retried, raised once retries run out.
+
+    One user's page failing is a skip; a page the whole run needs (the members list,
+    the user asked for) ends it with exit code 4: try again later.
+    """
+
+    exit_code = EXIT_UNAVAILABLE
 
 
 class StopCrawlError(FetchError):

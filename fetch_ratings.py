@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from types import MappingProxyType, TracebackType
 from typing import Callable, Mapping, TypeVar
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 from protego import Protego
@@ -464,7 +464,8 @@ class Fetcher:
             raise InvalidNameError(f"not a site-relative path: {path!r}")
         parts = urlsplit(path)
         if (parts.scheme or parts.netloc or parts.fragment
-                or any(segment in (".", "..") for segment in parts.path.split("/"))):
+                # Servers decode %2e before resolving dot segments, so must we.
+                or any(unquote(segment) in (".", "..") for segment in parts.path.split("/"))):
             raise InvalidNameError(f"not a site-relative path: {path!r}")
         return self._config.base_url + path
 

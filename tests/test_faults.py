@@ -17,7 +17,7 @@ import pytest
 import cli
 import config
 from compile_training_data import main
-from errors import EXIT_BLOCKED
+from errors import EXIT_BLOCKED, EXIT_UNAVAILABLE
 from load_save_and_translate_data import load_ratings_dataset
 from tests.simulated_site_pages import challenge_page
 from tests.simulated_site import (MEMBERS_PER_PAGE, FaultConfig, SiteData, SimulatedSite,
@@ -213,10 +213,11 @@ def test_a_members_page_that_stays_down_ends_the_run_but_keeps_the_finished_user
         cli.run(main, ["new", "--base-url", outage_site.base_url, "--rate", "0",
                        "--output-dir", str(data_dir), "--users", "1000", "--batch-size", "4",
                        "-q"])
-    assert exited.value.code != 0
+    assert exited.value.code == EXIT_UNAVAILABLE
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ERROR")]
-    assert errors == [f"ERROR: server error (HTTP 503): "
-                      f"{outage_site.base_url}/members/popular/page/2/"]
+    assert errors == [f"ERROR: stopped early: server error (HTTP 503): "
+                      f"{outage_site.base_url}/members/popular/page/2/. The users finished "
+                      f"before it are saved; try `continue` later"]
     first_page = users[:MEMBERS_PER_PAGE]
     assert len(first_page) % 4  # a part batch was in hand when the listing failed
     assert load_ratings_dataset(data_dir).usernames == first_page

@@ -730,7 +730,7 @@ def test_sends_the_configured_user_agent(site: ScriptedSite, fetcher_for) -> Non
 
 @pytest.mark.parametrize("path", [
     "thebigal/films/", "http://evil.example/x/", "//evil.example/x/", "/a/../b/", "/a b/",
-    "/a\\b/", "/x/#frag", "", "/a/\n/",
+    "/a\\b/", "/x/#frag", "", "/a/\n/", "/a/%2e%2e/b/", "/a/.%2E/b/", "/%2e/",
 ])
 def test_paths_that_could_leave_the_site_are_rejected(site: ScriptedSite, fetcher_for,
                                                       path: str) -> None:
