@@ -135,7 +135,7 @@ def load_ratings_table(path: Path) -> RatingsTable:
 
 # --- metrics -----------------------------------------------------------------------
 
-def _ranking_metrics(ranked: np.ndarray, relevant: np.ndarray, k: int) -> tuple[float, float]:
+def ranking_metrics(ranked: np.ndarray, relevant: np.ndarray, k: int) -> tuple[float, float]:
     """Recall@k and binary NDCG@k of one user's top-k list."""
     hits = np.isin(ranked[:k], relevant)
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
@@ -143,7 +143,7 @@ def _ranking_metrics(ranked: np.ndarray, relevant: np.ndarray, k: int) -> tuple[
     return hits.sum() / len(relevant), float((hits * discounts[:len(hits)]).sum() / ideal)
 
 
-def _top(scores: np.ndarray, excluded: np.ndarray, k: int) -> np.ndarray:
+def top_k(scores: np.ndarray, excluded: np.ndarray, k: int) -> np.ndarray:
     scores = scores.astype(np.float64)
     scores[excluded] = -np.inf
     best = np.argpartition(-scores, k - 1)[:k]
@@ -207,6 +207,30 @@ def _choose_holdout(user_index: np.ndarray, n_users: int, wanted: int,
     return np.sort(rng.choice(eligible, size=n, replace=False))
 
 
+class HeldOutUser(NamedTuple):
+    """Row numbers (into the ratings arrays) of one held-out user's two parts."""
+
+    known: np.ndarray   # folded in
+    hidden: np.ndarray  # scored
+
+
+def split_holdout(user_index: np.ndarray, n_users: int, holdout_users: int,
+                  rng: np.random.Generator) -> tuple[np.ndarray, list[HeldOutUser]]:
+    """The training-row mask and, per held-out user in id order, their known/hidden rows."""
+    holdout = _choose_holdout(user_index, n_users, holdout_users, rng)
+    held = np.isin(user_index, holdout)
+    order = np.flatnonzero(held)
+    order = order[np.argsort(user_index[order], kind="stable")]
+    starts = np.searchsorted(user_index[order], holdout)
+    ends = np.searchsorted(user_index[order], holdout, side="right")
+    users = []
+    for start, end in zip(starts, ends):
+        rows = order[start:end][rng.permutation(end - start)]
+        cut = int(round(FOLD_IN_FRACTION * len(rows)))
+        users.append(HeldOutUser(rows[:cut], rows[cut:]))
+    return ~held, users
+
+
 def evaluate(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray,
              n_users: int, n_items: int, *, seed: int = 0, holdout_users: int = 300,
              params: ModelParams | None = None,
@@ -219,9 +243,7 @@ def evaluate(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray
     if len(ratings) < CV_FOLDS:
         raise ValueError("too few ratings to evaluate")
     rng = np.random.default_rng(seed)
-    holdout = _choose_holdout(user_index, n_users, holdout_users, rng)
-    held = np.isin(user_index, holdout)
-    train = ~held
+    train, held_out = split_holdout(user_index, n_users, holdout_users, rng)
 
     started = time.perf_counter()
     model = RecommenderModel.fit(user_index[train], item_index[train], ratings[train],
@@ -233,17 +255,10 @@ def evaluate(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray
     names = (GLOBAL_MEAN, BIASES, POPULARITY, MODEL, RANKED_BY_STARS)
     results = {name: _Accumulator.empty() for name in names}
 
-    order = np.flatnonzero(held)
-    order = order[np.argsort(user_index[order], kind="stable")]
-    bounds = np.searchsorted(user_index[order], holdout)
-    ends = np.searchsorted(user_index[order], holdout, side="right")
     per_user_seconds = 0.0
     ranked_users = hidden_ratings = 0
     k = min(TOP_K, n_items)
-    for start, end in zip(bounds, ends):
-        rows = order[start:end][rng.permutation(end - start)]
-        cut = int(round(FOLD_IN_FRACTION * len(rows)))
-        known, hidden = rows[:cut], rows[cut:]
+    for known, hidden in held_out:
         known_items, known_ratings = item_index[known], ratings[known]
         hidden_items, hidden_ratings_u = item_index[hidden], ratings[hidden]
         hidden_ratings += len(hidden)
@@ -271,22 +286,22 @@ def evaluate(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray
             continue
         ranked_users += 1
         rankings: dict[str, np.ndarray] = {
-            BIASES: _top(baselines.biases(user_bias, np.arange(n_items)), known_items, k),
-            POPULARITY: _top(popularity, known_items, k),
-            MODEL: _top(model.rank_scores(profile), known_items, k),
-            RANKED_BY_STARS: _top(stars, known_items, k)}
+            BIASES: top_k(baselines.biases(user_bias, np.arange(n_items)), known_items, k),
+            POPULARITY: top_k(popularity, known_items, k),
+            MODEL: top_k(model.rank_scores(profile), known_items, k),
+            RANKED_BY_STARS: top_k(stars, known_items, k)}
         for name, top in rankings.items():
-            recall, ndcg = _ranking_metrics(top, relevant, k)
+            recall, ndcg = ranking_metrics(top, relevant, k)
             results[name].recalls.append(recall)
             results[name].ndcgs.append(ndcg)
 
     cv = _cross_validated_rmse(user_index, item_index, ratings, n_users, n_items, params, rng)
     return EvaluationReport(
         seed=seed, n_ratings=len(ratings), n_users=n_users, n_items=n_items,
-        holdout_users=len(holdout), ranked_users=ranked_users, hidden_ratings=hidden_ratings,
+        holdout_users=len(held_out), ranked_users=ranked_users, hidden_ratings=hidden_ratings,
         relevance_threshold=relevance_threshold, top_k=k,
         methods=tuple(results[name].scores(name, cv.get(name)) for name in names),
-        fit_seconds=fit_seconds, per_user_ms=1000 * per_user_seconds / len(holdout))
+        fit_seconds=fit_seconds, per_user_ms=1000 * per_user_seconds / len(held_out))
 
 
 def _cross_validated_rmse(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray,

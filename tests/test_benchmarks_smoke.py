@@ -18,8 +18,10 @@ import numpy as np
 import pytest
 
 import config
+import evaluation
 from benchmarks import (bench_commit_batch, bench_evaluate, bench_fit_model, bench_load_dataset,
-                        bench_parse_grid, bench_recommend, bench_scrape_throughput)
+                        bench_parse_grid, bench_ranking_alternatives, bench_recommend,
+                        bench_scrape_throughput)
 from benchmarks.generate_dataset import (BATCH_USERS, FIRST_SCRAPE, MINUTES_PER_BATCH,
                                          RATING_HISTOGRAM, DatasetShape, generate_dataset)
 from load_save_and_translate_data import (HEADERS, DatasetStore, ScrapeStatus,
@@ -181,19 +183,41 @@ def test_recommend_benchmark_runs_the_command_end_to_end(
     assert (tmp_path / "ratings5000_seed0" / config.MODEL_DIR).is_dir()  # the cache was used
 
 
-def test_evaluate_benchmark_prints_the_table(tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("evaluation")
-    generate_dataset(tmp_path / "data", ratings=8_000, seed=1)
-    data = load_ratings_dataset(tmp_path / "data")
-    sample = tmp_path / "ratings.csv"
+def kaggle_layout_sample(directory: Path) -> Path:
+    """A small generated dataset written as user_id,movie_id,rating_val."""
+    generate_dataset(directory / "data", ratings=8_000, seed=1)
+    data = load_ratings_dataset(directory / "data")
+    sample = directory / "ratings.csv"
     with open(sample, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["user_id", "movie_id", "rating_val"])
         slugs = data.films["slug"].to_numpy()
         writer.writerows(zip(np.asarray(data.usernames)[data.user_index],
                              slugs[data.film_index], data.rating.tolist()))
+    return sample
+
+
+def test_evaluate_benchmark_prints_the_table(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    sample = kaggle_layout_sample(tmp_path)
     out = run_script(bench_evaluate.main, ["--ratings", str(sample), "--holdout-users", "10",
                                            "--blas-threads", "1"],
                      capsys)
     assert "command: python evaluation.py" in out and "wall time" in out
+
+
+def test_ranking_alternatives_benchmark_scores_every_method(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sample = kaggle_layout_sample(tmp_path)
+    out = run_script(bench_ranking_alternatives.main, ["--ratings", str(sample), "--seeds", "0"],
+                     capsys)
+    table = out[out.index("\nmethod"):].strip().splitlines()
+    names = [*bench_ranking_alternatives.SCORERS, *bench_ranking_alternatives.BLENDS]
+    assert [line[:36].strip() for line in table[1:]] == names
+    ratios = [float(line[36:]) for line in table[1:]]
+    assert all(np.isfinite(ratios)) and all(ratio >= 0 for ratio in ratios)
+    # Same split and same model as evaluation.py, so the chosen model's row is its ratio.
+    report = evaluation.evaluate(*evaluation.load_ratings_table(sample), seed=0)
+    expected = (report.method(evaluation.MODEL).recall
+                / report.method(evaluation.POPULARITY).recall)
+    assert ratios[0] == pytest.approx(expected, abs=0.0015)

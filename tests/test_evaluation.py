@@ -69,11 +69,11 @@ def test_loader_reports_a_missing_file(tmp_path: Path) -> None:
 
 def test_ranking_metrics_by_hand() -> None:
     ranked = np.array([5, 1, 9, 2])
-    recall, ndcg = evaluation._ranking_metrics(ranked, np.array([1, 2, 7]), k=4)
+    recall, ndcg = evaluation.ranking_metrics(ranked, np.array([1, 2, 7]), k=4)
     assert recall == pytest.approx(2 / 3)
     ideal = 1 + 1 / np.log2(3) + 1 / np.log2(4)
     assert ndcg == pytest.approx((1 / np.log2(3) + 1 / np.log2(5)) / ideal)
-    assert evaluation._ranking_metrics(ranked, np.array([5]), k=4) == (1.0, 1.0)
+    assert evaluation.ranking_metrics(ranked, np.array([5]), k=4) == (1.0, 1.0)
 
 
 def test_model_beats_every_baseline_on_structured_data(report: EvaluationReport) -> None:
