@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import math
 import re
 import unicodedata
 import zipfile
@@ -153,6 +154,8 @@ def _parse_films(text: str, name: str, header: Sequence[str]) -> tuple[ExportFil
         if rating_column is not None:
             try:
                 stars = float(row[rating_column])
+                if not math.isfinite(stars):
+                    raise ValueError("not finite")
             except ValueError:
                 raise ExportError(f"{name}, line {line_number}: rating "
                                   f"{row[rating_column]!r} is not a number") from None
@@ -160,7 +163,8 @@ def _parse_films(text: str, name: str, header: Sequence[str]) -> tuple[ExportFil
             if not 1 <= rating <= 10 or abs(stars * 2 - rating) > 1e-6:
                 raise ExportError(f"{name}, line {line_number}: rating {stars} is not "
                                   "0.5 to 5 in half stars")
-        films.append(ExportFilm(name=row[1], year=int(year_text) if year_text.isdigit() else None,
+        year = int(year_text) if re.fullmatch(r"[0-9]{4}", year_text) else None
+        films.append(ExportFilm(name=row[1], year=year,
                                 uri=row[3].strip(), rating=rating))
     return tuple(films)
 
@@ -184,8 +188,11 @@ def read_export(path: Path) -> LetterboxdExport:
 
 
 def _normalised_title(title: str) -> str:
-    folded = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
-    return re.sub(r"[^a-z0-9]+", " ", folded).strip()
+    """Case, accents and punctuation dropped; letters of every script kept, so that two
+    titles in Cyrillic or Japanese do not both shrink to the empty string."""
+    decomposed = unicodedata.normalize("NFKD", title)
+    bare = "".join(character for character in decomposed if not unicodedata.combining(character))
+    return re.sub(r"[\W_]+", " ", bare.casefold()).strip()
 
 
 class FilmMatcher:
@@ -205,8 +212,10 @@ class FilmMatcher:
             films = self._films
             for title, year, film in zip(films["title"].tolist(), films["year"].tolist(),
                                          films.index.tolist()):
-                key = (_normalised_title(str(title)), None if pd.isna(year) else int(year))
-                self._by_title_year.setdefault(key, film)
+                normalised = _normalised_title(str(title))
+                if normalised:
+                    key = (normalised, None if pd.isna(year) else int(year))
+                    self._by_title_year.setdefault(key, film)
         return self._by_title_year
 
     def match(self, film: ExportFilm) -> int | None:
@@ -216,7 +225,8 @@ class FilmMatcher:
         slug = film.slug
         if slug and slug in self._by_slug:
             return int(self._by_slug[slug])
-        found = self._title_index().get((_normalised_title(film.name), film.year))
+        title = _normalised_title(film.name)
+        found = self._title_index().get((title, film.year)) if title else None
         return None if found is None else int(found)
 
     def match_all(self, films: Iterable[ExportFilm]) -> np.ndarray:

@@ -11,6 +11,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
+import secrets
+import shutil
+import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -20,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 import config
+from errors import DatasetError
 from load_save_and_translate_data import (RatingsData, dataset_fingerprint, load_film_table,
                                           load_ratings_dataset)
 from recommender_model import ModelFileError, RecommenderModel
@@ -28,7 +33,10 @@ from safe_files import write_atomically
 logger = logging.getLogger(__name__)
 
 INDEX_META_FILE = "dataset_index.json"
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
+INDEX_FOLDER_PREFIX = "index-"
+_INDEX_FOLDER_PATTERN = re.compile(r"index-[0-9a-f]{16}")
+_INDEX_FOLDER_GRACE_SECONDS = 600
 # Each a plain .npy, memory-mapped on load: a recommendation touches one user's rows,
 # so a cache of tens of millions of ratings opens in milliseconds.
 INDEX_ARRAYS = ("rating_indptr", "rating_films", "rating_values", "unrated_indptr",
@@ -92,24 +100,45 @@ def _csr(rows: np.ndarray, columns: np.ndarray, n_rows: int,
     return indptr, sorted_columns, values[order].astype(np.int8)
 
 
-def _save_index(directory: Path, data: RatingsData, fingerprint: str) -> dict:
-    """Write the per-user index and return it, as `_load_index` would."""
+def _build_index(data: RatingsData) -> dict[str, np.ndarray]:
     rating_indptr, rating_films, rating_values = _csr(data.user_index, data.film_index,
                                                       data.n_users, data.rating)
     unrated_indptr, unrated_films = _csr(data.unrated_user, data.unrated_film, data.n_users)
-    arrays = {"rating_indptr": rating_indptr, "rating_films": rating_films,
-              "rating_values": rating_values, "unrated_indptr": unrated_indptr,
-              "unrated_films": unrated_films,
-              "rating_counts": np.bincount(data.film_index, minlength=data.n_films)}
+    return {"rating_indptr": rating_indptr, "rating_films": rating_films,
+            "rating_values": rating_values, "unrated_indptr": unrated_indptr,
+            "unrated_films": unrated_films,
+            "rating_counts": np.bincount(data.film_index, minlength=data.n_films)}
+
+
+def _save_index(directory: Path, arrays: dict[str, np.ndarray], data: RatingsData,
+                fingerprint: str) -> None:
+    """Write the arrays into a folder of their own, then point the JSON at it.
+
+    Two runs refitting at once (on different data) each fill their own folder, so the
+    JSON, replaced last and atomically, always names arrays written together.
+    """
+    folder = directory / f"{INDEX_FOLDER_PREFIX}{secrets.token_hex(8)}"
+    folder.mkdir(parents=True)
     for name, array in arrays.items():
         buffer = io.BytesIO()
         np.save(buffer, array, allow_pickle=False)
-        write_atomically(directory / f"{name}.npy", buffer.getvalue())
-    meta = {"format": INDEX_FORMAT, "fingerprint": fingerprint, "usernames": data.usernames,
-            "n_films": data.n_films, "lengths": {name: len(a) for name, a in arrays.items()}}
-    # Written last: until it names this fingerprint, the arrays are not trusted.
+        write_atomically(folder / f"{name}.npy", buffer.getvalue())
+    meta = {"format": INDEX_FORMAT, "fingerprint": fingerprint, "folder": folder.name,
+            "usernames": data.usernames, "n_films": data.n_films,
+            "lengths": {name: len(array) for name, array in arrays.items()}}
     write_atomically(directory / INDEX_META_FILE, json.dumps(meta).encode("utf-8"))
-    return {**arrays, "usernames": data.usernames}
+    _remove_old_index_folders(directory, keep=folder.name)
+
+
+def _remove_old_index_folders(directory: Path, keep: str) -> None:
+    """Best effort; a folder younger than a few minutes may be another run's, still filling."""
+    cutoff = time.time() - _INDEX_FOLDER_GRACE_SECONDS
+    for folder in directory.glob(f"{INDEX_FOLDER_PREFIX}*"):
+        try:
+            if folder.name != keep and folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder)
+        except OSError as error:
+            logger.debug("could not remove the old index %s: %s", folder, error)
 
 
 def _load_index(directory: Path, fingerprint: str, n_films: int) -> dict:
@@ -119,7 +148,11 @@ def _load_index(directory: Path, fingerprint: str, n_films: int) -> dict:
         if meta.get("format") != INDEX_FORMAT or meta.get("fingerprint") != fingerprint:
             raise ModelFileError("the dataset index was built from other data")
         usernames = meta["usernames"]
-        arrays = {name: np.load(directory / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+        folder = meta["folder"]
+        if not isinstance(folder, str) or not _INDEX_FOLDER_PATTERN.fullmatch(folder):
+            raise ModelFileError("the dataset index names no valid folder")
+        arrays = {name: np.load(directory / folder / f"{name}.npy", mmap_mode="r",
+                                allow_pickle=False)
                   for name in INDEX_ARRAYS}
         lengths = meta["lengths"]
     except ModelFileError:
@@ -158,11 +191,19 @@ def load_or_fit(data_dir: Path) -> CachedModel:
     except ModelFileError as reason:
         logger.info("fitting the model: no usable cached one (%s)", reason)
         data = load_ratings_dataset(data_dir)
+        if not len(data.rating):
+            raise DatasetError(data_dir, "holds no ratings yet: add users with "
+                               "`compile_training_data.py continue` first")
         model = RecommenderModel.fit(data.user_index, data.film_index, data.rating,
                                      data.n_users, data.n_films)
-        model_dir.mkdir(exist_ok=True)
-        model.save(model_dir, fingerprint)
-        index = _save_index(model_dir, data, fingerprint)
+        arrays = _build_index(data)
+        try:
+            model.save(model_dir, fingerprint)
+            _save_index(model_dir, arrays, data, fingerprint)
+        except OSError as error:
+            logger.warning("could not cache the model in %s (%s): the next run fits it again",
+                           model_dir, error)
+        index = {**arrays, "usernames": data.usernames}
         films = data.films
     usernames = index.pop("usernames")
     return CachedModel(model=model, films=films, usernames=usernames, **index)

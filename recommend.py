@@ -123,12 +123,17 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 # --- whose taste --------------------------------------------------------------
 
 def taste_from_dataset(data: CachedModel, username: str) -> UserTaste | None:
+    """The stored films of a member, or None when the dataset has none of theirs (never
+    scraped, or every scrape failed or found them private): the site is asked then."""
     user_id = data.user_id(username)
     if user_id is None:
         return None
     films, ratings = data.user_ratings(user_id)
+    unrated = data.user_unrated(user_id)
+    if not len(films) and not len(unrated):
+        return None
     return UserTaste(name=username, rated_films=films, ratings=ratings,
-                     watched=np.union1d(films, data.user_unrated(user_id)), watchlist=None,
+                     watched=np.union1d(films, unrated), watchlist=None,
                      source_note=f"{len(films)} ratings stored in the dataset")
 
 
@@ -313,7 +318,10 @@ def run_evaluation(args: argparse.Namespace, config: Config) -> int:
     else:
         data = load_ratings_dataset(args.data_dir or config.data_dir)
         table = (data.user_index, data.film_index, data.rating, data.n_users, data.n_films)
-    report = evaluation.evaluate(*table, seed=args.seed)
+    try:
+        report = evaluation.evaluate(*table, seed=args.seed)
+    except ValueError as error:  # too few ratings or users for the protocol
+        raise BadInputError(f"cannot evaluate: {error}") from None
     print(evaluation.format_report(report))
     logger.info("evaluation took %.1f s", time.monotonic() - started)
     return 0
@@ -333,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         username = validate_username(args.username)
         taste = None if args.refresh else taste_from_dataset(data, username)
         if taste is None:
-            logger.info("%s is not in the dataset (or --refresh): reading their profile from %s",
+            logger.info("no stored films of %s (or --refresh): reading their profile from %s",
                         username, config.base_url)
             try:
                 taste = taste_from_site(data, username, config)

@@ -543,7 +543,9 @@ class RecommenderModel:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
-        np.savez(buffer, allow_pickle=False, **self._arrays())
+        # Plain numeric arrays only, so nothing is pickled (savez's own allow_pickle flag
+        # is newer than the numpy versions requirements.txt admits).
+        np.savez(buffer, **self._arrays())
         payload = buffer.getvalue()
         meta = {"format_version": FORMAT_VERSION, "fingerprint": fingerprint,
                 "params": asdict(self.params), "n_users": self.n_users, "n_items": self.n_items,

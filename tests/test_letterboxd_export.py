@@ -70,6 +70,22 @@ def test_a_film_not_in_the_dataset_does_not_match() -> None:
     assert matcher.match(export_film) is None
 
 
+def test_titles_in_other_scripts_match_only_themselves() -> None:
+    films = pd.DataFrame({"slug": ["seven-samurai", "hero", "amelie"], "lid": ["", "", ""],
+                          "title": ["七人の侍", "英雄", "Amélie"],
+                          "year": pd.array([2001, 2001, 2001], dtype="Int64")}, index=[0, 1, 2])
+    matcher = FilmMatcher(films)
+    assert matcher.match(read_export_row("2020-01-01,Паразиты,2001,https://boxd.it/x,3")) is None
+    assert matcher.match(read_export_row("2020-01-01,…,2001,https://boxd.it/x,3")) is None
+    assert matcher.match(read_export_row("2020-01-01,英雄,2001,https://boxd.it/x,3")) == 1
+    assert matcher.match(read_export_row("2020-01-01,AMELIE,2001,https://boxd.it/x,3")) == 2
+
+
+def test_an_odd_year_is_left_out_not_fatal() -> None:
+    assert read_export_row("2020-01-01,Heat,²,https://boxd.it/29qU,3").year is None
+    assert read_export_row("2020-01-01,Heat,1995,https://boxd.it/29qU,3").year == 1995
+
+
 def read_export_row(row: str):
     from letterboxd_export import RATINGS_HEADER, _parse_films
     return _parse_films(",".join(RATINGS_HEADER) + "\n" + row + "\n", "ratings.csv",
@@ -81,6 +97,8 @@ def read_export_row(row: str):
     ({"ratings.csv": "Name,Rating\nHeat,4\n"}, "header"),
     ({"ratings.csv": RATINGS.replace(",4\n", ",4.25\n", 1)}, "half stars"),
     ({"ratings.csv": RATINGS.replace(",4\n", ",great\n", 1)}, "not a number"),
+    ({"ratings.csv": RATINGS.replace(",4\n", ",nan\n", 1)}, "not a number"),
+    ({"ratings.csv": RATINGS.replace(",4\n", ",inf\n", 1)}, "not a number"),
 ])
 def test_bad_exports_give_a_clear_error(tmp_path: Path, members: dict[str, str],
                                         message: str) -> None:

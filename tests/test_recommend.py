@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import zipfile
@@ -12,10 +13,12 @@ import numpy as np
 import pytest
 
 import config
-from errors import BadInputError
+import model_cache
+from errors import BadInputError, DatasetError
 from load_save_and_translate_data import (DatasetStore, ScrapeStatus, UserScrapeRecord,
                                           load_ratings_dataset)
 from read_in_data import FilmTile
+import recommend
 from recommend import main
 
 NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -172,6 +175,43 @@ def test_a_corrupt_or_stale_model_is_refitted_not_trusted(dataset: Path, tmp_pat
     assert meta["n_users"] == 81
 
 
+def test_the_index_json_names_arrays_written_together(dataset: Path, tmp_path: Path,
+                                                      capsys) -> None:
+    import shutil
+    copy = tmp_path / "copy"
+    shutil.copytree(dataset, copy)
+    first = recommended_slugs(copy, capsys, "user0", "-n", "10")
+    model_dir = copy / config.MODEL_DIR
+    meta_path = model_dir / model_cache.INDEX_META_FILE
+    meta = json.loads(meta_path.read_text())
+    # Another run refitting on other data fills a folder of its own; ours stays intact.
+    data = load_ratings_dataset(copy)
+    other = dataclasses.replace(data, rating=np.full_like(data.rating, 3))
+    model_cache._save_index(model_dir, model_cache._build_index(other), other, "other")
+    assert json.loads(meta_path.read_text())["folder"] != meta["folder"]
+    assert (model_dir / meta["folder"] / "rating_values.npy").exists()
+    meta_path.write_text(json.dumps(meta))
+    assert recommended_slugs(copy, capsys, "user0", "-n", "10") == first
+    fitted_before = (model_dir / "recommender_model.npz").stat().st_mtime_ns
+    for folder in ("../..", "index-zz", None):
+        meta_path.write_text(json.dumps({**meta, "folder": folder}))
+        assert recommended_slugs(copy, capsys, "user0", "-n", "10") == first  # refitted
+    assert (model_dir / "recommender_model.npz").stat().st_mtime_ns > fitted_before
+
+
+def test_a_dataset_folder_that_cannot_hold_the_cache_still_recommends(
+        dataset: Path, tmp_path: Path, capsys) -> None:
+    import shutil
+    copy = tmp_path / "copy"
+    shutil.copytree(dataset, copy, ignore=shutil.ignore_patterns(config.MODEL_DIR))
+    (copy / config.MODEL_DIR).write_text("not a folder")
+    capsys.readouterr()
+    assert main(["user0", "-n", "10", "--format", "json", "--data-dir", str(copy), "-q"]) == 0
+    captured = capsys.readouterr()
+    assert len(json.loads(captured.out)) == 10
+    assert "could not cache the model" in captured.err
+
+
 def test_cold_start_falls_back_to_popularity_with_a_note(dataset: Path, tmp_path: Path,
                                                          capsys) -> None:
     path = export_zip(tmp_path / "cold.zip", {2: 5.0}, [], [])
@@ -220,3 +260,34 @@ def test_genre_filters_use_imported_metadata(tmp_path: Path, capsys) -> None:
     no_horror = recommended_slugs(tmp_path / "data", capsys, "u0", "-n", "100",
                                   "--exclude-genre", "Horror")
     assert no_horror and all(film_number(slug) % 3 != 0 for slug in no_horror)
+
+
+def test_a_member_without_stored_films_is_read_from_the_site(tmp_path: Path, monkeypatch,
+                                                             capsys) -> None:
+    store = DatasetStore.open(tmp_path / "data", create=True)
+    store.commit_batch([UserScrapeRecord("ghost", ScrapeStatus.PRIVATE, ()),
+                        UserScrapeRecord("fan", ScrapeStatus.OK,
+                                         tuple(film(i, 8) for i in range(10)))], now=NOW)
+    asked = []
+
+    def from_site(data, username, config):
+        asked.append(username)
+        return recommend.UserTaste(name=username, rated_films=np.array([0, 1, 2, 3, 4, 5]),
+                                   ratings=np.full(6, 8.0, dtype=np.float32),
+                                   watched=np.arange(6), watchlist=None, source_note="site")
+
+    monkeypatch.setattr(recommend, "taste_from_site", from_site)
+    picks = recommended_slugs(tmp_path / "data", capsys, "ghost")
+    assert asked == ["ghost"]
+    assert set(picks) == {f"film-{i}" for i in range(6, 10)}
+    recommended_slugs(tmp_path / "data", capsys, "fan")
+    assert asked == ["ghost"]  # a member with stored films is not fetched
+
+
+def test_a_dataset_without_ratings_is_a_clear_error(tmp_path: Path) -> None:
+    store = DatasetStore.open(tmp_path / "data", create=True)
+    store.commit_batch([UserScrapeRecord("ghost", ScrapeStatus.PRIVATE, ())], now=NOW)
+    with pytest.raises(DatasetError, match="holds no ratings yet"):
+        main(["someone", "--data-dir", str(tmp_path / "data"), "-q"])
+    with pytest.raises(BadInputError, match="cannot evaluate"):
+        main(["--evaluate", "--data-dir", str(tmp_path / "data"), "-q"])
