@@ -31,7 +31,7 @@ import pandas as pd
 
 from errors import DatasetError, exit_code_for
 from recommender_model import (MAX_RATING, MIN_RATING, ModelParams, RecommenderModel,
-                               fit_biases)
+                               fit_biases, top_items)
 
 logger = logging.getLogger(__name__)
 
@@ -144,10 +144,10 @@ def ranking_metrics(ranked: np.ndarray, relevant: np.ndarray, k: int) -> tuple[f
 
 
 def top_k(scores: np.ndarray, excluded: np.ndarray, k: int) -> np.ndarray:
+    """The k best films outside `excluded` (the fold-in part), best first."""
     scores = scores.astype(np.float64)
     scores[excluded] = -np.inf
-    best = np.argpartition(-scores, k - 1)[:k]
-    return best[np.argsort(-scores[best], kind="stable")]
+    return top_items(scores, k)
 
 
 @dataclass

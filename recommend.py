@@ -27,6 +27,7 @@ from letterboxd_export import FilmMatcher, ListEntry, list_import_csv, read_expo
 from load_save_and_translate_data import load_ratings_dataset, spreadsheet_safe
 from model_cache import CachedModel, load_or_fit
 from names import validate_username
+from recommender_model import top_items
 from safe_files import write_atomically
 
 logger = logging.getLogger("letterboxd.recommend")
@@ -49,7 +50,6 @@ class UserTaste:
 @dataclass(frozen=True)
 class Recommendation:
     rank: int
-    film_id: int
     slug: str
     title: str
     year: int | None
@@ -237,9 +237,7 @@ def recommend(data: CachedModel, taste: UserTaste, args: argparse.Namespace
         spread = float(np.nanstd(scores[mask])) if mask.any() else 0.0
         scores[taste.watchlist] += 2.0 * spread
     scores[~mask] = -np.inf
-    top = min(args.top, int(mask.sum()))
-    best = np.argpartition(-scores, top - 1)[:top] if top else np.empty(0, dtype=np.int64)
-    best = best[np.argsort(-scores[best], kind="stable")]
+    best = top_items(scores, args.top)
     predicted = model.predict(profile, best)
     on_watchlist = set() if taste.watchlist is None else set(taste.watchlist.tolist())
     titles = data.films["title"].to_numpy(dtype=object)
@@ -250,7 +248,7 @@ def recommend(data: CachedModel, taste: UserTaste, args: argparse.Namespace
                                         for other in model.explain(profile, film_id))
         year = film["year"]
         picks.append(Recommendation(
-            rank=rank, film_id=film_id, slug=film["slug"], title=str(film["title"]),
+            rank=rank, slug=film["slug"], title=str(film["title"]),
             year=None if pd.isna(year) else int(year), lid=film["lid"] or "",
             predicted_rating=float(rating), because=because,
             on_watchlist=film_id in on_watchlist))

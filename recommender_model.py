@@ -53,6 +53,8 @@ MAX_RATING = 10
 _MIN_BLOCK_ENTRIES = 250_000
 # More than any honest metadata file; a bigger one is not ours.
 _MAX_META_BYTES = 1_000_000
+# Alternating shrunken means settle to three decimals within a few sweeps.
+_BIAS_SWEEPS = 10
 
 
 @dataclass(frozen=True)
@@ -127,9 +129,20 @@ def interaction_weight(ratings: np.ndarray) -> np.ndarray:
     return (np.asarray(ratings, dtype=np.float32) / MAX_RATING) ** 2
 
 
+def top_items(scores: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the n highest finite scores, best first; -inf marks a film left out.
+
+    A partial sort: lists are short, catalogues are tens of thousands of films."""
+    n = min(n, int(np.isfinite(scores).sum()))
+    if n <= 0:
+        return np.empty(0, dtype=np.int64)
+    best = np.argpartition(-scores, n - 1)[:n]
+    return best[np.argsort(-scores[best], kind="stable")].astype(np.int64)
+
+
 def fit_biases(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray,
-               n_users: int, n_items: int, *, user_reg: float, item_reg: float,
-               iterations: int = 10) -> tuple[float, np.ndarray, np.ndarray]:
+               n_users: int, n_items: int, *, user_reg: float, item_reg: float
+               ) -> tuple[float, np.ndarray, np.ndarray]:
     """Global mean and regularised user and film offsets by alternating shrunken means."""
     ratings = np.asarray(ratings, dtype=np.float64)
     mean = float(ratings.mean())
@@ -137,7 +150,7 @@ def fit_biases(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarr
     item_count = np.bincount(item_index, minlength=n_items)
     user_bias = np.zeros(n_users)
     item_bias = np.zeros(n_items)
-    for _ in range(iterations):
+    for _ in range(_BIAS_SWEEPS):
         item_bias = np.bincount(item_index, weights=ratings - mean - user_bias[user_index],
                                 minlength=n_items) / (item_count + item_reg)
         user_bias = np.bincount(user_index, weights=ratings - mean - item_bias[item_index],
@@ -471,19 +484,12 @@ class RecommenderModel:
         """Ranking score of every film (higher is better); seen films are not masked."""
         return self.item_ranking_factors @ profile.ranking_embedding
 
-    def rank(self, profile: UserProfile, n: int, allowed: np.ndarray | None = None
-             ) -> np.ndarray:
+    def rank(self, profile: UserProfile, n: int) -> np.ndarray:
         """The n best films the user has neither rated nor watched, best first."""
         scores = self.rank_scores(profile).astype(np.float64)
         scores[profile.rated_items] = -np.inf
         scores[profile.watched_items] = -np.inf
-        if allowed is not None:
-            scores[~np.asarray(allowed, dtype=bool)] = -np.inf
-        n = min(n, int(np.isfinite(scores).sum()))
-        if n <= 0:
-            return np.empty(0, dtype=np.int64)
-        best = np.argpartition(-scores, n - 1)[:n]
-        return best[np.argsort(-scores[best], kind="stable")].astype(np.int64)
+        return top_items(scores, n)
 
     def predict(self, profile: UserProfile, items: np.ndarray) -> np.ndarray:
         """Predicted ratings (1..10) of the given films for this user."""

@@ -11,7 +11,8 @@ import pytest
 
 import recommender_model
 from recommender_model import (ARRAYS_FILE, META_FILE, ModelFileError, ModelParams,
-                               RecommenderModel, fit_biases, interaction_weight)
+                               RecommenderModel, fit_biases, interaction_weight,
+                               top_items)
 from tests.synthetic_ratings import SyntheticRatings, synthetic_ratings
 
 FINGERPRINT = "dataset-v1"
@@ -119,17 +120,14 @@ def test_a_harsh_user_gets_lower_stars_than_a_generous_one(model: RecommenderMod
 
 # --- ranking and explanations --------------------------------------------------------
 
-def test_rank_leaves_out_rated_watched_and_disallowed_films(data: SyntheticRatings,
-                                                            model: RecommenderModel) -> None:
+def test_rank_leaves_out_rated_and_watched_films(data: SyntheticRatings,
+                                                 model: RecommenderModel) -> None:
     items, ratings = ratings_of(data, 5)
     watched = np.array([i for i in range(data.n_items) if i not in set(items)][:15])
     profile = model.fold_in(items, ratings, watched_items=watched)
-    allowed = np.ones(data.n_items, dtype=bool)
-    allowed[::2] = False
-    ranked = model.rank(profile, 30, allowed=allowed)
+    ranked = model.rank(profile, 30)
     assert len(ranked) == 30
     assert not np.isin(ranked, items).any() and not np.isin(ranked, watched).any()
-    assert allowed[ranked].all()
     scores = model.rank_scores(profile)[ranked]
     assert np.all(np.diff(scores) <= 0)
     everything = model.rank(profile, data.n_items)
@@ -378,3 +376,10 @@ def test_saving_replaces_files_atomically(tmp_path: Path, model: RecommenderMode
         model.save(tmp_path, "dataset-v2")
     assert {name: (tmp_path / name).read_bytes() for name in before} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(before)
+
+
+def test_top_items_takes_the_best_finite_scores_in_order() -> None:
+    scores = np.array([0.5, -np.inf, 2.0, 1.0, 2.0, -np.inf])
+    assert top_items(scores, 3).tolist() == [2, 4, 3]  # a tie keeps index order
+    assert top_items(scores, 10).tolist() == [2, 4, 3, 0]
+    assert top_items(np.full(3, -np.inf), 2).tolist() == []
