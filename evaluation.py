@@ -357,8 +357,12 @@ def format_report(report: EvaluationReport) -> str:
     if model.recall is not None and popular.recall:
         lines.append(f"model recall@{k} = {model.recall / popular.recall:.2f} x popularity's")
     if model.rmse is not None and biases.rmse:
-        lines.append(f"model RMSE {100 * (1 - model.rmse / biases.rmse):.1f}% below the biases "
-                     f"baseline (CV: {100 * (1 - model.cv_rmse / biases.cv_rmse):.1f}%)")
+        def versus(ours: float, theirs: float) -> str:
+            change = 100 * (1 - ours / theirs)
+            return f"{abs(change):.1f}% {'below' if change >= 0 else 'above'}"
+
+        lines.append(f"model RMSE {versus(model.rmse, biases.rmse)} the biases baseline (CV: "
+                     f"{versus(model.cv_rmse, biases.cv_rmse)})")
     lines.append(f"model fit {report.fit_seconds:.1f} s; fold-in + rank + stars + explanations "
                  f"{report.per_user_ms:.1f} ms per user")
     return "\n".join(lines)

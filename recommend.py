@@ -87,12 +87,15 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                       help="only films with at least K ratings in the dataset")
     pick.add_argument("--max-ratings", type=int, metavar="K",
                       help="only films with at most K ratings in the dataset (obscure picks)")
-    pick.add_argument("--year-from", type=int, metavar="YEAR")
-    pick.add_argument("--year-to", type=int, metavar="YEAR")
+    pick.add_argument("--year-from", type=int, metavar="YEAR",
+                      help="only films released in YEAR or later")
+    pick.add_argument("--year-to", type=int, metavar="YEAR",
+                      help="only films released in YEAR or earlier")
     pick.add_argument("--genre", action="append", default=[], metavar="G",
                       help="only films of this genre (repeatable; needs genre metadata, "
                       "e.g. from an imported dataset)")
-    pick.add_argument("--exclude-genre", action="append", default=[], metavar="G")
+    pick.add_argument("--exclude-genre", action="append", default=[], metavar="G",
+                      help="leave out films of this genre (repeatable)")
     watchlist = pick.add_mutually_exclusive_group()
     watchlist.add_argument("--watchlist-only", action="store_true",
                            help="pick only from the user's watchlist")
@@ -108,7 +111,8 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     out.add_argument("--evaluate", nargs="?", const="", metavar="RATINGS_CSV",
                      help="measure quality against baselines on the dataset, or on a ratings "
                      "file in the Kaggle layout (user_id,movie_id,rating_val)")
-    out.add_argument("--seed", type=int, default=0, help="seed of the evaluation split")
+    out.add_argument("--seed", type=int, default=0,
+                     help="seed of the evaluation split (default 0)")
     cli.add_common_arguments(parser)
     args = parser.parse_args(argv)
     chosen = sum(x is not None and x is not False for x in (args.username, args.export,
@@ -117,6 +121,12 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("give exactly one of USERNAME, --export PATH or --evaluate")
     if args.top < 1:
         parser.error("--top must be at least 1")
+    if args.year_from is not None and args.year_to is not None and args.year_from > args.year_to:
+        parser.error("--year-from is after --year-to")
+    if args.letterboxd_list is not None:
+        target = args.letterboxd_list
+        if target.is_dir() or not target.parent.is_dir():
+            parser.error(f"--letterboxd-list: cannot write a file at {target}")
     return args
 
 
@@ -204,6 +214,11 @@ def candidate_mask(data: CachedModel, taste: UserTaste, args: argparse.Namespace
         genres = genre_text.str.lower().str.split("|")
         wanted = {genre.lower() for genre in args.genre}
         unwanted = {genre.lower() for genre in args.exclude_genre}
+        known = set().union(*genres)
+        known.discard("")
+        if wanted - known or unwanted - known:
+            raise BadInputError(f"unknown genre {sorted((wanted | unwanted) - known)[0]!r}; "
+                                f"this dataset has: {', '.join(sorted(known))}")
         if wanted:
             mask &= genres.map(lambda names: bool(wanted.intersection(names))).to_numpy()
         if unwanted:
@@ -314,7 +329,7 @@ def run_evaluation(args: argparse.Namespace, config: Config) -> int:
     if args.evaluate:
         table = evaluation.load_ratings_table(Path(args.evaluate))
     else:
-        data = load_ratings_dataset(args.data_dir or config.data_dir)
+        data = load_ratings_dataset(config.data_dir)
         table = (data.user_index, data.film_index, data.rating, data.n_users, data.n_films)
     try:
         report = evaluation.evaluate(*table, seed=args.seed)
@@ -328,11 +343,10 @@ def run_evaluation(args: argparse.Namespace, config: Config) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_arguments(argv)
     cli.configure_logging(cli.verbosity(args))
-    config = cli.config_from_args(args)
+    config = cli.config_from_args(args, output_dir=args.data_dir)
     if args.evaluate is not None:
         return run_evaluation(args, config)
-    data_dir = args.data_dir or config.data_dir
-    data = load_or_fit(data_dir)
+    data = load_or_fit(config.data_dir)
     if args.export is not None:
         taste = taste_from_export(data, args.export)
     else:
@@ -357,7 +371,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.warning("no film passes the filters")
     print(render(picks, args.format))
     if args.letterboxd_list is not None:
-        write_atomically(args.letterboxd_list, list_import_csv(list_entries(picks)).encode())
+        try:
+            write_atomically(args.letterboxd_list,
+                             list_import_csv(list_entries(picks)).encode())
+        except OSError as error:
+            raise BadInputError(f"cannot write {args.letterboxd_list}: "
+                                f"{error.strerror or error}") from None
         logger.info("wrote %s: import it at https://letterboxd.com/list/new/", args.letterboxd_list)
     return 0
 

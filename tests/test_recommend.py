@@ -14,7 +14,7 @@ import pytest
 
 import config
 import model_cache
-from errors import BadInputError, DatasetError
+from errors import BadInputError, ConfigError, DatasetError
 from load_save_and_translate_data import (DatasetStore, ScrapeStatus, UserScrapeRecord,
                                           load_ratings_dataset)
 from read_in_data import FilmTile
@@ -291,3 +291,29 @@ def test_a_dataset_without_ratings_is_a_clear_error(tmp_path: Path) -> None:
         main(["someone", "--data-dir", str(tmp_path / "data"), "-q"])
     with pytest.raises(BadInputError, match="cannot evaluate"):
         main(["--evaluate", "--data-dir", str(tmp_path / "data"), "-q"])
+
+
+def test_options_that_cannot_work_are_refused_up_front(dataset: Path, tmp_path: Path) -> None:
+    for args in (["--year-from", "2020", "--year-to", "2010"],
+                 ["--letterboxd-list", str(tmp_path / "missing" / "list.csv")],
+                 ["--letterboxd-list", str(tmp_path)]):
+        with pytest.raises(SystemExit) as caught:
+            main(["user0", "--data-dir", str(dataset), "-q", *args])
+        assert caught.value.code == 2
+    with pytest.raises(ConfigError, match="never writes to output/"):
+        main(["user0", "--test-mode", "--data-dir", str(config.OUTPUT_DIR), "-q"])
+
+
+def test_an_unknown_genre_names_the_known_ones(tmp_path: Path) -> None:
+    from load_save_and_translate_data import import_published_dataset
+    (tmp_path / "ratings.csv").write_text("user_id,movie_id,rating_val\n" + "".join(
+        f"u{user},film-{index},{1 + (user + index) % 10}\n"
+        for user in range(12) for index in range(8)))
+    (tmp_path / "movies.csv").write_text("movie_id,movie_title,year_released,genres\n" + "".join(
+        f"film-{index},Film {index},2000,{'Horror' if index % 2 else 'Comedy'}\n"
+        for index in range(8)))
+    import_published_dataset(tmp_path / "ratings.csv", tmp_path / "data",
+                             movies_path=tmp_path / "movies.csv")
+    with pytest.raises(BadInputError, match="unknown genre 'horor'; this dataset has: "
+                                            "comedy, horror"):
+        main(["u0", "--genre", "Horor", "--data-dir", str(tmp_path / "data"), "-q"])
