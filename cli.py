@@ -18,9 +18,10 @@ EXIT_CODES_HELP = """exit codes:
   0  done
   1  something unexpected (a bug: please report it with the log)
   2  bad input: a flag, a name, a dataset or export file that cannot be used
-  3  stopped because Letterboxd blocked us (challenge page or persistent rate limiting);
-     we never try to get around that
+  3  stopped because Letterboxd blocked us (challenge page, access denied or persistent
+     rate limiting); we never try to get around that
   4  the site stayed unreachable or kept failing through every retry; try again later
+  130  interrupted twice; nothing is half-written (one Ctrl-C saves and exits 0)
 """
 
 

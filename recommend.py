@@ -299,7 +299,7 @@ def render(picks: list[Recommendation], output_format: str) -> str:
     for pick in picks:
         name = _title_and_year(pick)
         name = name if len(name) <= width else name[:width - 1] + "…"
-        reason = ("because you rated " + ", ".join(pick.because) + " highly") if pick.because \
+        reason = ("because you rated " + "; ".join(pick.because) + " highly") if pick.because \
             else ""
         mark = " [watchlist]" if pick.on_watchlist else ""
         lines.append(f"{pick.rank:>3}. {name:<{width}}  {stars(pick.predicted_stars):<5} "
@@ -315,7 +315,7 @@ def stars(value: float) -> str:
 def list_entries(picks: list[Recommendation]) -> list[ListEntry]:
     return [ListEntry(uri=pick.uri, title=pick.title, year=pick.year,
                       review=f"predicted {pick.predicted_stars:g}★"
-                      + (f" · because you rated {', '.join(pick.because)} highly"
+                      + (f" · because you rated {'; '.join(pick.because)} highly"
                          if pick.because else ""))
             for pick in picks]
 
@@ -350,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.export is not None:
         taste = taste_from_export(data, args.export)
     else:
-        username = validate_username(args.username)
+        username = validate_username(args.username.strip())
         taste = None if args.refresh else taste_from_dataset(data, username)
         if taste is None:
             logger.info("no stored films of %s (or --refresh): reading their profile from %s",
