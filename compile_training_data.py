@@ -112,11 +112,12 @@ def run_import(args: argparse.Namespace, config: Config) -> int:
                                                     "movies.csv.gz"))
         people = people or _find_in_folder(folder, ("users_export.csv",))
     data_dir = config.data_dir
-    archived = archive_dataset(data_dir)
-    if archived:
-        logger.info("the previous dataset is kept in %s", archived)
     started = time.monotonic()
-    summary = import_published_dataset(ratings, data_dir, movies_path=movies, users_path=people)
+    # Archives the previous dataset only once the new one is complete beside it.
+    summary = import_published_dataset(ratings, data_dir, movies_path=movies, users_path=people,
+                                       archive_existing=True)
+    if summary.archived:
+        logger.info("the previous dataset is kept in %s", summary.archived)
     print(f"Imported {summary.ratings:,} ratings by {summary.users:,} users of "
           f"{summary.films:,} films into {data_dir} in {time.monotonic() - started:.1f} s"
           + (f" ({summary.rows_dropped:,} invalid or repeated rows dropped)"

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import re
+import shutil
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from enum import Enum
@@ -66,6 +67,14 @@ HEADERS: dict[str, tuple[str, ...]] = {
 BLOCK_FILES = (config.RATINGS_FILE, config.UNRATED_FILE, config.TRANSLATED_FILE,
                config.USER_UPDATES_FILE)
 COMPACT_SUFFIX = ".compact"
+# A new or imported dataset is written here whole, then moved in: until its state file
+# is moved (last), the folder's previous content stays the dataset. No TEMP_SUFFIX: the
+# stray-file sweep deletes files with it, and this is a folder.
+STAGING_DIR = ".incoming"
+# What `_backup_name` writes; a state file naming anything else was edited.
+BACKUP_NAME = re.compile(r"raw_user_ratings_[0-9]{8}T[0-9]{6}Z_b[0-9]{6,}\.csv")
+# Re-reads of a dataset that a builder rewrote (compacted, replaced) while it was read.
+LOAD_ATTEMPTS = 5
 
 # A leading character that makes a spreadsheet treat a cell as a formula.
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -109,7 +118,6 @@ class BatchSummary:
     users_refreshed: int
     ratings_written: int
     films_added: int
-    backup: Path | None
 
 
 def spreadsheet_safe(cell: str) -> str:
@@ -176,6 +184,11 @@ def _check_header(path: Path, header: Sequence[str]) -> None:
         raise DatasetError(path, f"wrong header {first_line!r}, expected {','.join(header)!r}", 1)
 
 
+def _holds_only_header(path: Path) -> bool:
+    header = _header_bytes(path.name)
+    return path.stat().st_size == len(header) and path.read_bytes() == header
+
+
 def _line_at(path: Path, offset: int) -> int:
     """Line number (1-based) that byte `offset` of a file falls on."""
     with open(path, "rb") as handle:
@@ -236,27 +249,24 @@ def _first_bad_line(mask: np.ndarray) -> int:
 
 
 def _integer_column(path: Path, frame: pd.DataFrame, column: str, *,
-                    low: int, high: int | None = None, allow_empty: bool = False) -> np.ndarray:
-    text = frame[column].to_numpy(dtype=object)
-    values = pd.to_numeric(frame[column], errors="coerce")
-    bad = values.isna().to_numpy()
-    if allow_empty:
-        bad &= text != ""
-    if bad.any():
-        line = _first_bad_line(bad)
-        raise DatasetError(path, f"{column} is not an integer: {text[line - 2]!r}", line)
-    numbers = values.fillna(low).to_numpy()
-    fractional = numbers != np.floor(numbers)
-    if fractional.any():
-        line = _first_bad_line(fractional)
-        raise DatasetError(path, f"{column} is not an integer: {text[line - 2]!r}", line)
-    out_of_range = numbers < low
-    if high is not None:
-        out_of_range |= numbers > high
-    if out_of_range.any():
-        line = _first_bad_line(out_of_range)
-        raise DatasetError(path, f"{column} {text[line - 2]!r} is out of range", line)
-    return numbers.astype(np.int64)
+                    high: int | None = None) -> np.ndarray:
+    """A column of non-negative integers written as plain digits, as int64.
+
+    "inf", "1e3" or "-1" are errors here, in the file that holds them, rather than
+    odd numbers that surface later against another file. ASCII digits only (`\\d`
+    would pass other scripts' digits), at most 18, so every value fits int64 exactly.
+    """
+    text = frame[column]
+    digits = text.str.fullmatch(r"[0-9]{1,18}").to_numpy(dtype=bool)
+    if not digits.all():
+        line = _first_bad_line(~digits)
+        raise DatasetError(path, f"{column} is not an integer (plain digits expected): "
+                           f"{text.iloc[line - 2]!r}", line)
+    numbers = pd.to_numeric(text).to_numpy(dtype=np.int64)
+    if high is not None and (numbers > high).any():
+        line = _first_bad_line(numbers > high)
+        raise DatasetError(path, f"{column} {text.iloc[line - 2]!r} is out of range", line)
+    return numbers
 
 
 def _check_dense_ids(path: Path, ids: np.ndarray, column: str) -> None:
@@ -282,7 +292,7 @@ def _check_names(path: Path, names: pd.Series, pattern: str, what: str) -> None:
 def _read_user_mappings(data_dir: Path, committed: int | None = None) -> pd.DataFrame:
     path = data_dir / config.USER_MAPPINGS_FILE
     users = _read_table(path, USERS_HEADER, committed=committed)
-    _check_dense_ids(path, _integer_column(path, users, "user_id", low=0), "user_id")
+    _check_dense_ids(path, _integer_column(path, users, "user_id"), "user_id")
     _check_names(path, users["username"], USERNAME_PATTERN, "username")
     return users
 
@@ -290,7 +300,7 @@ def _read_user_mappings(data_dir: Path, committed: int | None = None) -> pd.Data
 def _read_film_mappings(data_dir: Path, committed: int | None = None) -> pd.DataFrame:
     path = data_dir / config.FILM_MAPPINGS_FILE
     films = _read_table(path, FILMS_HEADER, committed=committed)
-    _check_dense_ids(path, _integer_column(path, films, "film_id", low=0), "film_id")
+    _check_dense_ids(path, _integer_column(path, films, "film_id"), "film_id")
     _check_names(path, films["slug"], SLUG_PATTERN, "slug")
     return films
 
@@ -322,12 +332,30 @@ class _UpdateLog:
         return live
 
 
-def _read_update_log(path: Path, n_users: int, nrows: int | None = None,
+def _read_update_log(path: Path, usernames: Sequence[str],
                      committed: int | None = None) -> _UpdateLog:
-    frame = _read_table(path, UPDATES_HEADER, nrows, committed)
-    user_ids = _integer_column(path, frame, "user_id", low=0, high=max(n_users - 1, 0))
-    if n_users == 0 and len(frame):
+    """The log, checked against the user mappings (`usernames`, by user id).
+
+    A log row naming someone other than its user id's user is refused, not skipped:
+    the log indexes the ratings blocks, so dropping a row would shift every later
+    block onto the wrong user, and a refresh would send its name to the site.
+    """
+    frame = _read_table(path, UPDATES_HEADER, committed=committed)
+    user_ids = _integer_column(path, frame, "user_id", high=max(len(usernames) - 1, 0))
+    if not usernames and len(frame):
         raise DatasetError(path, "names a user that is not in the user mappings", 2)
+    logged = frame["username"]
+    invalid = ~logged.str.fullmatch(USERNAME_PATTERN).to_numpy(dtype=bool)
+    if invalid.any():
+        line = _first_bad_line(invalid)
+        raise DatasetError(path, f"invalid username {logged.iloc[line - 2]!r}", line)
+    mapped = np.asarray(usernames, dtype=object)[user_ids]
+    mismatch = logged.to_numpy(dtype=object) != mapped
+    if mismatch.any():
+        line = _first_bad_line(mismatch)
+        raise DatasetError(path, f"username {logged.iloc[line - 2]!r} is not user_id "
+                           f"{user_ids[line - 2]}'s, {mapped[line - 2]!r} in "
+                           f"{config.USER_MAPPINGS_FILE}", line)
     statuses = []
     for position, text in enumerate(frame["status"].tolist()):
         try:
@@ -342,11 +370,11 @@ def _read_update_log(path: Path, n_users: int, nrows: int | None = None,
                                position + 2) from None
     return _UpdateLog(
         user_ids=user_ids,
-        usernames=frame["username"].tolist(),
+        usernames=logged.tolist(),
         times=frame["last_scraped"].tolist(),
         statuses=statuses,
-        n_ratings=_integer_column(path, frame, "n_ratings", low=0),
-        n_unrated=_integer_column(path, frame, "n_unrated", low=0),
+        n_ratings=_integer_column(path, frame, "n_ratings"),
+        n_unrated=_integer_column(path, frame, "n_unrated"),
     )
 
 
@@ -372,32 +400,56 @@ class _State:
 
     @classmethod
     def read(cls, path: Path) -> "_State":
+        return cls.parse(path, path.read_bytes())
+
+    @classmethod
+    def parse(cls, path: Path, data: bytes) -> "_State":
         try:
-            raw = json.loads(path.read_bytes())
+            raw = json.loads(data)
             if raw.get("format") != FORMAT_VERSION:
                 raise DatasetError(path, f"unsupported format {raw.get('format')!r}")
             committed = {name: int(raw["committed_bytes"][name]) for name in HEADERS}
+            pending_backup = raw.get("pending_backup")
+            # It becomes part of a rename: only a name this store writes may get there.
+            if pending_backup is not None and not (isinstance(pending_backup, str)
+                                                   and BACKUP_NAME.fullmatch(pending_backup)):
+                raise DatasetError(path, f"pending_backup {pending_backup!r} is not a backup "
+                                   "file name this tool writes")
             return cls(committed=committed,
                        next_members_page=int(raw.get("next_members_page", 1)),
                        batches=int(raw.get("batches", 0)),
-                       pending_backup=raw.get("pending_backup"),
+                       pending_backup=pending_backup,
                        compacting=bool(raw.get("compacting", False)))
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise DatasetError(path, f"unreadable state file ({error})") from None
 
 
+def _backup_name(now: datetime, batch: int) -> str:
+    """Matches BACKUP_NAME; sorts by time, then batch number."""
+    return f"raw_user_ratings_{now.strftime('%Y%m%dT%H%M%SZ')}_b{batch:06d}.csv"
+
+
 def dataset_exists(data_dir: Path) -> bool:
     data_dir = Path(data_dir)
     return (data_dir / config.STATE_FILE).exists() or any(
-        (data_dir / name).exists() for name in HEADERS)
+        (data_dir / name).exists() for name in HEADERS) or _install_pending(data_dir)
 
 
 def archive_dataset(data_dir: Path, now: datetime | None = None) -> Path | None:
-    """Move an existing dataset (and its backups and model) aside; never delete it."""
+    """Move an existing dataset (and its backups and model) aside; never delete it.
+
+    An install cut short is finished first, so its dataset is archived whole
+    rather than mixed with the files it was replacing.
+    """
     data_dir = Path(data_dir)
+    _finish_interrupted_install(data_dir)
     names = [config.STATE_FILE, *HEADERS, config.BACKUP_DIR, config.MODEL_DIR]
-    present = [name for name in names if (data_dir / name).exists()]
-    if not present:
+    return _archive(data_dir, [name for name in names if (data_dir / name).exists()], now)
+
+
+def _archive(data_dir: Path, names: Sequence[str], now: datetime | None) -> Path | None:
+    """Move `names` into a new archive/<UTC time>/ folder."""
+    if not names:
         return None
     stamp = (now or _utc_now()).strftime("%Y%m%dT%H%M%SZ")
     target = data_dir / config.ARCHIVE_DIR / stamp
@@ -406,11 +458,75 @@ def archive_dataset(data_dir: Path, now: datetime | None = None) -> Path | None:
         target = data_dir / config.ARCHIVE_DIR / f"{stamp}_{suffix}"
         suffix += 1
     target.mkdir(parents=True)
-    for name in present:
+    for name in names:
         os.replace(data_dir / name, target / name)
+    fsync_directory(target)
     fsync_directory(data_dir)
     logger.info("archived the previous dataset to %s", target)
     return target
+
+
+# --- installing a dataset written whole (`new`, `import`) ----------------------
+
+def _install_pending(data_dir: Path) -> bool:
+    """A complete dataset waits in the staging folder: an install was cut short."""
+    return (data_dir / STAGING_DIR / config.STATE_FILE).exists()
+
+
+def _fresh_staging(data_dir: Path) -> Path:
+    """An empty staging folder inside `data_dir`, so the moves in stay on one filesystem."""
+    staging = data_dir / STAGING_DIR
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def _commit_staging(staging: Path, state: _State) -> None:
+    """The staged dataset (its files written durably) is complete once its state file exists."""
+    fsync_directory(staging)
+    write_atomically(staging / config.STATE_FILE, state.to_bytes())
+
+
+def _install(data_dir: Path, now: datetime | None = None) -> Path | None:
+    """Archive what the staged dataset replaces, then move it in, state file last.
+
+    Every step can be repeated after a kill: a name still in the staging folder has
+    not been moved in yet, so a file of that name in `data_dir` is the old dataset's
+    (a kill while archiving splits the old dataset over two archive folders, nothing
+    more). Returns the archive folder, if there was anything to archive.
+    """
+    staging = data_dir / STAGING_DIR
+    old = [name for name in (config.STATE_FILE, *HEADERS)
+           if (data_dir / name).exists() and (staging / name).exists()]
+    old += [name for name in (config.BACKUP_DIR, config.MODEL_DIR) if (data_dir / name).exists()]
+    archived = _archive(data_dir, old, now)
+    for name in HEADERS:
+        if (staging / name).exists():
+            os.replace(staging / name, data_dir / name)
+    fsync_directory(data_dir)
+    # The commit point: from this rename on, the folder holds the new dataset.
+    os.replace(staging / config.STATE_FILE, data_dir / config.STATE_FILE)
+    fsync_directory(data_dir)
+    shutil.rmtree(staging)
+    return archived
+
+
+def _finish_interrupted_install(data_dir: Path) -> None:
+    """Complete an install a kill cut short, or drop a staged dataset never finished.
+
+    An unfinished one (no state file yet) is only a copy being written: the source it
+    came from is still there and the folder's dataset was not touched.
+    """
+    staging = Path(data_dir) / STAGING_DIR
+    if not staging.is_dir():
+        return
+    if _install_pending(Path(data_dir)):
+        logger.warning("finishing the installation of a new dataset that was interrupted")
+        _install(Path(data_dir))
+    else:
+        shutil.rmtree(staging)
+        logger.info("removed the partial copy of an interrupted `new` or `import`")
 
 
 class DatasetStore:
@@ -420,12 +536,10 @@ class DatasetStore:
     """
 
     def __init__(self, data_dir: Path, state: _State, users: dict[str, int],
-                 display_names: list[str], films: dict[str, int], log: _UpdateLog) -> None:
+                 films: dict[str, int], log: _UpdateLog) -> None:
         self.data_dir = data_dir
         self._state = state
         self._user_ids = users
-        self._usernames = list(users)
-        self._display_names = display_names
         self._film_ids = films
         self._latest: dict[int, UserState] = {}
         self._rows_total = int(log.n_ratings.sum())
@@ -450,9 +564,14 @@ class DatasetStore:
     def open(cls, data_dir: Path, *, create: bool = False) -> "DatasetStore":
         """Open (recovering from an interrupted run) or, with `create`, start a dataset."""
         data_dir = Path(data_dir)
+        _finish_interrupted_install(data_dir)
         state_path = data_dir / config.STATE_FILE
         if not state_path.exists():
-            if any((data_dir / name).exists() for name in HEADERS):
+            present = [name for name in HEADERS if (data_dir / name).exists()]
+            if present and all(_holds_only_header(data_dir / name) for name in present):
+                raise DatasetError(data_dir, "holds only the empty files of an interrupted "
+                                   "`new` (no dataset_state.json); run `new` again")
+            if present:
                 raise DatasetError(state_path, "is missing although dataset files exist; "
                                    "restore it from a backup or start over with `new`")
             if not create:
@@ -468,13 +587,15 @@ class DatasetStore:
 
     @staticmethod
     def _create(data_dir: Path) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        """Stage an empty dataset and move it in: a kill leaves all of it or none."""
+        staging = _fresh_staging(data_dir)
         committed = {}
         for name in HEADERS:
             header = _header_bytes(name)
-            write_atomically(data_dir / name, header)
+            write_durably(staging / name, header)
             committed[name] = len(header)
-        write_atomically(data_dir / config.STATE_FILE, _State(committed=committed).to_bytes())
+        _commit_staging(staging, _State(committed=committed))
+        _install(data_dir)
 
     @staticmethod
     def _recover(data_dir: Path, state: _State) -> None:
@@ -485,6 +606,7 @@ class DatasetStore:
                 compacted = data_dir / (name + COMPACT_SUFFIX)
                 if compacted.exists():
                     os.replace(compacted, data_dir / name)
+            fsync_directory(data_dir)
             state.compacting = False
             write_atomically(state_path, state.to_bytes())
         for name in BLOCK_FILES:
@@ -494,20 +616,19 @@ class DatasetStore:
             pending = backups / f".{state.pending_backup}{TEMP_SUFFIX}"
             if pending.exists():
                 os.replace(pending, backups / state.pending_backup)
+                fsync_directory(backups)
         for stray in remove_stray_temp_files(backups) + remove_stray_temp_files(data_dir):
             logger.info("removed %s left by an interrupted run", stray.name)
 
     @staticmethod
     def _cut_uncommitted_tails(data_dir: Path, state: _State) -> None:
-        """Drop the appends of a batch that was interrupted before its commit point."""
+        """Drop the appends of a batch that was interrupted before its commit point.
+
+        The files were validated just before: each exists and holds its committed bytes.
+        """
         for name, committed in state.committed.items():
             path = data_dir / name
-            if not path.exists():
-                raise DatasetError(path, "file is missing")
             size = path.stat().st_size
-            if size < committed:
-                raise DatasetError(path, f"is {size} bytes but {committed} were committed: "
-                                   "file truncated or edited")
             if size > committed:
                 logger.warning("%s: discarding %d bytes an interrupted run did not commit",
                                name, size - committed)
@@ -515,12 +636,11 @@ class DatasetStore:
 
     @classmethod
     def _load(cls, data_dir: Path, state: _State) -> "DatasetStore":
-        users = _read_user_mappings(data_dir)
+        usernames = _read_user_mappings(data_dir)["username"].tolist()
         films = _read_film_mappings(data_dir)
-        log = _read_update_log(data_dir / config.USER_UPDATES_FILE, len(users))
+        log = _read_update_log(data_dir / config.USER_UPDATES_FILE, usernames)
         return cls(data_dir, state,
-                   users={name: index for index, name in enumerate(users["username"].tolist())},
-                   display_names=users["display_name"].tolist(),
+                   users={name: index for index, name in enumerate(usernames)},
                    films={slug: index for index, slug in enumerate(films["slug"].tolist())},
                    log=log)
 
@@ -627,7 +747,7 @@ class DatasetStore:
             if record.status.decisive:
                 new_states.append(UserState(user_id, username, now, record.status, user_ratings))
 
-        backup = self._write_batch(ratings, {
+        self._write_batch(ratings, {
             config.USER_MAPPINGS_FILE: new_users,
             config.FILM_MAPPINGS_FILE: new_films,
             config.RATINGS_FILE: ratings,
@@ -637,25 +757,21 @@ class DatasetStore:
         }, next_members_page, now)
 
         self._user_ids = user_ids
-        self._usernames.extend(row[1] for row in new_users)
-        self._display_names.extend(str(row[2]) for row in new_users)
         self._film_ids = film_ids
         self._rows_total += len(ratings)
         for state in new_states:
             self._remember(state)
         return BatchSummary(users_added=users_added, users_refreshed=users_refreshed,
-                            ratings_written=len(ratings), films_added=len(new_films),
-                            backup=backup)
+                            ratings_written=len(ratings), films_added=len(new_films))
 
     def _write_batch(self, batch_ratings: list[tuple[int, int, int]],
                      appends: dict[str, list[tuple[object, ...]]],
-                     next_members_page: int | None, now: datetime) -> Path | None:
+                     next_members_page: int | None, now: datetime) -> None:
         state = self._state
         committed = dict(state.committed)
         backups = self.data_dir / config.BACKUP_DIR
         backups.mkdir(exist_ok=True)
-        backup_name = (f"raw_user_ratings_{now.strftime('%Y%m%dT%H%M%SZ')}"
-                       f"_b{state.batches + 1:06d}.csv")
+        backup_name = _backup_name(now, state.batches + 1)
         pending = backups / f".{backup_name}{TEMP_SUFFIX}"
         write_durably(pending, _csv_bytes(batch_ratings, RATINGS_HEADER))
         for name, rows in appends.items():
@@ -671,7 +787,6 @@ class DatasetStore:
         self._state = new_state
         os.replace(pending, backups / backup_name)
         fsync_directory(backups)
-        return backups / backup_name
 
     # -- compaction ---------------------------------------------------------
 
@@ -682,7 +797,7 @@ class DatasetStore:
         of a run that refreshed users, never per batch.
         """
         dead = self.dead_rating_rows
-        log = _read_update_log(self.data_dir / config.USER_UPDATES_FILE, self.user_count)
+        log = _read_update_log(self.data_dir / config.USER_UPDATES_FILE, list(self._user_ids))
         latest = log.latest_decisive()
         keep_rows = np.zeros(len(log.statuses), dtype=bool)
         keep_rows[list(latest.values())] = True
@@ -777,7 +892,7 @@ def _read_block_file(path: Path, header: Sequence[str], nrows: int, n_users: int
     except (ValueError, pd.errors.ParserError):
         frame = _read_table(path, header, nrows)
         for column in header:
-            _integer_column(path, frame, column, low=0)
+            _integer_column(path, frame, column)
         raise DatasetError(path, "is not a valid CSV file") from None
     if len(frame) < nrows:
         raise DatasetError(path, f"has {len(frame)} rows, {nrows} were committed: file truncated",
@@ -817,25 +932,72 @@ def load_film_table(data_dir: Path, committed: int | None = None, *,
     return films.drop(columns="film_id")
 
 
+def _file_identities(data_dir: Path) -> list[tuple[int, int] | None]:
+    """Which file each dataset name is: appends keep it, compaction and installs replace it."""
+    identities: list[tuple[int, int] | None] = []
+    for name in HEADERS:
+        try:
+            stat = (data_dir / name).stat()
+        except FileNotFoundError:
+            identities.append(None)
+        else:
+            identities.append((stat.st_dev, stat.st_ino))
+    return identities
+
+
+def _state_bytes(state_path: Path) -> bytes | None:
+    try:
+        return state_path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
 def load_ratings_dataset(data_dir: Path) -> RatingsData:
     """Every current rating of a dataset, validated; reads, never writes.
 
-    Only committed rows are read, so this is safe while a builder is running.
+    Safe while a builder is running: only committed rows are read, and a read that
+    a compaction (or a new dataset moving in) overtook is done again, so an error
+    means the dataset was broken while its state file stood still. Batches committed
+    meanwhile only append, so the rows read stay a consistent snapshot.
     """
     data_dir = Path(data_dir)
     state_path = data_dir / config.STATE_FILE
-    if not state_path.exists():
-        raise DatasetError(data_dir, "holds no dataset (no dataset_state.json); "
-                           "build one with compile_training_data.py or import one")
-    state = _State.read(state_path)
+    for _ in range(LOAD_ATTEMPTS):
+        identities = _file_identities(data_dir)  # first: a replacement after this shows
+        state_bytes = _state_bytes(state_path)
+        if state_bytes is None:
+            if _install_pending(data_dir):
+                raise DatasetError(data_dir, "a new dataset was being moved in when the run "
+                                   "stopped; run `compile_training_data.py continue --users 0` "
+                                   "to finish it")
+            raise DatasetError(data_dir, "holds no dataset (no dataset_state.json); "
+                               "build one with compile_training_data.py or import one")
+        try:
+            data = _load_committed(data_dir, _State.parse(state_path, state_bytes))
+        except DatasetError:
+            if _state_bytes(state_path) == state_bytes:
+                raise
+        else:
+            if (_state_bytes(state_path) == state_bytes
+                    or _file_identities(data_dir) == identities):
+                return data
+        logger.info("%s changed while it was read; reading it again", data_dir)
+    raise DatasetError(data_dir, f"was rewritten each of the {LOAD_ATTEMPTS} times it was read "
+                       "(a builder is compacting or replacing it); try again when it is done")
+
+
+def _load_committed(data_dir: Path, state: _State) -> RatingsData:
+    """The dataset as `state` commits it; errors if the files do not match it."""
+    state_path = data_dir / config.STATE_FILE
     if state.compacting:
         raise DatasetError(state_path, "a compaction was interrupted; run "
                            "`compile_training_data.py continue --users 0` to finish it")
     for name, committed in state.committed.items():
         _check_committed_file(data_dir / name, HEADERS[name], committed)
     users = _read_user_mappings(data_dir, state.committed[config.USER_MAPPINGS_FILE])
+    usernames = users["username"].tolist()
     films = load_film_table(data_dir, state.committed[config.FILM_MAPPINGS_FILE])
-    log = _read_update_log(data_dir / config.USER_UPDATES_FILE, len(users),
+    log = _read_update_log(data_dir / config.USER_UPDATES_FILE, usernames,
                            committed=state.committed[config.USER_UPDATES_FILE])
     live = log.live_blocks()
 
@@ -869,7 +1031,7 @@ def load_ratings_dataset(data_dir: Path) -> RatingsData:
         _check_commit_point(data_dir / name, committed)
     return RatingsData(
         user_index=user_index, film_index=film_index, rating=rating,
-        usernames=users["username"].tolist(), films=films,
+        usernames=usernames, films=films,
         unrated_user=unrated["user_id"].to_numpy(np.int32)[keep_unrated],
         unrated_film=unrated["film_id"].to_numpy(np.int32)[keep_unrated])
 
@@ -882,6 +1044,7 @@ class ImportSummary:
     users: int
     films: int
     rows_dropped: int
+    archived: Path | None = None  # where the dataset it replaced went
 
 
 _STARS_TEXT = np.array([""] + [f"{value / 2:g}" for value in range(1, 11)], dtype=object)
@@ -898,11 +1061,6 @@ def _read_source_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
     return frame
 
 
-def _spreadsheet_safe_series(cells: pd.Series) -> pd.Series:
-    risky = cells.str.startswith(_FORMULA_PREFIXES)
-    return cells.where(~risky, "'" + cells).str.replace(_LINE_BREAK, " ", regex=True)
-
-
 def _csv_quoting(table: pd.DataFrame) -> int:
     """Quote every cell of a table holding a lone "\r", which to_csv would leave bare."""
     text_columns = [table[column].astype(str) for column in table.columns
@@ -914,17 +1072,23 @@ def _csv_quoting(table: pd.DataFrame) -> int:
 
 def import_published_dataset(ratings_path: Path, data_dir: Path, *,
                              movies_path: Path | None = None, users_path: Path | None = None,
-                             now: datetime | None = None) -> ImportSummary:
+                             now: datetime | None = None,
+                             archive_existing: bool = False) -> ImportSummary:
     """Build a dataset from the Kaggle "letterboxd-movie-ratings-data" layout.
 
     `ratings_path` has `user_id` (username), `movie_id` (slug) and `rating_val`;
     `movies_path` (`movie_id`, `movie_title`, `year_released`, optional `genres`)
     and `users_path` (`username`, `display_name`) are optional. Invalid rows are
     dropped with a warning; a repeated (user, film) pair keeps its last rating.
-    The target must hold no dataset (archive it first).
+
+    The new dataset is written aside and moved in only once it is complete, so a
+    source that cannot be read, or a kill, leaves the folder's dataset as it was.
+    A folder that holds a dataset is refused unless `archive_existing`, which
+    archives it just before the move.
     """
     data_dir = Path(data_dir)
-    if dataset_exists(data_dir):
+    _finish_interrupted_install(data_dir)
+    if dataset_exists(data_dir) and not archive_existing:
         raise DatasetError(data_dir, "already holds a dataset; archive it first")
     now = now or _utc_now()
     source = _read_source_csv(Path(ratings_path), ("user_id", "movie_id", "rating_val"))
@@ -977,7 +1141,7 @@ def import_published_dataset(ratings_path: Path, data_dir: Path, *,
             display_names = names.reindex(user_names).fillna("")
 
     n_per_user = np.bincount(user_index, minlength=len(user_names))
-    safe_titles = _spreadsheet_safe_series(films["title"].astype(str))
+    safe_titles = films["title"].astype(str).map(spreadsheet_safe)  # once per film
     translated = pd.DataFrame({
         "username": np.asarray(user_names, dtype=object)[user_index],
         "title": safe_titles.to_numpy(dtype=object)[film_index],
@@ -1005,20 +1169,22 @@ def import_published_dataset(ratings_path: Path, data_dir: Path, *,
             "n_ratings": n_per_user, "n_unrated": 0}),
         config.TRANSLATED_FILE: translated,
     }
-    data_dir.mkdir(parents=True, exist_ok=True)
-    committed = {}
-    for name, table in tables.items():
-        path = data_dir / name
-        temp = data_dir / f".{name}{TEMP_SUFFIX}"
-        with open(temp, "w", encoding="utf-8", newline="") as handle:
-            handle.write(_header_bytes(name).decode("utf-8"))  # never quoted: readers check it
-            table.to_csv(handle, index=False, header=False, lineterminator="\n",
-                         columns=list(HEADERS[name]), quoting=_csv_quoting(table))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-        committed[name] = path.stat().st_size
-    fsync_directory(data_dir)
-    write_atomically(data_dir / config.STATE_FILE, _State(committed=committed, batches=1).to_bytes())
+    staging = _fresh_staging(data_dir)
+    try:
+        committed = {}
+        for name, table in tables.items():
+            path = staging / name
+            with open(path, "w", encoding="utf-8", newline="") as handle:
+                handle.write(_header_bytes(name).decode("utf-8"))  # never quoted: readers check
+                table.to_csv(handle, index=False, header=False, lineterminator="\n",
+                             columns=list(HEADERS[name]), quoting=_csv_quoting(table))
+                handle.flush()
+                os.fsync(handle.fileno())
+            committed[name] = path.stat().st_size
+        _commit_staging(staging, _State(committed=committed, batches=1))
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    archived = _install(data_dir, now)
     return ImportSummary(ratings=len(rating_values), users=len(user_names), films=len(films),
-                         rows_dropped=dropped)
+                         rows_dropped=dropped, archived=archived)
