@@ -921,10 +921,17 @@ def load_film_table(data_dir: Path, committed: int | None = None, *,
     if validated_before:
         path = Path(data_dir) / config.FILM_MAPPINGS_FILE
         _check_header(path, FILMS_HEADER)
-        films = pd.read_csv(_committed_part(path, committed), keep_default_na=False,
-                            na_values={"letterboxd_id": [""], "year": [""]},
-                            dtype={"film_id": np.int64, "letterboxd_id": "Int64", "year": "Int64",
-                                   "slug": str, "lid": str, "title": str, "genres": str})
+        if committed is None:  # a running builder may be half-way through a row
+            state = _State.read(Path(data_dir) / config.STATE_FILE)
+            committed = state.committed[config.FILM_MAPPINGS_FILE]
+        try:
+            films = pd.read_csv(_committed_part(path, committed), keep_default_na=False,
+                                na_values={"letterboxd_id": [""], "year": [""]},
+                                dtype={"film_id": np.int64, "letterboxd_id": "Int64",
+                                       "year": "Int64", "slug": str, "lid": str, "title": str,
+                                       "genres": str})
+        except (pd.errors.ParserError, ValueError) as error:
+            raise DatasetError(path, f"not a valid film table ({error})") from None
         return films.drop(columns="film_id")
     films = _read_film_mappings(Path(data_dir), committed)
     films["letterboxd_id"] = pd.to_numeric(films["letterboxd_id"], errors="coerce").astype("Int64")

@@ -317,3 +317,15 @@ def test_an_unknown_genre_names_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(BadInputError, match="unknown genre 'horor'; this dataset has: "
                                             "comedy, horror"):
         main(["u0", "--genre", "Horor", "--data-dir", str(tmp_path / "data"), "-q"])
+
+
+def test_a_row_a_running_builder_has_not_committed_is_not_read(dataset: Path, tmp_path: Path,
+                                                               capsys) -> None:
+    import shutil
+    copy = tmp_path / "copy"
+    shutil.copytree(dataset, copy)
+    first = recommended_slugs(copy, capsys, "user0", "-n", "10")
+    with open(copy / config.FILM_MAPPINGS_FILE, "a", encoding="utf-8") as handle:
+        handle.write('999,half-written,,"A title the builder is still wri')
+    assert recommended_slugs(copy, capsys, "user0", "-n", "10") == first  # refit
+    assert recommended_slugs(copy, capsys, "user0", "-n", "10") == first  # cached
