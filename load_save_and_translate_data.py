@@ -1060,7 +1060,7 @@ _STARS_TEXT = np.array([""] + [f"{value / 2:g}" for value in range(1, 11)], dtyp
 def _read_source_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+    except (OSError, EOFError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
         raise DatasetError(path, f"cannot be read as CSV ({error})") from None
     missing = [column for column in required if column not in frame.columns]
     if missing:

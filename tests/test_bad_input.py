@@ -302,3 +302,14 @@ def test_imported_titles_get_the_same_treatment(tmp_path: Path) -> None:
                  "--output-dir", str(tmp_path / "data"), "-q"]) == 0
     assert_human_and_machine_files(tmp_path / "data", set(RISKY_TITLES),
                                    set(RISKY_TITLES.values()))
+
+
+def test_a_truncated_gzip_import_is_one_line_and_keeps_the_dataset(tmp_path: Path) -> None:
+    import gzip
+    payload = gzip.compress(("user_id,movie_id,rating_val\n"
+                             + "".join(f"u{i},film-{i % 7},{1 + i % 10}\n" for i in range(3000))
+                             ).encode())
+    source = tmp_path / "ratings.csv.gz"
+    source.write_bytes(payload[:len(payload) // 2])
+    with pytest.raises(DatasetError, match="cannot be read as CSV"):
+        main(["import", str(source), "--output-dir", str(tmp_path / "data"), "-q"])
