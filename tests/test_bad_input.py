@@ -304,7 +304,7 @@ def test_imported_titles_get_the_same_treatment(tmp_path: Path) -> None:
                                    set(RISKY_TITLES.values()))
 
 
-def test_a_truncated_gzip_import_is_one_line_and_keeps_the_dataset(tmp_path: Path) -> None:
+def test_a_truncated_gzip_import_is_a_one_line_error(tmp_path: Path) -> None:
     import gzip
     payload = gzip.compress(("user_id,movie_id,rating_val\n"
                              + "".join(f"u{i},film-{i % 7},{1 + i % 10}\n" for i in range(3000))
