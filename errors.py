@@ -76,6 +76,11 @@ class ResponseTooLargeError(FetchError):
     """The body exceeded the configured size limit and was abandoned."""
 
 
+class PageUnavailableError(FetchError):
+    """This one page cannot be used: an unexpected 4xx (400, 451...), a redirect off the
+    site or a redirect loop. Not retried; a crawl skips the user it belongs to."""
+
+
 class TransientError(FetchError):
     """5xx, reset, timeout or a truncated body; retried, raised once retries run out.
 

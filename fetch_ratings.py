@@ -23,12 +23,13 @@ from urllib.parse import unquote, urljoin, urlsplit
 import requests
 from protego import Protego
 from requests.adapters import HTTPAdapter
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity import (RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt,
+                      stop_any)
 
 from config import Config
-from errors import (BlockedError, FetchError, InvalidNameError, NotFoundError, PrivateError,
-                    RateLimitedError, ResponseTooLargeError, RobotsDisallowedError,
-                    TransientError)
+from errors import (BlockedError, FetchError, InvalidNameError, NotFoundError,
+                    PageUnavailableError, PrivateError, RateLimitedError, ResponseTooLargeError,
+                    RobotsDisallowedError, StopCrawlError, TransientError)
 
 logger = logging.getLogger(__name__)
 
@@ -99,13 +100,15 @@ def classify_response(url: str, status: int, headers: Mapping[str, str], body_te
         return
     if status == 404:
         raise NotFoundError(url, "not found (HTTP 404)")
+    if status == 410:
+        raise NotFoundError(url, "gone (HTTP 410)")
     if status == 403:
         if any(marker in body_text for marker in _PRIVATE_MARKERS):
             raise PrivateError(url, "not public (Letterboxd's own HTTP 403 page)")
         raise BlockedError(url, "forbidden (HTTP 403 without Letterboxd's page)")
     if status >= 500 or status in _TRANSIENT_STATUSES:
         raise TransientError(url, f"server error (HTTP {status})")
-    raise FetchError(url, f"unexpected HTTP {status}")
+    raise PageUnavailableError(url, f"unexpected HTTP {status}")
 
 
 def _lowercase_keys(headers: Mapping[str, str]) -> dict[str, str]:
@@ -267,22 +270,28 @@ class Fetcher:
 
     Share one instance between all worker threads: the rate limit, robots.txt
     cache and the stop-after-a-challenge switch only work if they are shared.
+
+    Every wait (retry backoff, rate-limit slot) ends early once the crawl stops or
+    the fetcher is closed, and nothing more is sent: otherwise an abandoned worker
+    thread would keep the process alive, still requesting, for the whole retry budget.
+    An injected `sleep` (tests) is not interrupted, but nothing is sent after it either.
     """
 
     def __init__(self, config: Config, *, rate_limiter: RateLimiter | None = None,
-                 clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> None:
+                 clock: Clock = time.monotonic, sleep: Sleep | None = None) -> None:
         self._config = config
         self._clock = clock
-        self._sleep = sleep
+        self._abort = threading.Event()
+        self._sleep = sleep if sleep is not None else self._sleep_unless_aborted
         self._limiter = rate_limiter if rate_limiter is not None else RateLimiter(
-            config.requests_per_second, config.rate_jitter, clock=clock, sleep=sleep)
+            config.requests_per_second, config.rate_jitter, clock=clock, sleep=self._sleep)
         self._robots = RobotsPolicy(self._load_robots_txt)
         self._counters = _StatsCounters()
         self._origin = _origin_of(config.base_url)
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
-        self._blocked: BlockedError | None = None
+        self._stopped_by: StopCrawlError | None = None
         self._rng = random.Random()
 
     def __enter__(self) -> Fetcher:
@@ -293,6 +302,8 @@ class Fetcher:
         self.close()
 
     def close(self) -> None:
+        """Wake every thread waiting to retry or for its slot; they fail without sending."""
+        self._abort.set()
         with self._lock:
             sessions, self._sessions = self._sessions, []
         for session in sessions:
@@ -303,8 +314,8 @@ class Fetcher:
 
     @property
     def stopped(self) -> bool:
-        """True once a block was seen; every later request is refused without being sent."""
-        return self._blocked is not None
+        """True once the site asked us to go (a block, a persistent 429); nothing is sent after."""
+        return self._stopped_by is not None
 
     def get_html(self, path: str) -> str:
         """The page at a site-relative path like "/thebigal/films/", or a typed FetchError."""
@@ -314,7 +325,7 @@ class Fetcher:
             if not self._robots.can_fetch(url, self._config.user_agent):
                 raise RobotsDisallowedError(url, "robots.txt disallows this URL; not requested")
             return self._with_retries(self._fetch_page, url)
-        except BlockedError as error:
+        except StopCrawlError as error:
             self._stop(error)
             raise
 
@@ -353,11 +364,12 @@ class Fetcher:
                 return response
             target = urljoin(url, location)
             if _origin_of(target) != self._origin:
-                raise FetchError(url, f"refusing to follow a redirect off the site to {target}")
+                raise PageUnavailableError(url, f"refusing to follow a redirect off the site to "
+                                           f"{target}")
             if check_robots and not self._robots.can_fetch(target, self._config.user_agent):
                 raise RobotsDisallowedError(target, "redirected to a URL robots.txt disallows")
             url = target
-        raise FetchError(url, f"more than {_MAX_REDIRECTS} redirects")
+        raise PageUnavailableError(url, f"more than {_MAX_REDIRECTS} redirects")
 
     def _request_once(self, url: str) -> _Response:
         self._raise_if_stopped(url)
@@ -397,6 +409,7 @@ class Fetcher:
         size = 0
         try:
             for chunk in response.iter_content(_CHUNK_BYTES):
+                self._raise_if_stopped(url)
                 size += len(chunk)
                 if size > limit:
                     raise ResponseTooLargeError(url, f"body exceeds {limit} bytes")
@@ -413,7 +426,9 @@ class Fetcher:
     def _with_retries(self, attempt: Callable[[str], _Result], url: str) -> _Result:
         retrying = Retrying(
             retry=retry_if_exception_type((TransientError, RateLimitedError)),
-            stop=stop_after_attempt(self._config.retry_attempts) | self._over_budget,
+            # _aborted first: a stopped crawl is not "over budget" and must not log so.
+            stop=stop_any(self._aborted, stop_after_attempt(self._config.retry_attempts),
+                          self._over_budget),
             wait=self._wait_seconds,
             sleep=self._sleep,
             before_sleep=self._before_retry_sleep,
@@ -436,6 +451,9 @@ class Fetcher:
         if isinstance(error, RateLimitedError) and error.retry_after is not None:
             return max(error.retry_after, backoff)
         return backoff
+
+    def _aborted(self, state: RetryCallState) -> bool:
+        return self._abort.is_set()
 
     def _over_budget(self, state: RetryCallState) -> bool:
         """Stop once the waits so far plus the next one would exceed the retry budget."""
@@ -483,16 +501,25 @@ class Fetcher:
             self._local.session = session
         return session
 
-    def _raise_if_stopped(self, url: str) -> None:
-        blocked = self._blocked
-        if blocked is not None:
-            raise BlockedError(url, f"not requested: the crawl stopped after [{blocked}]")
+    def _sleep_unless_aborted(self, seconds: float) -> None:
+        self._abort.wait(seconds)
 
-    def _stop(self, error: BlockedError) -> None:
+    def _raise_if_stopped(self, url: str) -> None:
+        """Refuse a request once aborted: with the stop's own type, so callers treat it alike."""
+        if not self._abort.is_set():
+            return
+        reason = self._stopped_by
+        if reason is None:
+            raise FetchError(url, "not requested: the fetcher is closed")
+        raise type(reason)(url, f"not requested: the crawl stopped after [{reason}]")
+
+    def _stop(self, error: StopCrawlError) -> None:
         with self._lock:
-            if self._blocked is not None:
+            if self._stopped_by is not None:
                 return
-            self._blocked = error
+            self._stopped_by = error
+        # After _stopped_by is set, so a thread that sees the abort also sees the reason.
+        self._abort.set()
         logger.error("stopping all requests: %s", error)
 
 

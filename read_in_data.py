@@ -26,8 +26,9 @@ import lxml.etree
 import lxml.html
 from tqdm import tqdm
 
-from errors import (InvalidNameError, LetterboxdError, MarkupError, NotFoundError, PrivateError,
-                    ResponseTooLargeError, TransientError)
+from errors import (InvalidNameError, LetterboxdError, MarkupError, NotFoundError,
+                    PageUnavailableError, PrivateError, ResponseTooLargeError,
+                    RobotsDisallowedError, StopCrawlError, TransientError)
 from names import is_valid_lid, validate_slug, validate_username
 
 logger = logging.getLogger(__name__)
@@ -507,17 +508,38 @@ def parse_film_page(html: str, slug: str | None = None) -> FilmDetails:
 
 # --- scraping one thing -----------------------------------------------------
 
+# The most pages one grid may take. Real grids are a few dozen pages (72 films a page);
+# 2,000 pages is 144,000 films and over half an hour at 1 request/s for a single user.
+# Only a broken or hostile server that links one more page of new films forever gets
+# here (one that repeats films is stopped sooner, by the "nothing new" check).
+MAX_GRID_PAGES = 2_000
+
+
 def _scrape_grid(fetcher: HtmlFetcher, path_for: Callable[[int], str]
                  ) -> tuple[tuple[FilmTile, ...], int]:
-    """Every tile of a paginated grid, first sighting of a slug wins, and the pages read."""
+    """Every tile of a paginated grid, first sighting of a slug wins, and the pages read.
+
+    Pagination is the server's word, so it is not trusted to end: a page that adds
+    no film we do not already have ends the grid, and so does MAX_GRID_PAGES.
+    """
     tiles: dict[str, FilmTile] = {}
     page = last_page = 1
     while page <= last_page:
+        if page > MAX_GRID_PAGES:
+            logger.warning("%s: stopped after %d pages, the most one grid may take; the "
+                           "server still links page %d", path_for(1), MAX_GRID_PAGES, page)
+            break
         grid = parse_film_grid(fetcher.get_html(path_for(page)))
         if page > 1 and not grid.films:
             return tuple(tiles.values()), page  # films removed while we read: none further on
+        known = len(tiles)
         for tile in grid.films:
             tiles.setdefault(tile.slug, tile)
+        if page > 1 and len(tiles) == known:
+            # A shifted page repeats a film or two, never all of them: the server is looping.
+            logger.warning("%s: page %d brought no film it did not already have; stopping "
+                           "there", path_for(1), page)
+            return tuple(tiles.values()), page
         last_page = max(last_page, grid.last_page)
         page += 1
     return tuple(tiles.values()), page - 1
@@ -540,10 +562,20 @@ def scrape_film(fetcher: HtmlFetcher, slug: str) -> FilmDetails:
 
 def iter_popular_members(fetcher: HtmlFetcher, start_page: int = 1
                          ) -> Iterator[tuple[int, Member]]:
-    """(page number, member) so a resumed crawl can start where the last one stopped."""
+    """(page number, member) so a resumed crawl can start where the last one stopped.
+
+    Stops at a page that lists nobody new, as a server answering every page number
+    with the same page would otherwise be paged forever.
+    """
+    seen: set[str] = set()
     page = start_page
     while True:
         members_page = parse_members_page(fetcher.get_html(popular_members_path(page)))
+        new = [member for member in members_page.members if member.username not in seen]
+        if members_page.members and not new:
+            logger.warning("members page %d lists nobody new; stopping there", page)
+            return
+        seen.update(member.username for member in new)
         for member in members_page.members:
             yield page, member
         if not members_page.members or not members_page.has_next:
@@ -553,9 +585,12 @@ def iter_popular_members(fetcher: HtmlFetcher, start_page: int = 1
 
 # --- scraping many users ----------------------------------------------------
 
-# Failures that concern one user only; anything else (a block, a bug) ends the crawl.
+# Failures that concern one user only: a missing (404/410) or private profile, an outage
+# that outlasted the retries, any other status such as 451, a redirect off the site, a
+# page robots.txt forbids, markup we cannot read. Anything else ends the crawl: a
+# StopCrawlError (the site wants us gone), a closed fetcher, a bug.
 USER_LEVEL_ERRORS = (NotFoundError, PrivateError, TransientError, ResponseTooLargeError,
-                     MarkupError, InvalidNameError)
+                     RobotsDisallowedError, PageUnavailableError, MarkupError, InvalidNameError)
 
 
 class _Skipped(Exception):
@@ -622,10 +657,13 @@ def _scrape_user(fetcher: HtmlFetcher, index: int, username: str, crawl: _Crawl)
     counted = _UserFetcher(fetcher, crawl, index)
     try:
         films = scrape_user_films(counted, username)
-    except USER_LEVEL_ERRORS as error:
-        return UserResult(username=username, films=None, error=error, pages_fetched=counted.pages)
     except _Skipped:
         raise
+    except StopCrawlError as error:
+        crawl.fail(index, error)
+        raise
+    except USER_LEVEL_ERRORS as error:
+        return UserResult(username=username, films=None, error=error, pages_fetched=counted.pages)
     except BaseException as error:
         crawl.fail(index, error)
         raise
@@ -644,6 +682,10 @@ def scrape_users(fetcher: HtmlFetcher, usernames: Iterable[str], workers: int, *
     unexpected error, also from `usernames` itself) stops new work; every user before
     the failing one still finishes and is yielded, then the error is raised. Setting
     `stop` drops the users not yet started, yields the rest in order and returns.
+
+    Leaving early does not wait for requests in progress. The pool's threads are not
+    daemons, so the process exits only once they return: the caller must close the
+    fetcher (Fetcher.close() cuts its retry and rate-limit waits short) for that to be soon.
     """
     if workers < 1:
         raise ValueError("workers must be at least 1")
@@ -686,8 +728,9 @@ def scrape_users(fetcher: HtmlFetcher, usernames: Iterable[str], workers: int, *
         if crawl.failure is not None:
             raise crawl.failure
     finally:
-        # Users still running are no longer wanted: they stop at their next page, and we
-        # do not wait for a request in progress, so close() and Ctrl-C return at once.
+        # Users still running are no longer wanted: they stop before their next page. We
+        # do not wait for a request in progress, so the generator's close() and a Ctrl-C
+        # return at once; the threads end when the fetcher lets their request go (see above).
         crawl.abandoned.set()
         pool.shutdown(wait=False, cancel_futures=True)
         bar.close()

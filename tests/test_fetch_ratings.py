@@ -2,7 +2,8 @@
 
 Network tests run against a tiny scripted HTTP server on 127.0.0.1 (port 0).
 Retry waits go to an injected sleep, so nothing here really waits except the
-one end-to-end rate-limit check (about half a second).
+one end-to-end rate-limit check (about half a second) and the checks that a real
+backoff or rate-limit wait ends as soon as the crawl stops (well under a second each).
 """
 from __future__ import annotations
 
@@ -24,11 +25,12 @@ import pytest
 from protego import Protego
 
 from config import Config
-from errors import (BlockedError, FetchError, InvalidNameError, NotFoundError, PrivateError,
-                    RateLimitedError, ResponseTooLargeError, RobotsDisallowedError,
-                    TransientError)
+from errors import (BlockedError, FetchError, InvalidNameError, NotFoundError,
+                    PageUnavailableError, PrivateError, RateLimitedError, ResponseTooLargeError,
+                    RobotsDisallowedError, TransientError)
 from fetch_ratings import (Fetcher, RateLimiter, RobotsPolicy, classify_response,
                           parse_retry_after)
+from read_in_data import scrape_users
 from tests.conftest import shared_page
 from tests.simulated_site_pages import ROBOTS_TXT
 
@@ -330,7 +332,7 @@ def test_parse_retry_after_variants() -> None:
 
 
 @pytest.mark.parametrize("status, error", [
-    (404, NotFoundError), (500, TransientError), (502, TransientError), (503, TransientError),
+    (404, NotFoundError), (410, NotFoundError), (500, TransientError), (502, TransientError), (503, TransientError),
     (504, TransientError), (408, TransientError), (425, TransientError),
 ])
 def test_status_codes(status: int, error: type[Exception]) -> None:
@@ -339,11 +341,10 @@ def test_status_codes(status: int, error: type[Exception]) -> None:
     assert caught.value.url == "https://x/y/"  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("status", [301, 400, 410, 418, 426])
-def test_other_statuses_are_plain_fetch_errors(status: int) -> None:
-    with pytest.raises(FetchError) as caught:
+@pytest.mark.parametrize("status", [301, 400, 418, 426, 451])
+def test_other_statuses_make_the_page_unavailable(status: int) -> None:
+    with pytest.raises(PageUnavailableError):
         classify_response("u", status, {}, "")
-    assert type(caught.value) is FetchError
 
 
 # --- retries -----------------------------------------------------------------
@@ -400,7 +401,8 @@ def test_retry_budget_stops_retries_early(site: ScriptedSite, fetcher_for) -> No
 @pytest.mark.parametrize("responder, error", [
     (reply(404, NOT_FOUND_PAGE), NotFoundError),
     (reply(403, PRIVATE_PAGE), PrivateError),
-    (reply(410), FetchError),
+    (reply(410), NotFoundError),
+    (reply(451), FetchError),
 ])
 def test_permanent_errors_are_not_retried(site: ScriptedSite, fetcher_for,
                                           responder: Responder, error: type[Exception]) -> None:
@@ -513,6 +515,136 @@ def _capture(call: Callable[[str], str], path: str, errors: list[BaseException])
         call(path)
     except BaseException as error:  # noqa: BLE001 - handed back to the test thread
         errors.append(error)
+
+
+# --- stopping: no thread outlives the crawl -----------------------------------------
+
+# Long enough that a test waiting it out would time out; the waits below must be cut short.
+LONG_WAIT_SECONDS = 30.0
+# How long a woken thread may take to notice; far below LONG_WAIT_SECONDS.
+PROMPTLY = 2.0
+
+
+def wait_until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + PROMPTLY
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never came true"
+        time.sleep(0.005)
+
+
+def start_capturing(call: Callable[[str], str], path: str,
+                    errors: list[BaseException]) -> threading.Thread:
+    # Daemon, so a regression that leaves it sleeping cannot hold up the test run.
+    thread = threading.Thread(target=_capture, args=(call, path, errors), daemon=True)
+    thread.start()
+    return thread
+
+
+def backing_off(caplog: pytest.LogCaptureFixture) -> Callable[[], bool]:
+    """True once a retry wait has been announced (it is logged just before the sleep)."""
+    return lambda: any("retry 1 of" in record.getMessage() for record in caplog.records)
+
+
+def slow_retries(site: ScriptedSite) -> Config:
+    return make_config(site, retry_attempts=5, backoff_initial=LONG_WAIT_SECONDS,
+                       backoff_max=LONG_WAIT_SECONDS, retry_budget_seconds=600)
+
+
+def test_close_cuts_a_retry_backoff_short(site: ScriptedSite, caplog) -> None:
+    site.route("/p/", reply(503, "busy"))
+    fetcher = Fetcher(slow_retries(site))
+    errors: list[BaseException] = []
+    worker = start_capturing(fetcher.get_html, "/p/", errors)
+    wait_until(backing_off(caplog))
+    fetcher.close()
+    worker.join(PROMPTLY)
+    assert not worker.is_alive()
+    assert isinstance(errors[0], FetchError) and "closed" in str(errors[0])
+    assert site.count("/p/") == 1
+
+
+def test_close_cuts_a_wait_for_a_rate_limit_slot_short(site: ScriptedSite) -> None:
+    site.route("/p/", reply(200, "page"))
+    # robots.txt takes the first slot; /p/ would get the next one a long wait later.
+    fetcher = Fetcher(make_config(site, requests_per_second=1 / LONG_WAIT_SECONDS))
+    errors: list[BaseException] = []
+    worker = start_capturing(fetcher.get_html, "/p/", errors)
+    wait_until(lambda: site.count("/robots.txt") == 1)
+    fetcher.close()
+    worker.join(PROMPTLY)
+    assert not worker.is_alive()
+    assert isinstance(errors[0], FetchError) and "closed" in str(errors[0])
+    assert site.count("/p/") == 0
+
+
+def test_a_block_wakes_threads_backing_off_elsewhere(site: ScriptedSite, caplog) -> None:
+    site.route("/flaky/", reply(503, "busy"))
+    site.route("/challenge/", reply(403, CHALLENGE_PAGE, {"cf-mitigated": "challenge"}))
+    with Fetcher(slow_retries(site)) as fetcher:
+        errors: list[BaseException] = []
+        worker = start_capturing(fetcher.get_html, "/flaky/", errors)
+        wait_until(backing_off(caplog))
+        with pytest.raises(BlockedError):
+            fetcher.get_html("/challenge/")
+        worker.join(PROMPTLY)
+        assert not worker.is_alive()
+    assert isinstance(errors[0], BlockedError) and "stopped" in str(errors[0])
+    assert site.count("/flaky/") == 1
+
+
+def test_a_persistent_429_stops_every_later_request(site: ScriptedSite, fetcher_for) -> None:
+    site.route("/p/", reply(429, "slow down", {"Retry-After": "5"}))
+    site.route("/q/", reply(200, "fine"))
+    fetcher, sleep = fetcher_for(retry_attempts=2)
+    with pytest.raises(RateLimitedError):
+        fetcher.get_html("/p/")
+    assert fetcher.stopped
+    waits = len(sleep.calls)
+    with pytest.raises(RateLimitedError, match="stopped"):
+        fetcher.get_html("/q/")
+    assert site.count("/p/") == 2
+    assert site.count("/q/") == 0
+    assert len(sleep.calls) == waits  # refused at once, not after the 429's pause
+
+
+def test_closed_fetcher_sends_nothing(site: ScriptedSite, fetcher_for) -> None:
+    site.route("/p/", reply(200, "fine"))
+    fetcher, _ = fetcher_for()
+    assert fetcher.get_html("/p/") == "fine"
+    fetcher.close()
+    sent = len(site.requests)
+    with pytest.raises(FetchError, match="closed"):
+        fetcher.get_html("/p/")
+    assert len(site.requests) == sent
+    assert not fetcher.stopped  # closing is not a block
+
+
+def test_no_scrape_thread_outlives_a_blocked_crawl(site: ScriptedSite, caplog) -> None:
+    """user0 is backing off when user1 meets a challenge: the crawl and its threads end at once."""
+    site.route("/user0/films/", reply(503, "busy"))
+    site.route("/user1/films/", reply(403, CHALLENGE_PAGE, {"cf-mitigated": "challenge"}))
+    before = set(threading.enumerate())
+    errors: list[BaseException] = []
+    fetcher = Fetcher(slow_retries(site))
+
+    def crawl() -> None:
+        try:
+            list(scrape_users(fetcher, ["user0", "user1"], workers=2, progress=False))
+        except BaseException as error:  # noqa: BLE001 - handed back to the test thread
+            errors.append(error)
+
+    consumer = threading.Thread(target=crawl, daemon=True)
+    consumer.start()
+    consumer.join(PROMPTLY)
+    assert not consumer.is_alive()
+    assert errors and isinstance(errors[0], BlockedError)
+    workers = [thread for thread in set(threading.enumerate()) - before
+               if thread.name.startswith("scrape-user")]
+    for thread in workers:
+        thread.join(PROMPTLY)
+        assert not thread.is_alive(), f"{thread.name} outlived the crawl"
+    assert site.count("/user0/films/") == 1
+    fetcher.close()
 
 
 # --- robots.txt --------------------------------------------------------------------

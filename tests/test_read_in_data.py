@@ -9,8 +9,10 @@ from typing import Callable, Iterator
 
 import pytest
 
-from errors import (BlockedError, InvalidNameError, MarkupError, NotFoundError, PrivateError,
-                    RateLimitedError, TransientError)
+import read_in_data
+from errors import (BlockedError, FetchError, InvalidNameError, MarkupError, NotFoundError,
+                    PageUnavailableError, PrivateError, RateLimitedError,
+                    RobotsDisallowedError, TransientError)
 from read_in_data import (FilmDetails, FilmGridPage, FilmTile, Member, UserResult, film_path,
                           iter_popular_members, parse_film_grid, parse_film_page,
                           parse_members_page, popular_members_path, scrape_film,
@@ -380,6 +382,56 @@ def test_scrape_user_films_follows_a_growing_last_page_and_stops_at_an_empty_one
     assert [film.slug for film in result.films] == ["a", "b"] and result.pages_fetched == 3
 
 
+class EndlessGrid:
+    """A broken server: every page of u's films links a next page, forever.
+
+    `fresh` pages hold a new film each; otherwise every page repeats page 1's films.
+    Past `RUNAWAY` requests it raises, so a missing stop fails the test instead of hanging it.
+    """
+
+    RUNAWAY = 50
+
+    def __init__(self, fresh: bool) -> None:
+        self.fresh = fresh
+        self.requested: list[str] = []
+
+    def get_html(self, path: str) -> str:
+        self.requested.append(path)
+        if len(self.requested) > self.RUNAWAY:
+            raise AssertionError(f"still paging after {self.RUNAWAY} pages")
+        match = re.fullmatch(r"/u/films/(?:page/(\d+)/)?", path)
+        assert match, path
+        page = int(match.group(1) or 1)
+        next_link = (f'<div class="pagination"><a class="next" href="/u/films/page/{page + 1}/">'
+                     'Older</a></div>')
+        slugs = [f"film-{page}"] if self.fresh else ["film-a", "film-b"]
+        return grid_html([tile_html(slug, slug, 1000 + i) for i, slug in enumerate(slugs)],
+                         next_link)
+
+
+def test_grid_that_repeats_itself_is_read_once(caplog: pytest.LogCaptureFixture) -> None:
+    fetcher = EndlessGrid(fresh=False)
+    result = scrape_user_films(fetcher, "u")
+    assert [film.slug for film in result.films] == ["film-a", "film-b"]
+    assert result.pages_fetched == 2 and len(fetcher.requested) == 2
+    assert "no film it did not already have" in caplog.text
+
+
+def test_grid_that_never_ends_stops_at_the_page_cap(monkeypatch: pytest.MonkeyPatch,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(read_in_data, "MAX_GRID_PAGES", 7)
+    fetcher = EndlessGrid(fresh=True)
+    result = scrape_user_films(fetcher, "u")
+    assert [film.slug for film in result.films] == [f"film-{page}" for page in range(1, 8)]
+    assert result.pages_fetched == 7 and len(fetcher.requested) == 7
+    assert "7 pages" in caplog.text
+
+
+def test_page_cap_is_far_beyond_a_real_grid() -> None:
+    # thebigal's 13 pages are typical; thousands of pages would be a broken server.
+    assert 500 <= read_in_data.MAX_GRID_PAGES <= 10_000
+
+
 def test_scrape_user_films_with_no_films() -> None:
     result = scrape_user_films(FakeFetcher({"/u/films/": grid_html([])}), "u")
     assert result.films == () and result.pages_fetched == 1
@@ -418,6 +470,16 @@ def test_iter_popular_members_stops_on_an_empty_page() -> None:
                            "/members/popular/page/2/": members_html([], True)})
     assert [member.username for _, member in iter_popular_members(fetcher)] == ["a"]
     assert len(fetcher.requested) == 2
+
+
+def test_iter_popular_members_stops_when_a_page_brings_nobody_new(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # A server that answers every page number with page 1 and always links a next one.
+    pages = {popular_members_path(page): members_html(["a", "b"], True) for page in range(1, 50)}
+    fetcher = FakeFetcher(pages)
+    assert [member.username for _, member in iter_popular_members(fetcher)] == ["a", "b"]
+    assert len(fetcher.requested) == 2
+    assert "nobody new" in caplog.text
 
 
 # --- scrape_users -----------------------------------------------------------
@@ -499,6 +561,42 @@ def test_missing_and_private_users_are_recorded_not_fatal() -> None:
     by_name = {result.username: result for result in results}
     assert (by_name["good"].pages_fetched, by_name["halfway"].pages_fetched) == (2, 1)
     assert by_name["bad/name"].pages_fetched == 0
+
+
+def test_fetch_errors_about_one_users_pages_are_skips_not_the_end() -> None:
+    site = site_of(["first", "last"])
+    site["/gone/films/"] = NotFoundError("/gone/films/", "gone (HTTP 410)")
+    site["/legal/films/"] = PageUnavailableError("/legal/films/", "unexpected HTTP 451")
+    site["/moved/films/"] = PageUnavailableError("/moved/films/", "refusing to follow a "
+                                                 "redirect off the site")
+    site["/hidden/films/"] = RobotsDisallowedError("/hidden/films/", "robots.txt disallows")
+    order = ["first", "gone", "legal", "moved", "hidden", "last"]
+    results = list(scrape_users(FakeFetcher(site), order, workers=2, progress=False))
+    assert [(result.username, type(result.error)) for result in results] == [
+        ("first", type(None)), ("gone", NotFoundError), ("legal", PageUnavailableError),
+        ("moved", PageUnavailableError), ("hidden", RobotsDisallowedError), ("last", type(None))]
+
+
+def test_a_closed_fetcher_ends_the_crawl() -> None:
+    site = site_of(names(3))
+    closed = FetchError("/user1/films/", "not requested: the fetcher is closed")
+    site["/user1/films/"] = closed
+    with pytest.raises(FetchError) as raised:
+        list(scrape_users(FakeFetcher(site), names(3), workers=1, progress=False))
+    assert raised.value is closed
+
+
+@pytest.mark.parametrize("stop", [BlockedError("/user1/films/", "challenge"),
+                                  RateLimitedError("/user1/films/", "429 after every retry")])
+def test_the_site_refusing_us_still_ends_the_crawl(stop: Exception) -> None:
+    site = site_of(names(4))
+    site["/user1/films/"] = stop
+    results: list[str] = []
+    with pytest.raises(type(stop)) as raised:
+        for result in scrape_users(FakeFetcher(site), names(4), workers=1, progress=False):
+            results.append(result.username)
+    assert raised.value is stop
+    assert results == ["user0"]
 
 
 def test_block_yields_the_completed_prefix_then_raises() -> None:
