@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from errors import (InvalidNameError, LetterboxdError, MarkupError, NotFoundError,
                     PageUnavailableError, PrivateError, ResponseTooLargeError,
-                    RobotsDisallowedError, StopCrawlError, TransientError)
+                    RobotsDisallowedError, TransientError)
 from names import is_valid_lid, validate_slug, validate_username
 
 logger = logging.getLogger(__name__)
@@ -658,9 +658,6 @@ def _scrape_user(fetcher: HtmlFetcher, index: int, username: str, crawl: _Crawl)
     try:
         films = scrape_user_films(counted, username)
     except _Skipped:
-        raise
-    except StopCrawlError as error:
-        crawl.fail(index, error)
         raise
     except USER_LEVEL_ERRORS as error:
         return UserResult(username=username, films=None, error=error, pages_fetched=counted.pages)

@@ -5,6 +5,7 @@ import csv
 import dataclasses
 import io
 import json
+import shutil
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -53,6 +54,14 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
         records.append(UserScrapeRecord(f"user{user}", ScrapeStatus.OK, tuple(tiles)))
     store.commit_batch(records, now=NOW)
     return data_dir
+
+
+@pytest.fixture
+def dataset_copy(dataset: Path, tmp_path: Path) -> Path:
+    """The shared dataset, copied for a test that changes its files or its model cache."""
+    copy = tmp_path / "copy"
+    shutil.copytree(dataset, copy)
+    return copy
 
 
 def run(dataset: Path, capsys: pytest.CaptureFixture, *args: str) -> str:
@@ -156,11 +165,8 @@ def test_letterboxd_list_file_has_the_import_columns(dataset: Path, tmp_path: Pa
     assert all(row["Review"].startswith("predicted ") for row in rows)
 
 
-def test_a_corrupt_or_stale_model_is_refitted_not_trusted(dataset: Path, tmp_path: Path,
-                                                          capsys) -> None:
-    import shutil
-    copy = tmp_path / "copy"
-    shutil.copytree(dataset, copy)
+def test_a_corrupt_or_stale_model_is_refitted_not_trusted(dataset_copy: Path, capsys) -> None:
+    copy = dataset_copy
     first = recommended_slugs(copy, capsys, "user0", "-n", "10")
     model_dir = copy / config.MODEL_DIR
     arrays = next(model_dir.glob("recommender_model.npz"))
@@ -175,11 +181,8 @@ def test_a_corrupt_or_stale_model_is_refitted_not_trusted(dataset: Path, tmp_pat
     assert meta["n_users"] == 81
 
 
-def test_the_index_json_names_arrays_written_together(dataset: Path, tmp_path: Path,
-                                                      capsys) -> None:
-    import shutil
-    copy = tmp_path / "copy"
-    shutil.copytree(dataset, copy)
+def test_the_index_json_names_arrays_written_together(dataset_copy: Path, capsys) -> None:
+    copy = dataset_copy
     first = recommended_slugs(copy, capsys, "user0", "-n", "10")
     model_dir = copy / config.MODEL_DIR
     meta_path = model_dir / model_cache.INDEX_META_FILE
@@ -200,10 +203,9 @@ def test_the_index_json_names_arrays_written_together(dataset: Path, tmp_path: P
 
 
 def test_a_dataset_folder_that_cannot_hold_the_cache_still_recommends(
-        dataset: Path, tmp_path: Path, capsys) -> None:
-    import shutil
-    copy = tmp_path / "copy"
-    shutil.copytree(dataset, copy, ignore=shutil.ignore_patterns(config.MODEL_DIR))
+        dataset_copy: Path, capsys) -> None:
+    copy = dataset_copy
+    shutil.rmtree(copy / config.MODEL_DIR, ignore_errors=True)
     (copy / config.MODEL_DIR).write_text("not a folder")
     capsys.readouterr()
     assert main(["user0", "-n", "10", "--format", "json", "--data-dir", str(copy), "-q"]) == 0
@@ -319,11 +321,8 @@ def test_an_unknown_genre_names_the_known_ones(tmp_path: Path) -> None:
         main(["u0", "--genre", "Horor", "--data-dir", str(tmp_path / "data"), "-q"])
 
 
-def test_a_row_a_running_builder_has_not_committed_is_not_read(dataset: Path, tmp_path: Path,
-                                                               capsys) -> None:
-    import shutil
-    copy = tmp_path / "copy"
-    shutil.copytree(dataset, copy)
+def test_a_row_a_running_builder_has_not_committed_is_not_read(dataset_copy: Path, capsys) -> None:
+    copy = dataset_copy
     first = recommended_slugs(copy, capsys, "user0", "-n", "10")
     with open(copy / config.FILM_MAPPINGS_FILE, "a", encoding="utf-8") as handle:
         handle.write('999,half-written,,"A title the builder is still wri')
