@@ -187,12 +187,17 @@ def read_export(path: Path) -> LetterboxdExport:
                            "likes/films.csv", FILM_LIST_HEADER))
 
 
+_NOT_A_WORD = re.compile(r"[\W_]+")
+
+
 def _normalised_title(title: str) -> str:
     """Case, accents and punctuation dropped; letters of every script kept, so that two
     titles in Cyrillic or Japanese do not both shrink to the empty string."""
-    decomposed = unicodedata.normalize("NFKD", title)
-    bare = "".join(character for character in decomposed if not unicodedata.combining(character))
-    return re.sub(r"[\W_]+", " ", bare.casefold()).strip()
+    if not title.isascii():  # most titles are: skip the per-character pass for them
+        decomposed = unicodedata.normalize("NFKD", title)
+        title = "".join(character for character in decomposed
+                        if not unicodedata.combining(character))
+    return _NOT_A_WORD.sub(" ", title.casefold()).strip()
 
 
 class FilmMatcher:
