@@ -27,9 +27,13 @@ from fetch_ratings import Fetcher
 from load_save_and_translate_data import (DatasetStore, ScrapeStatus, UserScrapeRecord,
                                           archive_dataset, dataset_exists,
                                           import_published_dataset)
-from read_in_data import UserResult, iter_popular_members, scrape_users
+from read_in_data import (UserResult, iter_popular_members, parse_members_page,
+                          popular_members_path, scrape_users)
 
 logger = logging.getLogger("letterboxd.builder")
+
+REFUSAL = ("Letterboxd's Terms (Dec 2025, section 6.11) forbid automated collection and the "
+           "site is refusing us; this tool does not get around that.")
 
 
 @dataclass
@@ -245,6 +249,12 @@ def build(store: DatasetStore, fetcher: Fetcher, config: Config,
     return summary
 
 
+def check_site_answers(fetcher: Fetcher) -> None:
+    """Read the first members page, so that `new` archives nothing when the site is
+    blocking us or down: the dataset in place stays the live one."""
+    parse_members_page(fetcher.get_html(popular_members_path(1)))
+
+
 def print_summary(summary: RunSummary, store: DatasetStore, fetcher: Fetcher,
                   seconds: float) -> None:
     stats = fetcher.stats()
@@ -270,17 +280,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.mode == "import":
         return run_import(args, config)
     data_dir = config.data_dir
-    if args.mode == "new":
-        archived = archive_dataset(data_dir)
-        if archived:
-            logger.info("the previous dataset is kept in %s", archived)
-    elif not dataset_exists(data_dir):
+    if args.mode == "continue" and not dataset_exists(data_dir):
         raise BadInputError(f"{data_dir} holds no dataset to continue; start one with `new`")
-    store = DatasetStore.open(data_dir, create=args.mode == "new")
     refresh = (timedelta(days=args.refresh_older_than)
                if args.refresh_older_than is not None else None)
     started = time.monotonic()
     with Fetcher(config) as fetcher:
+        if args.mode == "new":
+            try:
+                check_site_answers(fetcher)
+            except (FetchError, MarkupError) as error:
+                logger.error("not started: %s. Nothing was changed in %s%s", error, data_dir,
+                             f". {REFUSAL}" if isinstance(error, StopCrawlError) else "")
+                return exit_code_for(error)
+            archived = archive_dataset(data_dir)
+            if archived:
+                logger.info("the previous dataset is kept in %s", archived)
+        store = DatasetStore.open(data_dir, create=args.mode == "new")
         try:
             summary = build(store, fetcher, config, refresh)
         except (FetchError, MarkupError) as error:
@@ -290,10 +306,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return exit_code_for(error)
         print_summary(summary, store, fetcher, time.monotonic() - started)
     if summary.stopped_by is not None:
-        logger.error("stopped: %s. Letterboxd's Terms (Dec 2025, section 6.11) forbid automated "
-                     "collection and the site is refusing us; this tool does not get around "
-                     "that. Everything scraped so far is saved; try `continue` much later, or "
-                     "use `import` with a published dataset.", summary.stopped_by)
+        logger.error("stopped: %s. %s Everything scraped so far is saved; try `continue` much "
+                     "later, or use `import` with a published dataset.", summary.stopped_by,
+                     REFUSAL)
         return EXIT_BLOCKED
     return 0
 

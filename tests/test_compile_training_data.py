@@ -152,3 +152,16 @@ def test_import_of_the_shared_sample(tmp_path: Path, shared_dataset_dir: Path) -
                  "-q"]) == 0
     data = load_ratings_dataset(tmp_path / "d")
     assert (len(data.rating), data.n_users, data.n_films) == (509_463, 2_187, 4_974)
+
+
+def test_new_on_a_blocking_site_leaves_the_previous_dataset_live(
+        site, site_data: SiteData, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    data_dir = tmp_path / "data"
+    assert build("new", site.base_url, data_dir, "--users", "3") == 0
+    before = {path.name: path.read_bytes() for path in data_dir.iterdir() if path.is_file()}
+    with SimulatedSite(site_data, FaultConfig(challenge_after=0)) as blocking:
+        assert build("new", blocking.base_url, data_dir, "--users", "2") == EXIT_BLOCKED
+        assert blocking.request_count("/members/") == 1  # robots.txt aside, one page
+    assert {path.name: path.read_bytes() for path in data_dir.iterdir() if path.is_file()} == before
+    assert not (data_dir / config.ARCHIVE_DIR).exists()
+    assert "not started" in capsys.readouterr().err
