@@ -255,13 +255,18 @@ def check_site_answers(fetcher: Fetcher) -> None:
     parse_members_page(fetcher.get_html(popular_members_path(1)))
 
 
+def _others(count: int) -> str:
+    return f" (and {count:,} private, gone or not yet read)" if count else ""
+
+
 def print_summary(summary: RunSummary, store: DatasetStore, fetcher: Fetcher,
                   seconds: float) -> None:
     stats = fetcher.stats()
     lines = [
         f"users added: {summary.users_added}, refreshed: {summary.users_refreshed}",
         f"ratings saved this run: {summary.ratings_written:,}; new films: {summary.films_added:,}",
-        f"dataset now: {store.user_count:,} users, {store.film_count:,} films, "
+        f"dataset now: {store.rated_user_count:,} users with ratings"
+        f"{_others(store.user_count - store.rated_user_count)}, {store.film_count:,} films, "
         f"{store.rating_count:,} ratings in {store.data_dir}",
         f"pages fetched: {stats.requests:,} ({stats.retries} retries) in {seconds:.1f} s",
     ]

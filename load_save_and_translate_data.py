@@ -655,6 +655,11 @@ class DatasetStore:
         return len(self._user_ids)
 
     @property
+    def rated_user_count(self) -> int:
+        """Users whose latest decisive scrape read their ratings (not private or gone)."""
+        return sum(state.status is ScrapeStatus.OK for state in self._latest.values())
+
+    @property
     def film_count(self) -> int:
         return len(self._film_ids)
 

@@ -90,8 +90,8 @@ def test_refresh_yields_the_sites_new_state_exactly(site, site_data: SiteData,
     assert ratings_rows == len(site_triples(site_data))  # compacted: no dead rows left
 
 
-def test_vanished_and_private_users_are_recorded_and_skipped(site_data: SiteData,
-                                                             tmp_path: Path) -> None:
+def test_vanished_and_private_users_are_recorded_and_skipped(
+        site_data: SiteData, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     users = list(site_data.users)
     faults = FaultConfig(vanished_users=frozenset({users[1]}),
                          private_users=frozenset({users[2]}))
@@ -102,6 +102,8 @@ def test_vanished_and_private_users_are_recorded_and_skipped(site_data: SiteData
     assert f",{users[1]},"in log and ",not_found," in log and ",private," in log
     scraped = set(users[:10]) - {users[1], users[2]}  # skipped users count towards --users
     assert dataset_triples(data_dir) == site_triples(site_data, scraped)
+    assert "dataset now: 8 users with ratings (and 2 private, gone or not yet read)" in (
+        capsys.readouterr().out)
 
 
 def test_a_challenge_stops_the_run_with_exit_3_after_saving_finished_users(
