@@ -10,6 +10,8 @@ Protocol (reproducible from one seed):
   fold-in part. This is exactly how a new user meets the model.
 * 3-fold cross-validated RMSE over all ratings (random rating-level folds);
   users and films missing from a training fold fall back to biases and means.
+* On the builder's own dataset, films watched without a rating are used as the
+  product uses them: in fitting, in fold-in, and left out of every ranking.
 
 Baselines: the global mean, user + film biases (regularised), and popularity
 (films ordered by how many ratings >= 8 they have; stars = damped film mean).
@@ -233,21 +235,33 @@ def split_holdout(user_index: np.ndarray, n_users: int, holdout_users: int,
 
 def evaluate(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray,
              n_users: int, n_items: int, *, seed: int = 0, holdout_users: int = 300,
-             params: ModelParams | None = None,
-             relevance_threshold: int = 8) -> EvaluationReport:
-    """Run the held-out-user protocol and the 3-fold CV; see the module docstring."""
+             params: ModelParams | None = None, relevance_threshold: int = 8,
+             watched: tuple[np.ndarray, np.ndarray] | None = None) -> EvaluationReport:
+    """Run the held-out-user protocol and the 3-fold CV; see the module docstring.
+
+    `watched` (user, film) pairs seen without a rating are used as the product uses
+    them: in fitting, in a held-out user's fold-in, and left out of their rankings.
+    """
     params = params or ModelParams()
     user_index = np.asarray(user_index, dtype=np.int64)
     item_index = np.asarray(item_index, dtype=np.int64)
     ratings = np.asarray(ratings, dtype=np.float32)
+    watched_users, watched_items = (np.asarray(part, dtype=np.int64) for part in (
+        watched if watched is not None else (np.empty(0), np.empty(0))))
     if len(ratings) < CV_FOLDS:
         raise ValueError("too few ratings to evaluate")
     rng = np.random.default_rng(seed)
     train, held_out = split_holdout(user_index, n_users, holdout_users, rng)
+    held_watched = np.isin(watched_users, user_index[~train])
+    watched_order = np.argsort(watched_users[held_watched], kind="stable")
+    held_watched_users = watched_users[held_watched][watched_order]
+    held_watched_items = watched_items[held_watched][watched_order]
 
     started = time.perf_counter()
     model = RecommenderModel.fit(user_index[train], item_index[train], ratings[train],
-                                 n_users, n_items, params)
+                                 n_users, n_items, params,
+                                 watched=(watched_users[~held_watched],
+                                          watched_items[~held_watched]))
     fit_seconds = time.perf_counter() - started
     baselines = _Baselines(user_index[train], item_index[train], ratings[train], n_users,
                            n_items)
@@ -262,9 +276,12 @@ def evaluate(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray
         known_items, known_ratings = item_index[known], ratings[known]
         hidden_items, hidden_ratings_u = item_index[hidden], ratings[hidden]
         hidden_ratings += len(hidden)
+        user = user_index[known[0]]
+        seen_unrated = held_watched_items[np.searchsorted(held_watched_users, user):
+                                          np.searchsorted(held_watched_users, user, "right")]
 
         tick = time.perf_counter()
-        profile = model.fold_in(known_items, known_ratings)
+        profile = model.fold_in(known_items, known_ratings, seen_unrated)
         ranked = model.rank(profile, k)
         model.predict(profile, ranked)
         for item in ranked[:10]:
@@ -285,17 +302,19 @@ def evaluate(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray
         if not len(relevant):
             continue
         ranked_users += 1
+        seen = np.concatenate([known_items, seen_unrated])
         rankings: dict[str, np.ndarray] = {
-            BIASES: top_k(baselines.biases(user_bias, np.arange(n_items)), known_items, k),
-            POPULARITY: top_k(popularity, known_items, k),
-            MODEL: top_k(model.rank_scores(profile), known_items, k),
-            RANKED_BY_STARS: top_k(stars, known_items, k)}
+            BIASES: top_k(baselines.biases(user_bias, np.arange(n_items)), seen, k),
+            POPULARITY: top_k(popularity, seen, k),
+            MODEL: top_k(model.rank_scores(profile), seen, k),
+            RANKED_BY_STARS: top_k(stars, seen, k)}
         for name, top in rankings.items():
             recall, ndcg = ranking_metrics(top, relevant, k)
             results[name].recalls.append(recall)
             results[name].ndcgs.append(ndcg)
 
-    cv = _cross_validated_rmse(user_index, item_index, ratings, n_users, n_items, params, rng)
+    cv = _cross_validated_rmse(user_index, item_index, ratings, n_users, n_items, params, rng,
+                               (watched_users, watched_items))
     return EvaluationReport(
         seed=seed, n_ratings=len(ratings), n_users=n_users, n_items=n_items,
         holdout_users=len(held_out), ranked_users=ranked_users, hidden_ratings=hidden_ratings,
@@ -306,7 +325,8 @@ def evaluate(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray
 
 def _cross_validated_rmse(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray,
                           n_users: int, n_items: int, params: ModelParams,
-                          rng: np.random.Generator) -> dict[str, float]:
+                          rng: np.random.Generator,
+                          watched: tuple[np.ndarray, np.ndarray]) -> dict[str, float]:
     """RMSE over all ratings, each predicted by the fit on the folds it is not in."""
     fold = rng.permutation(len(ratings)) % CV_FOLDS
     squared: dict[str, float] = {GLOBAL_MEAN: 0.0, BIASES: 0.0, POPULARITY: 0.0, MODEL: 0.0}
@@ -316,7 +336,7 @@ def _cross_validated_rmse(user_index: np.ndarray, item_index: np.ndarray, rating
         baselines = _Baselines(user_index[train], item_index[train], ratings[train], n_users,
                                n_items)
         model = RecommenderModel.fit(user_index[train], item_index[train], ratings[train],
-                                     n_users, n_items, params)
+                                     n_users, n_items, params, watched=watched)
         users, items, actual = user_index[test], item_index[test], ratings[test]
         predictors: dict[str, Callable[[], np.ndarray]] = {
             GLOBAL_MEAN: lambda: np.full(len(actual), baselines.mean),

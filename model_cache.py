@@ -195,7 +195,8 @@ def load_or_fit(data_dir: Path) -> CachedModel:
             raise DatasetError(data_dir, "holds no ratings yet: add users with "
                                "`compile_training_data.py continue` first")
         model = RecommenderModel.fit(data.user_index, data.film_index, data.rating,
-                                     data.n_users, data.n_films)
+                                     data.n_users, data.n_films,
+                                     watched=(data.unrated_user, data.unrated_film))
         arrays = _build_index(data)
         try:
             model.save(model_dir, fingerprint)

@@ -326,13 +326,15 @@ def run_evaluation(args: argparse.Namespace, config: Config) -> int:
     import evaluation  # only this path needs it
 
     started = time.monotonic()
+    watched = None  # a published ratings file has no watched-unrated films
     if args.evaluate:
         table = evaluation.load_ratings_table(Path(args.evaluate))
     else:
         data = load_ratings_dataset(config.data_dir)
         table = (data.user_index, data.film_index, data.rating, data.n_users, data.n_films)
+        watched = (data.unrated_user, data.unrated_film)
     try:
-        report = evaluation.evaluate(*table, seed=args.seed)
+        report = evaluation.evaluate(*table, seed=args.seed, watched=watched)
     except ValueError as error:  # too few ratings or users for the protocol
         raise BadInputError(f"cannot evaluate: {error}") from None
     print(evaluation.format_report(report))

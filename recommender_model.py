@@ -44,7 +44,7 @@ from safe_files import write_atomically
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: watched-unrated films enter the ranking matrix
 ARRAYS_FILE = "recommender_model.npz"
 META_FILE = "recommender_model.json"
 MIN_RATING = 1
@@ -368,9 +368,14 @@ class RecommenderModel:
 
     @classmethod
     def fit(cls, user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray,
-            n_users: int, n_items: int, params: ModelParams | None = None
-            ) -> "RecommenderModel":
-        """Fit both models on every rating given (a repeated (user, film) pair counts twice)."""
+            n_users: int, n_items: int, params: ModelParams | None = None, *,
+            watched: tuple[np.ndarray, np.ndarray] | None = None) -> "RecommenderModel":
+        """Fit both models on every rating given (a repeated (user, film) pair counts twice).
+
+        `watched` holds (user, film) pairs seen without a rating, disjoint from the rated
+        ones as the dataset stores them. They enter the ranking matrix exactly as `fold_in`
+        counts a user's watched films, so training and folded-in users are alike.
+        """
         params = params or ModelParams()
         user_index = np.asarray(user_index)
         item_index = np.asarray(item_index)
@@ -378,6 +383,12 @@ class RecommenderModel:
         _check_ratings(user_index, item_index, ratings, n_users, n_items)
         if not len(ratings):
             raise ValueError("cannot fit a model on no ratings")
+        watched_users, watched_items = (np.asarray(part) for part in (
+            watched if watched is not None else (np.empty(0, np.int64), np.empty(0, np.int64))))
+        if watched_users.shape != watched_items.shape or watched_users.ndim != 1:
+            raise ValueError("watched users and films must be 1-D arrays of one length")
+        _check_index("user", watched_users, n_users)
+        _check_index("item", watched_items, n_items)
         ratings = ratings.astype(np.float32)
         started = time.perf_counter()
         rng = np.random.default_rng(params.seed)
@@ -387,12 +398,22 @@ class RecommenderModel:
 
         item_scale = np.maximum(item_count, 1).astype(np.float32) ** -params.popularity_damping
         entries = interaction_weight(ratings) * item_scale[item_index]
-        ranking_matrix = users.matrix(entries)
+        if len(watched_users):
+            watched_entry = interaction_weight(np.float32(ratings.mean(dtype=np.float64)))
+            all_users = np.concatenate([user_index, watched_users])
+            all_items = np.concatenate([item_index, watched_items])
+            all_entries = np.concatenate([entries, watched_entry * item_scale[watched_items]])
+            ranking_users = _Pattern(all_users, all_items, (n_users, n_items))
+            ranking_items = _Pattern(all_items, all_users, (n_items, n_users))
+            del all_users, all_items
+        else:
+            ranking_users, ranking_items, all_entries = users, items, entries
+        ranking_matrix = ranking_users.matrix(all_entries)
         item_ranking_factors = _top_right_singular_vectors(
-            ranking_matrix, items.matrix(entries), (n_users, n_items),
+            ranking_matrix, ranking_items.matrix(all_entries), (n_users, n_items),
             _ranking_rank(params, n_users, n_items), params.svd_power_iterations, rng)
         user_embeddings = np.asarray(ranking_matrix @ item_ranking_factors, dtype=np.float32)
-        del ranking_matrix
+        del ranking_matrix, ranking_users, ranking_items, all_entries
         logger.debug("ranking factors in %.1f s", time.perf_counter() - started)
 
         affinity = _Affinity(item_ranking_factors, params.affinity_clip)

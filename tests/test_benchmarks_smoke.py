@@ -21,7 +21,7 @@ import config
 import evaluation
 from benchmarks import (bench_commit_batch, bench_evaluate, bench_fit_model, bench_load_dataset,
                         bench_parse_grid, bench_ranking_alternatives, bench_recommend,
-                        bench_scrape_throughput)
+                        bench_scrape_throughput, bench_watched_unrated)
 from benchmarks.generate_dataset import (BATCH_USERS, FIRST_SCRAPE, MINUTES_PER_BATCH,
                                          RATING_HISTOGRAM, DatasetShape, generate_dataset)
 from load_save_and_translate_data import (HEADERS, DatasetStore, ScrapeStatus,
@@ -221,3 +221,15 @@ def test_ranking_alternatives_benchmark_scores_every_method(
     expected = (report.method(evaluation.MODEL).recall
                 / report.method(evaluation.POPULARITY).recall)
     assert ratios[0] == pytest.approx(expected, abs=0.0015)
+
+
+def test_watched_unrated_benchmark_measures_every_way(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sample = kaggle_layout_sample(tmp_path)
+    out = run_script(bench_watched_unrated.main, ["--ratings", str(sample), "--seeds", "0", "1",
+                                                  "--share", "0.2"], capsys)
+    table = out[out.index("\nway"):].strip().splitlines()
+    assert [line[:24].strip() for line in table[1:]] == list(bench_watched_unrated.WAYS)
+    for line in table[1:]:
+        ratio_0, rmse_0, ratio_1, rmse_1 = (float(cell.rstrip("x")) for cell in line[24:].split())
+        assert 0 < ratio_0 and 0 < ratio_1 and 0.5 < rmse_0 < 5 and 0.5 < rmse_1 < 5

@@ -106,6 +106,47 @@ def test_evaluation_is_reproducible_from_its_seed() -> None:
     assert other.method(MODEL).rmse != first.method(MODEL).rmse
 
 
+def test_watched_films_are_folded_in_and_left_out_of_every_ranking(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    data = synthetic_ratings(seed=4, n_users=120, n_items=200)
+    rng = np.random.default_rng(2)
+    watched: dict[int, np.ndarray] = {}
+    for user in range(data.n_users):
+        unrated = np.setdiff1d(np.arange(data.n_items), data.item_index[data.user_index == user])
+        watched[user] = np.sort(rng.choice(unrated, size=4, replace=False))
+    pairs = (np.repeat(np.arange(data.n_users), 4), np.concatenate(list(watched.values())))
+    fit_watched, folded, excluded = [], [], []
+    real_fit, real_fold_in = evaluation.RecommenderModel.fit, evaluation.RecommenderModel.fold_in
+
+    def fit(*args, watched=None, **kwargs):
+        fit_watched.append(watched)
+        return real_fit(*args, watched=watched, **kwargs)
+
+    def fold_in(model, items, ratings, watched_items=None):
+        folded.append((items, watched_items))
+        return real_fold_in(model, items, ratings, watched_items)
+
+    real_top_k = evaluation.top_k
+    monkeypatch.setattr(evaluation.RecommenderModel, "fit", fit)
+    monkeypatch.setattr(evaluation.RecommenderModel, "fold_in", fold_in)
+    monkeypatch.setattr(evaluation, "top_k", lambda scores, seen, k: (
+        excluded.append(seen), real_top_k(scores, seen, k))[1])
+    evaluate(*data, seed=0, holdout_users=20, watched=pairs)
+
+    held_out = {user for user in range(data.n_users)
+                if len(fit_watched[0][0]) and user not in set(fit_watched[0][0].tolist())}
+    assert len(held_out) == 20  # the held-out users' watched films are not fitted on
+    assert all(len(w[0]) == len(pairs[0]) for w in fit_watched[1:])  # the CV fits see all
+    assert len(folded) == 20
+    for items, watched_items in folded:  # each with its own user's watched films
+        user = next(u for u in held_out
+                    if np.isin(items, data.item_index[data.user_index == u]).all())
+        np.testing.assert_array_equal(np.sort(watched_items), watched[user])
+    for seen in excluded:  # every ranking leaves out the known and the watched films
+        watched_items = next(w for items, w in folded if np.isin(items, seen).all())
+        assert np.isin(watched_items, seen).all()
+
+
 def test_format_report_is_a_plain_table(report: EvaluationReport) -> None:
     text = format_report(report)
     for name in (GLOBAL_MEAN, BIASES, POPULARITY, MODEL, RANKED_BY_STARS):

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import recommender_model
-from recommender_model import (ARRAYS_FILE, META_FILE, ModelFileError, ModelParams,
-                               RecommenderModel, fit_biases, interaction_weight,
-                               top_items)
+from recommender_model import (ARRAYS_FILE, FORMAT_VERSION, META_FILE, ModelFileError,
+                               ModelParams, RecommenderModel, fit_biases,
+                               interaction_weight, top_items)
 from tests.synthetic_ratings import SyntheticRatings, synthetic_ratings
 
 FINGERPRINT = "dataset-v1"
@@ -146,6 +146,32 @@ def test_watched_films_count_towards_the_ranking_but_not_the_stars(
     assert with_watched.n_ratings == plain.n_ratings
 
 
+def test_watched_pairs_enter_fitting_as_fold_in_counts_them(data: SyntheticRatings,
+                                                            model: RecommenderModel) -> None:
+    rng = np.random.default_rng(5)
+    watched_users, watched_items = [], []
+    for user in range(data.n_users):
+        unrated = np.setdiff1d(np.arange(data.n_items), ratings_of(data, user)[0])
+        chosen = rng.choice(unrated, size=min(6, len(unrated)), replace=False)
+        watched_users += [user] * len(chosen)
+        watched_items += chosen.tolist()
+    watched_users, watched_items = np.array(watched_users), np.array(watched_items)
+    fitted = RecommenderModel.fit(*data, watched=(watched_users, watched_items))
+    assert not np.allclose(np.abs(fitted.item_ranking_factors),
+                           np.abs(model.item_ranking_factors), atol=1e-3)
+    for user in (0, 17, 123):
+        items, ratings = ratings_of(data, user)
+        profile = fitted.fold_in(items, ratings, watched_items[watched_users == user])
+        np.testing.assert_allclose(profile.ranking_embedding,
+                                   fitted.user_ranking_embeddings[user], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(profile.rating_weights, fitted.user_rating_weights[user],
+                                   rtol=1e-3, atol=1e-4)
+    with pytest.raises(ValueError):
+        RecommenderModel.fit(*data, watched=(watched_users, watched_items[:-1]))
+    with pytest.raises(ValueError):
+        RecommenderModel.fit(*data, watched=(watched_users, watched_items + data.n_items))
+
+
 def test_explanations_are_highly_rated_films_that_support_the_pick_most(
         data: SyntheticRatings, model: RecommenderModel) -> None:
     items, ratings = ratings_of(data, 11)
@@ -259,7 +285,7 @@ def test_save_and_load_round_trip(tmp_path: Path, data: SyntheticRatings,
     np.testing.assert_array_equal(model.predict(before, films), loaded.predict(after, films))
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([ARRAYS_FILE, META_FILE])
     meta = json.loads((tmp_path / META_FILE).read_text())
-    assert meta["fingerprint"] == FINGERPRINT and meta["format_version"] == 1
+    assert meta["fingerprint"] == FINGERPRINT and meta["format_version"] == FORMAT_VERSION
     with np.load(tmp_path / ARRAYS_FILE, allow_pickle=False) as stored:
         assert all(stored[name].dtype == np.float32 for name in stored.files)
 
@@ -315,7 +341,7 @@ DAMAGES = {
         (d / META_FILE).read_text()[:40]),
     "metadata not an object": lambda d: (d / META_FILE).write_text("[1, 2]"),
     "metadata binary": lambda d: (d / META_FILE).write_bytes(b"\xff\xfe\x00garbage"),
-    "another format version": lambda d: _edit_meta(d, format_version=2),
+    "another format version": lambda d: _edit_meta(d, format_version=FORMAT_VERSION + 1),
     "unknown parameter": lambda d: _edit_meta(d, params={**json.loads(
         (d / META_FILE).read_text())["params"], "extra": 1}),
     "invalid parameter": lambda d: _edit_meta(d, params={**json.loads(
