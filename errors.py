@@ -73,12 +73,20 @@ class RobotsDisallowedError(FetchError):
 
 
 class ResponseTooLargeError(FetchError):
-    """The body exceeded the configured size limit and was abandoned."""
+    """The body exceeded the configured size limit and was abandoned.
+
+    A crawl skips the user it belongs to; a page the run needs ends it (exit code 4).
+    """
+
+    exit_code = EXIT_UNAVAILABLE
 
 
 class PageUnavailableError(FetchError):
     """This one page cannot be used: an unexpected 4xx (400, 451...), a redirect off the
-    site or a redirect loop. Not retried; a crawl skips the user it belongs to."""
+    site or a redirect loop. Not retried; a crawl skips the user it belongs to, and a
+    page the run needs ends it (exit code 4)."""
+
+    exit_code = EXIT_UNAVAILABLE
 
 
 class TransientError(FetchError):
