@@ -44,7 +44,9 @@ from safe_files import write_atomically
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: watched-unrated films enter the ranking matrix
+# 2: watched-unrated films enter the ranking matrix; 3: affinity statistics are saved
+FORMAT_VERSION = 3
+AFFINITY_ARRAYS = ("affinity_mean", "affinity_covariance")
 ARRAYS_FILE = "recommender_model.npz"
 META_FILE = "recommender_model.json"
 MIN_RATING = 1
@@ -324,12 +326,20 @@ def _rowwise_dot(left: np.ndarray, left_rows: np.ndarray, right: np.ndarray,
 class _Affinity:
     """A film's ranking score for a user, in standard deviations of that user's scores."""
 
-    def __init__(self, item_ranking_factors: np.ndarray, clip: float) -> None:
-        factors = item_ranking_factors.astype(np.float64)
-        self.mean_factor = factors.mean(axis=0)
-        self.covariance = factors.T @ factors / max(len(factors), 1) - np.outer(
-            self.mean_factor, self.mean_factor)
+    def __init__(self, mean_factor: np.ndarray, covariance: np.ndarray, clip: float) -> None:
+        self.mean_factor = np.asarray(mean_factor, dtype=np.float64)
+        self.covariance = np.asarray(covariance, dtype=np.float64)
         self.clip = clip
+
+    @staticmethod
+    def statistics(item_ranking_factors: np.ndarray) -> dict[str, np.ndarray]:
+        """Mean and covariance of the film factors, saved with the model: over hundreds of
+        thousands of films they cost a loaded model more than a whole recommendation."""
+        factors = item_ranking_factors.astype(np.float64)
+        mean = factors.mean(axis=0)
+        covariance = factors.T @ factors / max(len(factors), 1) - np.outer(mean, mean)
+        return {"affinity_mean": mean.astype(np.float32),
+                "affinity_covariance": covariance.astype(np.float32)}
 
     def centre_and_spread(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation over all films of each user's ranking scores."""
@@ -362,7 +372,9 @@ class RecommenderModel:
         self.user_ranking_embeddings: np.ndarray = arrays["user_ranking_embeddings"]
         self.user_rating_weights: np.ndarray = arrays["user_rating_weights"]
         self.popularity: np.ndarray = arrays["popularity"]
-        self._affinity = _Affinity(self.item_ranking_factors, params.affinity_clip)
+        self.affinity_statistics = {name: arrays[name] for name in AFFINITY_ARRAYS}
+        self._affinity = _Affinity(arrays["affinity_mean"], arrays["affinity_covariance"],
+                                   params.affinity_clip)
 
     # --- fitting -------------------------------------------------------------------
 
@@ -416,7 +428,9 @@ class RecommenderModel:
         del ranking_matrix, ranking_users, ranking_items, all_entries
         logger.debug("ranking factors in %.1f s", time.perf_counter() - started)
 
-        affinity = _Affinity(item_ranking_factors, params.affinity_clip)
+        affinity_statistics = _Affinity.statistics(item_ranking_factors)
+        affinity = _Affinity(affinity_statistics["affinity_mean"],
+                             affinity_statistics["affinity_covariance"], params.affinity_clip)
         centre, spread = affinity.centre_and_spread(user_embeddings)
         # Leave each rating out of its own score, as it is when a film is predicted.
         own_share = entries * np.square(item_ranking_factors).sum(axis=1)[item_index]
@@ -443,7 +457,7 @@ class RecommenderModel:
                        "item_rating_factors": rating_model.item_factors.astype(np.float32),
                        "user_ranking_embeddings": user_embeddings,
                        "user_rating_weights": rating_model.user_weights.astype(np.float32),
-                       "popularity": popularity})
+                       "popularity": popularity, **affinity_statistics})
 
     # --- one user --------------------------------------------------------------------
 
@@ -559,7 +573,8 @@ class RecommenderModel:
         return {"item_scale": self.item_scale, "item_ranking_factors": self.item_ranking_factors,
                 "item_bias": self.item_bias, "item_rating_factors": self.item_rating_factors,
                 "user_ranking_embeddings": self.user_ranking_embeddings,
-                "user_rating_weights": self.user_rating_weights, "popularity": self.popularity}
+                "user_rating_weights": self.user_rating_weights, "popularity": self.popularity,
+                **self.affinity_statistics}
 
     def save(self, directory: Path, fingerprint: str) -> None:
         """Write plain float32 arrays and a JSON description, each replaced atomically.
@@ -744,13 +759,16 @@ def _read_meta(path: Path) -> dict:
 
 def _expected_shapes(params: ModelParams, n_users: int, n_items: int
                      ) -> dict[str, tuple[int, ...]]:
+    ranking_rank = _ranking_rank(params, n_users, n_items)
     return {"item_scale": (n_items,),
-            "item_ranking_factors": (n_items, _ranking_rank(params, n_users, n_items)),
+            "item_ranking_factors": (n_items, ranking_rank),
             "item_bias": (n_items,),
             "item_rating_factors": (n_items, params.rating_factors),
-            "user_ranking_embeddings": (n_users, _ranking_rank(params, n_users, n_items)),
+            "user_ranking_embeddings": (n_users, ranking_rank),
             "user_rating_weights": (n_users, params.rating_factors + 2),
-            "popularity": (n_items,)}
+            "popularity": (n_items,),
+            "affinity_mean": (ranking_rank,),
+            "affinity_covariance": (ranking_rank, ranking_rank)}
 
 
 def _read_arrays(path: Path, expected_sha256: str, shapes: dict[str, tuple[int, ...]]
