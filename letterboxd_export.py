@@ -200,18 +200,43 @@ def _normalised_title(title: str) -> str:
     return _NOT_A_WORD.sub(" ", title.casefold()).strip()
 
 
+class _KeyIndex:
+    """Film id by a text key, the first film holding it winning; empty keys match nothing.
+
+    Hashed by pandas in C: a Python dict over every film of a large dataset cost more
+    than the rest of a recommendation.
+    """
+
+    def __init__(self, keys: pd.Series) -> None:
+        keys = keys[keys != ""]
+        index = pd.Index(keys.to_numpy())
+        first = ~index.duplicated()
+        self._keys = index[first]
+        self._film_ids = keys.index.to_numpy()[first]
+
+    def find(self, wanted: Sequence[str]) -> np.ndarray:
+        """Film id per key, -1 where none."""
+        positions = self._keys.get_indexer(list(wanted))
+        found = np.full(len(positions), -1, dtype=np.int64)
+        hit = positions >= 0
+        found[hit] = self._film_ids[positions[hit]]
+        return found
+
+
 class FilmMatcher:
-    """Finds dataset film ids for export rows: by lid, then slug, then title and year."""
+    """Finds dataset film ids for export rows: by lid, then slug, then title and year.
+
+    The slug and title indexes are built on the first row that needs them.
+    """
 
     def __init__(self, films: pd.DataFrame) -> None:
         self._films = films
-        ids = films.index.to_numpy()
-        self._by_lid = {lid: film for lid, film in zip(films["lid"].tolist(), ids) if lid}
-        self._by_slug = dict(zip(films["slug"].tolist(), ids))
+        self._by_lid = _KeyIndex(films["lid"])
+        self._by_slug: _KeyIndex | None = None
         self._by_title_year: dict[tuple[str, int | None], int] | None = None
 
     def _title_index(self) -> dict[tuple[str, int | None], int]:
-        """Built on the first miss only: normalising every title costs more than the rest."""
+        """Normalising every title costs more than all the other matching together."""
         if self._by_title_year is None:
             self._by_title_year = {}
             films = self._films
@@ -224,20 +249,24 @@ class FilmMatcher:
         return self._by_title_year
 
     def match(self, film: ExportFilm) -> int | None:
-        lid = film.lid
-        if lid and lid in self._by_lid:
-            return int(self._by_lid[lid])
-        slug = film.slug
-        if slug and slug in self._by_slug:
-            return int(self._by_slug[slug])
-        title = _normalised_title(film.name)
-        found = self._title_index().get((title, film.year)) if title else None
-        return None if found is None else int(found)
+        found = int(self.match_all([film])[0])
+        return None if found < 0 else found
 
     def match_all(self, films: Iterable[ExportFilm]) -> np.ndarray:
         """Film id per row, -1 where nothing matched."""
-        return np.array([-1 if (found := self.match(film)) is None else found for film in films],
-                        dtype=np.int64)
+        rows = list(films)
+        found = self._by_lid.find([film.lid or "" for film in rows])
+        missing = np.flatnonzero(found < 0)
+        if len(missing):
+            if self._by_slug is None:
+                self._by_slug = _KeyIndex(self._films["slug"])
+            found[missing] = self._by_slug.find([rows[row].slug or "" for row in missing])
+            missing = missing[found[missing] < 0]
+        for row in missing.tolist():
+            title = _normalised_title(rows[row].name)
+            if title:
+                found[row] = self._title_index().get((title, rows[row].year), -1)
+        return found
 
 
 @dataclass(frozen=True)

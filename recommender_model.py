@@ -31,6 +31,7 @@ import json
 import logging
 import math
 import os
+import struct
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -55,6 +56,12 @@ MAX_RATING = 10
 _MIN_BLOCK_ENTRIES = 250_000
 # More than any honest metadata file; a bigger one is not ours.
 _MAX_META_BYTES = 1_000_000
+# Array data start on multiples of this in the saved file (numpy pads .npy headers to it).
+_ALIGNMENT = 64
+# The extra-field id zipalign uses for padding.
+_PADDING_FIELD = 0xD935
+# numpy's own limit on an array header; ours are a few hundred bytes.
+_MAX_NPY_HEADER_BYTES = 10_000
 # Alternating shrunken means settle to three decimals within a few sweeps.
 _BIAS_SWEEPS = 10
 
@@ -584,11 +591,7 @@ class RecommenderModel:
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()
-        # Plain numeric arrays only, so nothing is pickled (savez's own allow_pickle flag
-        # is newer than the numpy versions requirements.txt admits).
-        np.savez(buffer, **self._arrays())
-        payload = buffer.getvalue()
+        payload = _aligned_npz(self._arrays())
         meta = {"format_version": FORMAT_VERSION, "fingerprint": fingerprint,
                 "params": asdict(self.params), "n_users": self.n_users, "n_items": self.n_items,
                 "n_ratings": self.n_ratings, "global_mean": self.global_mean,
@@ -780,16 +783,66 @@ def _read_arrays(path: Path, expected_sha256: str, shapes: dict[str, tuple[int, 
     if hashlib.sha256(payload).hexdigest() != expected_sha256:
         raise ModelFileError(f"{path} is truncated, damaged or from another save")
     try:
-        with np.load(io.BytesIO(payload), allow_pickle=False) as stored:
-            if set(stored.files) != set(shapes):
-                raise ModelFileError(f"{path} holds other arrays than a model")
-            arrays = {name: stored[name] for name in shapes}
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
+        arrays = _stored_npz_views(payload)
+    except (OSError, ValueError, EOFError, KeyError, struct.error,
+            zipfile.BadZipFile) as error:
         raise ModelFileError(f"{path} is not a readable model ({error})") from None
+    if set(arrays) != set(shapes):
+        raise ModelFileError(f"{path} holds other arrays than a model")
     for name, array in arrays.items():
         if array.dtype != np.float32 or array.shape != shapes[name]:
             raise ModelFileError(f"{path}: {name} has shape {array.shape} and type "
                                  f"{array.dtype}, expected {shapes[name]} float32")
         if not np.all(np.isfinite(array)):
             raise ModelFileError(f"{path}: {name} holds non-finite values")
+    return arrays
+
+
+def _aligned_npz(arrays: dict[str, np.ndarray]) -> bytes:
+    """An uncompressed npz whose array data start on 64-byte boundaries of the file.
+
+    A load then uses the arrays in place: a misaligned float32 view made the product
+    over all films five times slower than the aligned copy. Each member's local header
+    carries a padding extra field, as Android's zipalign does; zip readers skip it.
+    """
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            npy = io.BytesIO()
+            # Plain numeric arrays only: nothing is ever pickled.
+            np.lib.format.write_array(npy, np.ascontiguousarray(array), allow_pickle=False)
+            member = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            unpadded = buffer.tell() + 30 + len(member.filename.encode()) + 4
+            padding = -unpadded % _ALIGNMENT
+            member.extra = struct.pack("<HH", _PADDING_FIELD, padding) + bytes(padding)
+            archive.writestr(member, npy.getvalue())
+    return buffer.getvalue()
+
+
+def _stored_npz_views(payload: bytes) -> dict[str, np.ndarray]:
+    """The arrays of an uncompressed npz (what `np.savez` writes) as read-only views of
+    its bytes. `np.load` would copy every array and check every CRC, a fifth of a
+    second at 180k films, for bytes the SHA-256 has already vouched for."""
+    arrays = {}
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        for member in archive.infolist():
+            if member.compress_type != zipfile.ZIP_STORED or not member.filename.endswith(".npy"):
+                raise ValueError(f"{member.filename} is not a stored .npy array")
+            name_length, extra_length = struct.unpack_from("<HH", payload,
+                                                           member.header_offset + 26)
+            start = member.header_offset + 30 + name_length + extra_length
+            end = start + member.file_size
+            header = io.BytesIO(payload[start:min(end, start + _MAX_NPY_HEADER_BYTES)])
+            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                           (2, 0): np.lib.format.read_array_header_2_0}[
+                               np.lib.format.read_magic(header)]
+            shape, fortran_order, dtype = read_header(header)
+            if fortran_order or dtype.hasobject:
+                raise ValueError(f"{member.filename} is not a plain C-ordered array")
+            count = math.prod(shape)
+            offset = start + header.tell()
+            if offset + count * dtype.itemsize != end:
+                raise ValueError(f"{member.filename} has the wrong length for its shape")
+            arrays[member.filename[:-len(".npy")]] = np.frombuffer(
+                payload, dtype=dtype, count=count, offset=offset).reshape(shape)
     return arrays

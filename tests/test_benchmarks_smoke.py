@@ -19,9 +19,10 @@ import pytest
 
 import config
 import evaluation
-from benchmarks import (bench_commit_batch, bench_evaluate, bench_fit_model, bench_load_dataset,
-                        bench_parse_grid, bench_ranking_alternatives, bench_recommend,
-                        bench_scrape_throughput, bench_watched_unrated)
+from benchmarks import (bench_commit_batch, bench_evaluate, bench_fit_model,
+                        bench_learned_reranker, bench_load_dataset, bench_parse_grid,
+                        bench_ranking_alternatives, bench_recommend, bench_scrape_throughput,
+                        bench_watched_unrated)
 from benchmarks.generate_dataset import (BATCH_USERS, FIRST_SCRAPE, MINUTES_PER_BATCH,
                                          RATING_HISTOGRAM, DatasetShape, generate_dataset)
 from load_save_and_translate_data import (HEADERS, DatasetStore, ScrapeStatus,
@@ -221,6 +222,23 @@ def test_ranking_alternatives_benchmark_scores_every_method(
     expected = (report.method(evaluation.MODEL).recall
                 / report.method(evaluation.POPULARITY).recall)
     assert ratios[0] == pytest.approx(expected, abs=0.0015)
+
+
+def test_learned_reranker_benchmark_reorders_the_same_candidates(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sample = kaggle_layout_sample(tmp_path)
+    out = run_script(bench_learned_reranker.main, ["--ratings", str(sample), "--seeds", "0"],
+                     capsys)
+    table = out[out.index("\nmethod"):].strip().splitlines()
+    assert [line[:26].strip() for line in table[1:]] == ["chosen model", "chosen model, reranked"]
+    chosen, reranked = (float(line[26:]) for line in table[1:])
+    # The first row is evaluation.py's own ratio: same split, same model.
+    report = evaluation.evaluate(*evaluation.load_ratings_table(sample), seed=0)
+    assert chosen == pytest.approx(report.method(evaluation.MODEL).recall
+                                   / report.method(evaluation.POPULARITY).recall, abs=0.0015)
+    assert np.isfinite(reranked) and reranked > 0
+    weights = out.split("; weights ")[1].splitlines()[0]
+    assert all(f"{name} " in weights for name in bench_learned_reranker.FEATURES)
 
 
 def test_watched_unrated_benchmark_measures_every_way(

@@ -70,6 +70,17 @@ def test_a_film_not_in_the_dataset_does_not_match() -> None:
     assert matcher.match(export_film) is None
 
 
+def test_rows_fall_back_from_lid_to_slug_to_title_in_one_pass() -> None:
+    films = films_table()
+    rows = [read_export_row(row) for row in (
+        "2020-01-01,Heat,1995,https://boxd.it/29qU,3",                      # lid
+        "2020-01-01,Bugonia,2025,https://letterboxd.com/film/bugonia/,3",   # slug
+        "2020-01-01,Leon: the Professional,1994,https://boxd.it/zzzz,3",    # title + year
+        "2020-01-01,Heat,1996,https://boxd.it/zzzz,3",                      # wrong year
+        "2020-01-01,Ran,1985,https://boxd.it/1Zc,3")]                       # lid again
+    assert FilmMatcher(films).match_all(rows).tolist() == [14, 12, 13, -1, 15]
+
+
 def test_titles_in_other_scripts_match_only_themselves() -> None:
     films = pd.DataFrame({"slug": ["seven-samurai", "hero", "amelie"], "lid": ["", "", ""],
                           "title": ["七人の侍", "英雄", "Amélie"],
