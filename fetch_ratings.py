@@ -21,6 +21,7 @@ from typing import Callable, Mapping, TypeVar
 from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
+import urllib3.exceptions
 from protego import Protego
 from requests.adapters import HTTPAdapter
 from tenacity import (RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt,
@@ -387,10 +388,12 @@ class Fetcher:
                 return _Response(url=url, status=response.status_code, headers=response.headers,
                                  text=body.decode("utf-8", errors="replace"))
         except requests.exceptions.SSLError as error:
-            raise FetchError(url, f"TLS failure: {error}") from error
+            # A certificate or protocol mismatch does not heal on a retry.
+            raise PageUnavailableError(url, f"TLS failure: {error}") from error
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
                 requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError) as error:
+                requests.exceptions.ContentDecodingError,
+                urllib3.exceptions.HTTPError) as error:  # the body is read from urllib3
             raise TransientError(url, f"network error or truncated body ({error})") from error
         except requests.exceptions.RequestException as error:
             raise FetchError(url, f"request failed: {error}") from error
@@ -398,8 +401,11 @@ class Fetcher:
     def _read_body(self, url: str, response: requests.Response, deadline: float) -> bytes:
         """The body, refusing oversized ones and ones that trickle in too slowly.
 
-        A body shorter than its Content-Length surfaces from urllib3 as
-        ChunkedEncodingError, which `_request_once` turns into TransientError.
+        `read1` returns whatever has arrived, so the deadline is checked after every
+        few bytes: a server trickling a byte at a time cannot hold a thread for longer
+        than the deadline plus one socket read timeout. A body shorter than its
+        Content-Length surfaces from urllib3 as ProtocolError, which `_request_once`
+        turns into TransientError.
         """
         limit = self._config.max_response_bytes
         declared = response.headers.get("Content-Length", "")
@@ -408,7 +414,7 @@ class Fetcher:
         chunks: list[bytes] = []
         size = 0
         try:
-            for chunk in response.iter_content(_CHUNK_BYTES):
+            while chunk := response.raw.read1(_CHUNK_BYTES, decode_content=True):
                 self._raise_if_stopped(url)
                 size += len(chunk)
                 if size > limit:

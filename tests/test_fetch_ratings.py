@@ -25,7 +25,7 @@ import pytest
 from protego import Protego
 
 from config import Config
-from errors import (BlockedError, FetchError, InvalidNameError, NotFoundError,
+from errors import (BlockedError, FetchError, InvalidNameError, NotFoundError, exit_code_for,
                     PageUnavailableError, PrivateError, RateLimitedError, ResponseTooLargeError,
                     RobotsDisallowedError, TransientError)
 from fetch_ratings import (Fetcher, RateLimiter, RobotsPolicy, classify_response,
@@ -103,6 +103,7 @@ def chunked(chunks: list[bytes]) -> Responder:
     def respond(handler: BaseHTTPRequestHandler) -> None:
         handler.send_response(200)
         handler.send_header("Transfer-Encoding", "chunked")
+        handler.send_header("Connection", "close")  # as it hangs up after the body
         handler.end_headers()
         for chunk in chunks:
             handler.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
@@ -432,6 +433,42 @@ def test_slow_body_past_the_deadline_is_transient(site: ScriptedSite) -> None:
         with pytest.raises(TransientError, match="longer than"):
             fetcher.get_html("/p/")
     assert site.count("/p/") == config.retry_attempts
+
+
+def trickle(length: int, pause: float) -> Responder:
+    """Promise `length` bytes and send them one at a time, `pause` seconds apart."""
+    def respond(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(length))
+        handler.end_headers()
+        handler.close_connection = True
+        try:
+            for _ in range(length):
+                handler.wfile.write(b"x")
+                handler.wfile.flush()
+                time.sleep(pause)
+        except OSError:
+            pass  # the client gave up, as it should
+    return respond
+
+
+def test_a_trickling_body_is_abandoned_at_the_deadline_in_real_time(site: ScriptedSite) -> None:
+    """Each byte arrives well within the socket timeout; only the body deadline stops it.
+    Read in 64 KiB chunks, this 400-byte page would have held the thread for 8 s."""
+    site.route("/p/", trickle(400, 0.02))
+    with Fetcher(make_config(site, read_timeout=0.5, retry_attempts=1)) as fetcher:
+        started = time.monotonic()
+        with pytest.raises(TransientError, match="longer than 0.5 s"):
+            fetcher.get_html("/p/")
+        assert time.monotonic() - started < 4
+
+
+def test_a_tls_failure_is_an_unusable_page_not_a_bug(site: ScriptedSite) -> None:
+    site.route("/robots.txt", reply(200, ROBOTS_TXT))
+    https = make_config(site, base_url=site.base_url.replace("http://", "https://"))
+    with Fetcher(https) as fetcher, pytest.raises(PageUnavailableError, match="TLS") as caught:
+        fetcher.get_html("/p/")
+    assert exit_code_for(caught.value) == 4
 
 
 # --- rate limiting (429) -------------------------------------------------------
