@@ -25,12 +25,15 @@ from errors import (EXIT_BLOCKED, BadInputError, FetchError, MarkupError, NotFou
                     PrivateError, StopCrawlError, TransientError, exit_code_for)
 from fetch_ratings import Fetcher
 from load_save_and_translate_data import (DatasetStore, ScrapeStatus, UserScrapeRecord,
-                                          archive_dataset, dataset_exists,
+                                          archive_dataset, dataset_exists, exclusive_writer,
                                           import_published_dataset)
 from read_in_data import (UserResult, iter_popular_members, parse_members_page,
                           popular_members_path, scrape_users)
 
 logger = logging.getLogger("letterboxd.builder")
+
+# A century: past it a timedelta overflows, and no scrape is that old.
+MAX_REFRESH_DAYS = 36_500
 
 REFUSAL = ("Letterboxd's Terms (Dec 2025, section 6.11) forbid automated collection and the "
            "site is refusing us; this tool does not get around that.")
@@ -93,8 +96,9 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         value = getattr(args, name, None)
         if value is not None and value < (0 if name == "users" else 1):
             parser.error(f"--{name.replace('_', '-')} is out of range: {value}")
-    if getattr(args, "refresh_older_than", None) is not None and args.refresh_older_than < 0:
-        parser.error("--refresh-older-than must not be negative")
+    days = getattr(args, "refresh_older_than", None)
+    if days is not None and not 0 <= days <= MAX_REFRESH_DAYS:  # also refuses nan
+        parser.error(f"--refresh-older-than must be between 0 and {MAX_REFRESH_DAYS} days")
     return args
 
 
@@ -282,11 +286,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = cli.config_from_args(args, output_dir=args.output_dir,
                                   users=getattr(args, "users", None),
                                   batch_size=getattr(args, "batch_size", None))
-    if args.mode == "import":
-        return run_import(args, config)
     data_dir = config.data_dir
     if args.mode == "continue" and not dataset_exists(data_dir):
         raise BadInputError(f"{data_dir} holds no dataset to continue; start one with `new`")
+    with exclusive_writer(data_dir):
+        if args.mode == "import":
+            return run_import(args, config)
+        return run_scrape(args, config)
+
+
+def run_scrape(args: argparse.Namespace, config: Config) -> int:
+    """`new` or `continue`: crawl, save batch by batch, print the summary."""
+    data_dir = config.data_dir
     refresh = (timedelta(days=args.refresh_older_than)
                if args.refresh_older_than is not None else None)
     started = time.monotonic()

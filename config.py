@@ -8,6 +8,7 @@ site (`python -m tests.simulated_site`).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,11 @@ class Config:
         if parts.path not in ("", "/") or parts.query or parts.fragment:
             raise ConfigError(f"base URL must not have a path or query, got {self.base_url!r}")
         object.__setattr__(self, "base_url", f"{parts.scheme}://{parts.netloc}")
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            # NaN passes every comparison, so `--rate nan` would silently mean no limit.
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{field.name} must be a finite number, got {value}")
         for name in ("requests_per_second", "rate_jitter", "backoff_initial", "backoff_max",
                      "retry_budget_seconds"):
             if getattr(self, name) < 0:
@@ -101,8 +107,9 @@ class Config:
         """Where the dataset lives; test mode never points at output/."""
         if self.output_dir is not None:
             path = Path(self.output_dir)
-            if self.test_mode and path.resolve() == OUTPUT_DIR.resolve():
-                raise ConfigError("test mode never writes to output/; choose another --output-dir")
+            if self.test_mode and path.resolve().is_relative_to(OUTPUT_DIR.resolve()):
+                raise ConfigError("test mode never writes to output/ or a folder in it; choose "
+                                  "another --output-dir")
             return path
         return TEST_OUTPUT_DIR if self.test_mode else OUTPUT_DIR
 

@@ -19,6 +19,7 @@ Layout and guarantees (the README documents every column):
 from __future__ import annotations
 
 import csv
+import fcntl
 import hashlib
 import io
 import json
@@ -26,17 +27,18 @@ import logging
 import os
 import re
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
 import config
-from errors import DatasetError
+from errors import BadInputError, DatasetError
 from names import (MAX_SLUG_LENGTH, SLUG_PATTERN, USERNAME_PATTERN, validate_slug,
                    validate_username)
 from read_in_data import FilmTile
@@ -67,6 +69,9 @@ HEADERS: dict[str, tuple[str, ...]] = {
 BLOCK_FILES = (config.RATINGS_FILE, config.UNRATED_FILE, config.TRANSLATED_FILE,
                config.USER_UPDATES_FILE)
 COMPACT_SUFFIX = ".compact"
+# A compaction killed after its commit point leaves these for the next open to move in;
+# an archived dataset needs them as much as its state file.
+_COMPACTED = tuple(name + COMPACT_SUFFIX for name in BLOCK_FILES)
 # A new or imported dataset is written here whole, then moved in: until its state file
 # is moved (last), the folder's previous content stays the dataset. No TEMP_SUFFIX: the
 # stray-file sweep deletes files with it, and this is a folder.
@@ -435,6 +440,29 @@ def dataset_exists(data_dir: Path) -> bool:
         (data_dir / name).exists() for name in HEADERS) or _install_pending(data_dir)
 
 
+@contextmanager
+def exclusive_writer(data_dir: Path) -> Iterator[None]:
+    """Hold the dataset's writer lock for a whole run, or refuse to start.
+
+    Two builders on one dataset would hand out the same user ids and interleave their
+    appends. Readers need no lock. The lock dies with its process, so a killed run
+    never leaves the dataset locked.
+    """
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # The folder itself is locked: it stays while `new` archives every file in it.
+    folder = os.open(data_dir, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BadInputError(f"another builder is writing {data_dir}; let it finish "
+                                "first") from None
+        yield
+    finally:
+        os.close(folder)
+
+
 def archive_dataset(data_dir: Path, now: datetime | None = None) -> Path | None:
     """Move an existing dataset (and its backups and model) aside; never delete it.
 
@@ -443,7 +471,7 @@ def archive_dataset(data_dir: Path, now: datetime | None = None) -> Path | None:
     """
     data_dir = Path(data_dir)
     _finish_interrupted_install(data_dir)
-    names = [config.STATE_FILE, *HEADERS, config.BACKUP_DIR, config.MODEL_DIR]
+    names = [config.STATE_FILE, *HEADERS, *_COMPACTED, config.BACKUP_DIR, config.MODEL_DIR]
     return _archive(data_dir, [name for name in names if (data_dir / name).exists()], now)
 
 
@@ -499,7 +527,8 @@ def _install(data_dir: Path, now: datetime | None = None) -> Path | None:
     staging = data_dir / STAGING_DIR
     old = [name for name in (config.STATE_FILE, *HEADERS)
            if (data_dir / name).exists() and (staging / name).exists()]
-    old += [name for name in (config.BACKUP_DIR, config.MODEL_DIR) if (data_dir / name).exists()]
+    old += [name for name in (*_COMPACTED, config.BACKUP_DIR, config.MODEL_DIR)
+            if (data_dir / name).exists()]
     archived = _archive(data_dir, old, now)
     for name in HEADERS:
         if (staging / name).exists():
@@ -532,7 +561,7 @@ def _finish_interrupted_install(data_dir: Path) -> None:
 class DatasetStore:
     """An open dataset: the in-memory indexes the builder needs and crash-safe batch saves.
 
-    Only one process may write a dataset at a time.
+    Only one process may write a dataset at a time: the builder holds `exclusive_writer`.
     """
 
     def __init__(self, data_dir: Path, state: _State, users: dict[str, int],

@@ -12,6 +12,10 @@ import tempfile
 from pathlib import Path
 
 TEMP_SUFFIX = ".tmp"
+# Read once, at import (setting and restoring it is not thread-safe): mkstemp creates
+# files 0600, and a replaced file should get the permissions `open` would have given.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def fsync_directory(directory: Path) -> None:
@@ -28,6 +32,7 @@ def write_atomically(path: Path, data: bytes) -> None:
     path = Path(path)
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

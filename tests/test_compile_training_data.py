@@ -6,9 +6,12 @@ from pathlib import Path
 import pytest
 
 import config
+import cli
 from compile_training_data import main
+from config import Config
+from errors import BadInputError, ConfigError
 from errors import EXIT_BAD_INPUT, EXIT_BLOCKED
-from load_save_and_translate_data import load_ratings_dataset
+from load_save_and_translate_data import exclusive_writer, load_ratings_dataset
 from tests.simulated_site import FaultConfig, SiteData, SimulatedSite
 
 
@@ -139,8 +142,33 @@ def test_test_mode_writes_to_test_output_and_never_touches_output(
     assert main(["new", "--test-mode", "--base-url", site.base_url, "--rate", "0", "-q"]) == 0
     assert [path.name for path in output.iterdir()] == ["keep.txt"]
     assert load_ratings_dataset(test_output).n_users == 10  # the small test-mode default
-    with pytest.raises(Exception, match="test mode never writes to output"):
-        main(["new", "--test-mode", "--output-dir", str(output), "--base-url", site.base_url])
+    for inside in (output, output / "trial", output / "a" / ".." / "b"):
+        with pytest.raises(Exception, match="test mode never writes to output"):
+            main(["new", "--test-mode", "--output-dir", str(inside), "--base-url",
+                  site.base_url])
+    assert [path.name for path in output.iterdir()] == ["keep.txt"]
+
+
+@pytest.mark.parametrize("flags", [["--rate", "nan"], ["--rate", "inf"],
+                                   ["--refresh-older-than", "nan"],
+                                   ["--refresh-older-than", "1e10"]])
+def test_numbers_that_are_not_finite_are_refused_with_an_error_line(
+        flags: list[str], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """NaN passes every `< 0` check: `--rate nan` once meant no rate limit at all."""
+    with pytest.raises(SystemExit) as caught:
+        cli.run(main, ["new", "--output-dir", str(tmp_path / "d"), "--base-url",
+                       "http://127.0.0.1:9", *flags])
+    assert caught.value.code == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert any(word in err.strip().splitlines()[-1] for word in ("finite", "between 0 and"))
+    assert not (tmp_path / "d").exists()
+
+
+def test_a_timeout_from_the_environment_must_be_finite(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LETTERBOXD_TIMEOUT", "nan")
+    with pytest.raises(ConfigError, match="finite"):
+        Config.from_env()
 
 
 def test_continue_without_a_dataset_is_bad_input(site, tmp_path: Path) -> None:
@@ -167,3 +195,17 @@ def test_new_on_a_blocking_site_leaves_the_previous_dataset_live(
     assert {path.name: path.read_bytes() for path in data_dir.iterdir() if path.is_file()} == before
     assert not (data_dir / config.ARCHIVE_DIR).exists()
     assert "not started" in capsys.readouterr().err
+
+
+def test_a_second_builder_on_the_same_dataset_is_refused_and_changes_nothing(
+        site, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    assert build("new", site.base_url, data_dir, "--users", "2") == 0
+    before = {path.name: path.read_bytes() for path in data_dir.iterdir() if path.is_file()}
+    with exclusive_writer(data_dir):  # as a running builder holds it
+        for mode in ("continue", "new"):
+            with pytest.raises(BadInputError, match="another builder is writing"):
+                build(mode, site.base_url, data_dir, "--users", "1")
+    assert {path.name: path.read_bytes()
+            for path in data_dir.iterdir() if path.is_file()} == before
+    assert build("continue", site.base_url, data_dir, "--users", "1") == 0  # released

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import stat
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
@@ -11,6 +13,7 @@ from typing import Callable
 import pytest
 
 import config
+import safe_files
 import load_save_and_translate_data as store_module
 from compile_training_data import main
 from errors import BadInputError, DatasetError
@@ -379,3 +382,30 @@ def test_recovery_fsyncs_each_folder_after_renaming_into_it(
     assert ("fsync", str(data_dir)) in events[compacted[-1]:state_written]
     backup_renamed = events.index(("rename into", str(backups)))
     assert ("fsync", str(backups)) in events[backup_renamed:]
+
+
+def test_replaced_files_get_the_permissions_a_plain_open_gives(tmp_path: Path) -> None:
+    """mkstemp makes 0600 files: a state file another account cannot read."""
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"x")
+    replaced = tmp_path / "replaced"
+    safe_files.write_atomically(replaced, b"y")
+    assert stat.S_IMODE(replaced.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+
+
+def test_archiving_a_dataset_killed_mid_compaction_keeps_it_whole(
+        refreshed: DatasetStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Its state file counts the compacted files' bytes, so they must travel with it."""
+    data_dir = refreshed.data_dir
+    clean = tmp_path / "clean"
+    shutil.copytree(data_dir, clean)
+    DatasetStore.open(clean).compact()
+    with monkeypatch.context() as patch:  # killed after the compaction's commit point
+        patch.setattr(DatasetStore, "_recover", staticmethod(lambda *args: None))
+        refreshed.compact()
+    assert list(data_dir.glob("*" + store_module.COMPACT_SUFFIX))
+    archived = store_module.archive_dataset(data_dir)
+    assert not list(data_dir.glob("*" + store_module.COMPACT_SUFFIX))
+    DatasetStore.open(archived)  # finishes the compaction there
+    for name in store_module.HEADERS:
+        assert (archived / name).read_bytes() == (clean / name).read_bytes(), name
