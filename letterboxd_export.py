@@ -35,6 +35,8 @@ MAX_TOTAL_BYTES = 256 * 1024 * 1024
 MAX_MEMBERS = 10_000
 MAX_COMPRESSION_RATIO = 200
 
+# Folders of an export that hold files named like the ones we read, with other content.
+_EXPORT_FOLDERS = frozenset({"lists", "likes", "orphaned", "deleted"})
 _BOXD_URI = re.compile(r"^https?://boxd\.it/([A-Za-z0-9]+)/?$")
 _FILM_URI = re.compile(r"^https?://(?:www\.)?letterboxd\.com/film/([a-z0-9-]+)/?$")
 
@@ -73,11 +75,10 @@ def _member_texts(path: Path) -> dict[str, str]:
     texts: dict[str, str] = {}
     if path.is_dir():
         for suffix in wanted:
-            candidates = sorted(path.rglob(Path(suffix).name))
+            candidates = sorted(path.rglob(Path(suffix).name),
+                                key=lambda found: (len(found.parts), found.as_posix()))
             for candidate in candidates:
-                relative = candidate.relative_to(path).as_posix()
-                if _matches(relative, suffix) and "orphaned/" not in relative \
-                        and "deleted/" not in relative:
+                if _matches(candidate.relative_to(path).as_posix(), suffix):
                     if candidate.stat().st_size > MAX_MEMBER_BYTES:
                         raise ExportError(f"{candidate} is larger than {MAX_MEMBER_BYTES} bytes")
                     texts[suffix] = _decode(candidate.read_bytes(), candidate)
@@ -91,11 +92,10 @@ def _member_texts(path: Path) -> dict[str, str]:
             if len(members) > MAX_MEMBERS:
                 raise ExportError(f"{path} has {len(members)} entries; an export has far fewer")
             total = 0
+            shallowest_first = sorted(members, key=lambda member: member.filename.count("/"))
             for suffix in wanted:
-                for member in members:
-                    name = member.filename
-                    if member.is_dir() or not _matches(name, suffix) \
-                            or "orphaned/" in name or "deleted/" in name:
+                for member in shallowest_first:
+                    if member.is_dir() or not _matches(member.filename, suffix):
                         continue
                     _check_member_size(path, member)
                     total += member.file_size
@@ -109,7 +109,12 @@ def _member_texts(path: Path) -> dict[str, str]:
 
 
 def _matches(member_path: str, suffix: str) -> bool:
-    return member_path == suffix or member_path.endswith("/" + suffix)
+    """At the export's root, or inside the one folder that unzipping or re-zipping adds;
+    never the export's own folders: a list the user named "Ratings" is lists/ratings.csv."""
+    if member_path == suffix:
+        return True
+    wrapper, _, inside = member_path.partition("/")
+    return inside == suffix and wrapper not in _EXPORT_FOLDERS
 
 
 def _check_member_size(path: Path, member: zipfile.ZipInfo) -> None:

@@ -27,7 +27,7 @@ import config
 from errors import DatasetError
 from load_save_and_translate_data import (RatingsData, dataset_fingerprint, load_film_table,
                                           load_ratings_dataset)
-from recommender_model import ModelFileError, RecommenderModel
+from recommender_model import MAX_RATING, MIN_RATING, ModelFileError, RecommenderModel
 from safe_files import write_atomically
 
 logger = logging.getLogger(__name__)
@@ -70,8 +70,10 @@ class CachedModel:
 
     def user_ratings(self, user_id: int) -> tuple[np.ndarray, np.ndarray]:
         start, end = self.rating_indptr[user_id], self.rating_indptr[user_id + 1]
-        return (self._films_in(self.rating_films[start:end]),
-                np.asarray(self.rating_values[start:end], dtype=np.int64))
+        ratings = np.asarray(self.rating_values[start:end], dtype=np.int64)
+        if len(ratings) and (ratings.min() < MIN_RATING or ratings.max() > MAX_RATING):
+            raise ModelFileError("the cached dataset index holds impossible ratings")
+        return self._films_in(self.rating_films[start:end]), ratings
 
     def user_unrated(self, user_id: int) -> np.ndarray:
         start, end = self.unrated_indptr[user_id], self.unrated_indptr[user_id + 1]
@@ -80,8 +82,7 @@ class CachedModel:
     def _films_in(self, films: np.ndarray) -> np.ndarray:
         films = np.asarray(films, dtype=np.int64)
         if len(films) and (films.min() < 0 or films.max() >= len(self.films)):
-            raise ModelFileError(f"the cached dataset index names unknown films; delete "
-                                 f"{config.MODEL_DIR}/ in the dataset folder to rebuild it")
+            raise ModelFileError("the cached dataset index names unknown films")
         return films
 
     def film_ids_for_slugs(self, slugs: Sequence[str]) -> np.ndarray:
@@ -175,12 +176,17 @@ def _load_index(directory: Path, fingerprint: str, n_films: int) -> dict:
     return arrays
 
 
-def load_or_fit(data_dir: Path) -> CachedModel:
-    """The cached model if it matches the dataset, else a fresh fit saved for next time."""
+def load_or_fit(data_dir: Path, *, refit: bool = False) -> CachedModel:
+    """The cached model if it matches the dataset, else a fresh fit saved for next time.
+
+    `refit` replaces a cache that was found damaged after it loaded (the per-user index
+    is memory-mapped, so its values are checked only as they are read)."""
     data_dir = Path(data_dir)
     model_dir = data_dir / config.MODEL_DIR
     fingerprint = dataset_fingerprint(data_dir)
     try:
+        if refit:
+            raise ModelFileError("the cache was found damaged")
         model = RecommenderModel.load(model_dir, expected_fingerprint=fingerprint)
         index = _load_index(model_dir, fingerprint, model.n_items)
         # The fingerprint says the files are the ones validated when the model was fitted.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ import pandas as pd
 
 import cli
 from config import Config
-from errors import BadInputError, NotFoundError, PrivateError
+from errors import BadInputError, ModelFileError, NotFoundError, PrivateError
 from letterboxd_export import FilmMatcher, ListEntry, list_import_csv, read_export
 from load_save_and_translate_data import load_ratings_dataset, spreadsheet_safe
 from model_cache import CachedModel, load_or_fit
@@ -123,6 +124,9 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--top must be at least 1")
     if args.year_from is not None and args.year_to is not None and args.year_from > args.year_to:
         parser.error("--year-from is after --year-to")
+    if (args.min_ratings is not None and args.max_ratings is not None
+            and args.min_ratings > args.max_ratings):
+        parser.error("--min-ratings is above --max-ratings")
     if args.letterboxd_list is not None:
         target = args.letterboxd_list
         if target.is_dir() or not target.parent.is_dir():
@@ -191,6 +195,28 @@ def taste_from_export(data: CachedModel, path: Path) -> UserTaste:
 
 # --- choosing -------------------------------------------------------------------
 
+UNKNOWN_WATCHLIST = ("the dataset stores no watchlists and a private one cannot be read; add "
+                     "--refresh to read it from a public profile, or use --export")
+
+
+def film_genres(films: pd.DataFrame, args: argparse.Namespace) -> pd.Series:
+    """Each film's genres, lower case, once the genre flags are known to make sense here.
+
+    Called before a profile is read, so that a typo costs no requests."""
+    genre_text = films["genres"].fillna("")
+    if not (genre_text != "").any():
+        raise BadInputError("this dataset has no genre metadata; import one with genres "
+                            "(e.g. movie_data.csv) to filter by genre")
+    genres = genre_text.str.lower().str.split("|")
+    known = set().union(*genres)
+    known.discard("")
+    asked = {genre.lower() for genre in (*args.genre, *args.exclude_genre)}
+    if asked - known:
+        raise BadInputError(f"unknown genre {sorted(asked - known)[0]!r}; "
+                            f"this dataset has: {', '.join(sorted(known))}")
+    return genres
+
+
 def candidate_mask(data: CachedModel, taste: UserTaste, args: argparse.Namespace) -> np.ndarray:
     films = data.films
     mask = np.ones(len(films), dtype=bool)
@@ -207,26 +233,16 @@ def candidate_mask(data: CachedModel, taste: UserTaste, args: argparse.Namespace
     if args.year_to is not None:
         mask &= years <= args.year_to
     if args.genre or args.exclude_genre:
-        genre_text = films["genres"].fillna("")
-        if not (genre_text != "").any():
-            raise BadInputError("this dataset has no genre metadata; import one with genres "
-                                "(e.g. movie_data.csv) to filter by genre")
-        genres = genre_text.str.lower().str.split("|")
+        genres = film_genres(films, args)
         wanted = {genre.lower() for genre in args.genre}
         unwanted = {genre.lower() for genre in args.exclude_genre}
-        known = set().union(*genres)
-        known.discard("")
-        if wanted - known or unwanted - known:
-            raise BadInputError(f"unknown genre {sorted((wanted | unwanted) - known)[0]!r}; "
-                                f"this dataset has: {', '.join(sorted(known))}")
         if wanted:
             mask &= genres.map(lambda names: bool(wanted.intersection(names))).to_numpy()
         if unwanted:
             mask &= ~genres.map(lambda names: bool(unwanted.intersection(names))).to_numpy()
     if args.watchlist_only:
         if taste.watchlist is None:
-            raise BadInputError("the watchlist of this user is not known; use --export or a "
-                                "public profile")
+            raise BadInputError(f"the watchlist of {taste.name} is not known: {UNKNOWN_WATCHLIST}")
         on_watchlist = np.zeros(len(films), dtype=bool)
         on_watchlist[taste.watchlist] = True
         mask &= on_watchlist
@@ -248,6 +264,9 @@ def recommend(data: CachedModel, taste: UserTaste, args: argparse.Namespace
                 "showing the dataset's most loved films instead of personal picks")
     else:
         scores = model.rank_scores(profile).astype(np.float64)
+    if args.boost_watchlist and taste.watchlist is None:
+        logger.warning("--boost-watchlist: the watchlist of %s is not known: %s", taste.name,
+                       UNKNOWN_WATCHLIST)
     if args.boost_watchlist and taste.watchlist is not None and len(taste.watchlist):
         spread = float(np.nanstd(scores[mask])) if mask.any() else 0.0
         scores[taste.watchlist] += 2.0 * spread
@@ -255,16 +274,15 @@ def recommend(data: CachedModel, taste: UserTaste, args: argparse.Namespace
     best = top_items(scores, args.top)
     predicted = model.predict(profile, best)
     on_watchlist = set() if taste.watchlist is None else set(taste.watchlist.tolist())
-    titles = data.films["title"].to_numpy(dtype=object)
     picks = []
     for rank, (film_id, rating) in enumerate(zip(best.tolist(), predicted.tolist()), start=1):
         film = data.films.iloc[film_id]
-        because = () if note else tuple(str(titles[other])
+        # With the year: many films share a title, and a reason must not look like the pick.
+        because = () if note else tuple(_title_and_year(*_title_year(data.films, other))
                                         for other in model.explain(profile, film_id))
-        year = film["year"]
+        title, year = _title_year(data.films, film_id)
         picks.append(Recommendation(
-            rank=rank, slug=film["slug"], title=str(film["title"]),
-            year=None if pd.isna(year) else int(year), lid=film["lid"] or "",
+            rank=rank, slug=film["slug"], title=title, year=year, lid=film["lid"] or "",
             predicted_rating=float(rating), because=because,
             on_watchlist=film_id in on_watchlist))
     return picks, note
@@ -272,8 +290,20 @@ def recommend(data: CachedModel, taste: UserTaste, args: argparse.Namespace
 
 # --- output -----------------------------------------------------------------------
 
-def _title_and_year(pick: Recommendation) -> str:
-    return f"{pick.title} ({pick.year})" if pick.year else pick.title
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _title_year(films: pd.DataFrame, film_id: int) -> tuple[str, int | None]:
+    """A film's title, stripped of control characters (a scraped or imported title must not
+    drive the terminal), and its year."""
+    film = films.iloc[film_id]
+    year = film["year"]
+    return (_CONTROL_CHARACTERS.sub("", str(film["title"])),
+            None if pd.isna(year) else int(year))
+
+
+def _title_and_year(title: str, year: int | None) -> str:
+    return f"{title} ({year})" if year else title
 
 
 def render(picks: list[Recommendation], output_format: str) -> str:
@@ -287,17 +317,18 @@ def render(picks: list[Recommendation], output_format: str) -> str:
         frame = pd.DataFrame([{
             "rank": pick.rank, "title": pick.title, "year": pick.year or "", "slug": pick.slug,
             "letterboxd_uri": pick.uri, "predicted_stars": pick.predicted_stars,
-            "because": "; ".join(pick.because)} for pick in picks],
+            "because": "; ".join(pick.because),
+            "on_watchlist": "yes" if pick.on_watchlist else ""} for pick in picks],
             columns=["rank", "title", "year", "slug", "letterboxd_uri", "predicted_stars",
-                     "because"])
+                     "because", "on_watchlist"])
         for column in ("title", "because"):
             frame[column] = frame[column].map(spreadsheet_safe)
         return frame.to_csv(index=False, lineterminator="\n").rstrip("\n")
     lines = []
-    width = max((len(_title_and_year(pick)) for pick in picks), default=10)
+    width = max((len(_title_and_year(pick.title, pick.year)) for pick in picks), default=10)
     width = min(width, 48)
     for pick in picks:
-        name = _title_and_year(pick)
+        name = _title_and_year(pick.title, pick.year)
         name = name if len(name) <= width else name[:width - 1] + "…"
         reason = ("because you rated " + "; ".join(pick.because) + " highly") if pick.because \
             else ""
@@ -349,11 +380,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.evaluate is not None:
         return run_evaluation(args, config)
     data = load_or_fit(config.data_dir)
+    if args.genre or args.exclude_genre:
+        film_genres(data.films, args)
     if args.export is not None:
         taste = taste_from_export(data, args.export)
     else:
         username = validate_username(args.username.strip())
-        taste = None if args.refresh else taste_from_dataset(data, username)
+        try:
+            taste = None if args.refresh else taste_from_dataset(data, username)
+        except ModelFileError as damage:
+            logger.warning("%s: fitting the model again", damage)
+            data = load_or_fit(config.data_dir, refit=True)
+            taste = taste_from_dataset(data, username)
         if taste is None:
             logger.info("no stored films of %s (or --refresh): reading their profile from %s",
                         username, config.base_url)
@@ -371,7 +409,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.warning("%s", note)
     if not picks:
         logger.warning("no film passes the filters")
-    print(render(picks, args.format))
+    if picks or args.format != "table":  # an empty JSON list or CSV header still parses
+        print(render(picks, args.format))
     if args.letterboxd_list is not None:
         try:
             write_atomically(args.letterboxd_list,

@@ -52,6 +52,8 @@ ARRAYS_FILE = "recommender_model.npz"
 META_FILE = "recommender_model.json"
 MIN_RATING = 1
 MAX_RATING = 10
+# The lowest rating (3.5 stars) that `explain` may call rating a film highly.
+MIN_REASON_RATING = 7
 # Sparse products are split across threads only in blocks of at least this many entries.
 _MIN_BLOCK_ENTRIES = 250_000
 # More than any honest metadata file; a bigger one is not ours.
@@ -562,7 +564,8 @@ class RecommenderModel:
         """The user's highly rated films that add most to this film's ranking score."""
         if not profile.n_ratings:
             return ()
-        high = min(self.params.high_rating, float(profile.ratings.max()))
+        # A strict rater's best films count as loved, but never anything under 3.5 stars.
+        high = max(min(self.params.high_rating, float(profile.ratings.max())), MIN_REASON_RATING)
         liked = profile.rated_items[profile.ratings >= high]
         liked_ratings = profile.ratings[profile.ratings >= high]
         contributions = (interaction_weight(liked_ratings) * self.item_scale[liked]
@@ -714,8 +717,10 @@ def _fit_rating_model(user_index: np.ndarray, item_index: np.ndarray, ratings: n
         #   - sum_u w_u theta_u . (sum_i a_ui f_i).
         features = _user_step_features(item_bias, item_factors)
         explained = np.einsum("ij,ij->i", user_weights, user_affinity @ features) @ noise_weight
-        coefficient = (float(np.dot(weighted_affinity, centred - item_bias[item_index]))
-                       - float(explained)) / affinity_energy
+        # At least zero: films that fit someone's taste are never predicted lower for it
+        # (tiny, structureless data could otherwise fit a negative coefficient).
+        coefficient = max(0.0, (float(np.dot(weighted_affinity, centred - item_bias[item_index]))
+                                - float(explained)) / affinity_energy)
     logger.debug("affinity coefficient %.3f", coefficient)
     return _RatingModel(global_mean=global_mean, pooled_variance=pooled,
                         affinity_coefficient=coefficient, item_bias=item_bias,

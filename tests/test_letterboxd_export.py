@@ -64,6 +64,28 @@ def test_an_unzipped_export_folder_works_too(tmp_path: Path) -> None:
     assert len(export.ratings) == 4 and len(export.liked) == 2 and export.watchlist == ()
 
 
+USER_LIST = ("Letterboxd list export v7\nDate,Name,Tags,URL,Description\n"
+             "2024-01-01,Ratings,,https://boxd.it/abc,\n\nPosition,Name,Year,URL,Description\n"
+             "1,Heat,1995,https://boxd.it/29qU,\n")
+
+
+@pytest.mark.parametrize("prefix", ["", "letterboxd-someone-2026-01-21-11-21-utc/"])
+def test_user_lists_named_like_export_files_are_not_taken_for_them(
+        tmp_path: Path, prefix: str) -> None:
+    """Letterboxd saves a list called "Ratings" as lists/ratings.csv; in a ZIP it may come
+    first, and in a folder it sorts first."""
+    members = {"lists/ratings.csv": USER_LIST, "lists/watchlist.csv": USER_LIST,
+               "ratings.csv": RATINGS, "watchlist.csv": WATCHLIST}
+    zipped = read_export(make_zip(tmp_path / "export.zip", members, prefix))
+    folder = tmp_path / "unzipped"
+    for name, text in members.items():
+        (folder / prefix / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / prefix / name).write_text(text)
+    for export in (zipped, read_export(folder)):
+        assert [film.rating for film in export.ratings] == [8, 2, 9, 1]
+        assert [film.name for film in export.watchlist] == ["Ran"]
+
+
 def test_a_film_not_in_the_dataset_does_not_match() -> None:
     matcher = FilmMatcher(films_table())
     export_film = read_export_row("2020-01-01,Unknown Film,1999,https://boxd.it/nope,3")

@@ -103,6 +103,44 @@ def test_table_output_shows_stars_and_reasons(dataset: Path, capsys) -> None:
     assert "★" in lines[0] and "because you rated" in out
 
 
+def test_reasons_name_films_with_their_years(dataset: Path, capsys) -> None:
+    """Many films share a title: "because you rated Station" beside a pick called Station
+    reads as if a seen film were recommended."""
+    picks = json.loads(run(dataset, capsys, "user0", "-n", "5", "--format", "json"))
+    reasons = [reason for pick in picks for reason in pick["because"]]
+    assert reasons
+    for reason in reasons:
+        index = int(reason.split()[1])
+        assert reason == f"Film {index} ({1950 + index % 60})"
+
+
+def test_csv_output_marks_watchlist_films(dataset: Path, tmp_path: Path, capsys) -> None:
+    path = export_zip(tmp_path / "export.zip", {index: 4.5 for index in range(0, 30, 2)},
+                      [], [46, 48])
+    rows = list(csv.DictReader(io.StringIO(run(dataset, capsys, "--export", str(path),
+                                               "--boost-watchlist", "-n", "5", "--format",
+                                               "csv"))))
+    marked = {row["slug"] for row in rows if row["on_watchlist"] == "yes"}
+    assert marked == {"film-46", "film-48"}
+    assert all(row["on_watchlist"] == "" for row in rows if row["slug"] not in marked)
+
+
+def test_an_empty_list_is_still_valid_json_and_csv(dataset: Path, capsys) -> None:
+    narrow = ["user0", "--year-from", "1900", "--year-to", "1901"]
+    assert json.loads(run(dataset, capsys, *narrow, "--format", "json")) == []
+    assert run(dataset, capsys, *narrow, "--format", "csv").strip().startswith("rank,title")
+    assert run(dataset, capsys, *narrow) == ""
+
+
+def test_a_members_unknown_watchlist_points_to_refresh(dataset: Path, capsys) -> None:
+    with pytest.raises(BadInputError, match="--refresh"):
+        main(["user0", "--watchlist-only", "--data-dir", str(dataset), "-q"])
+    capsys.readouterr()
+    assert main(["user0", "--boost-watchlist", "--data-dir", str(dataset), "-q"]) == 0
+    warned = capsys.readouterr().err
+    assert "--refresh" in warned and "boost-watchlist" in warned
+
+
 def export_zip(path: Path, rated: dict[int, float], watched: list[int], watchlist: list[int]
                ) -> Path:
     def rows(indices, with_rating=False):
@@ -179,6 +217,25 @@ def test_a_corrupt_or_stale_model_is_refitted_not_trusted(dataset_copy: Path, ca
     assert recommended_slugs(copy, capsys, "newcomer", "-n", "5")
     meta = json.loads((model_dir / "recommender_model.json").read_text())
     assert meta["n_users"] == 81
+
+
+@pytest.mark.parametrize("array, value", [("rating_values", 0), ("rating_values", 11),
+                                           ("rating_films", 10_000), ("unrated_films", -1)])
+def test_impossible_values_in_the_cached_index_mean_a_refit(
+        dataset_copy: Path, capsys, array: str, value: int) -> None:
+    """The index is memory-mapped, so its values are checked as a user's rows are read."""
+    copy = dataset_copy
+    data = load_ratings_dataset(copy)
+    user = data.usernames[data.unrated_user[0]]  # has a row in every array
+    first = recommended_slugs(copy, capsys, user, "-n", "10")
+    meta = json.loads((copy / config.MODEL_DIR / model_cache.INDEX_META_FILE).read_text())
+    stored = np.load(copy / config.MODEL_DIR / meta["folder"] / f"{array}.npy", mmap_mode="r+")
+    stored[:] = value
+    stored.flush()
+    del stored
+    assert recommended_slugs(copy, capsys, user, "-n", "10") == first
+    fresh = json.loads((copy / config.MODEL_DIR / model_cache.INDEX_META_FILE).read_text())
+    assert fresh["folder"] != meta["folder"]
 
 
 def test_the_index_json_names_arrays_written_together(dataset_copy: Path, capsys) -> None:
@@ -297,6 +354,7 @@ def test_a_dataset_without_ratings_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_options_that_cannot_work_are_refused_up_front(dataset: Path, tmp_path: Path) -> None:
     for args in (["--year-from", "2020", "--year-to", "2010"],
+                 ["--min-ratings", "5", "--max-ratings", "2"],
                  ["--letterboxd-list", str(tmp_path / "missing" / "list.csv")],
                  ["--letterboxd-list", str(tmp_path)]):
         with pytest.raises(SystemExit) as caught:
@@ -319,6 +377,32 @@ def test_an_unknown_genre_names_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(BadInputError, match="unknown genre 'horor'; this dataset has: "
                                             "comedy, horror"):
         main(["u0", "--genre", "Horor", "--data-dir", str(tmp_path / "data"), "-q"])
+
+
+def test_genre_flags_are_checked_before_a_profile_is_read(dataset: Path, monkeypatch) -> None:
+    """A typo must not cost requests to the site."""
+    def from_site(*args):
+        raise AssertionError("the site was asked before the flags were checked")
+
+    monkeypatch.setattr(recommend, "taste_from_site", from_site)
+    with pytest.raises(BadInputError, match="no genre metadata"):
+        main(["stranger", "--genre", "Horror", "--data-dir", str(dataset), "-q"])
+
+
+def test_control_characters_in_titles_never_reach_the_terminal(tmp_path: Path, capsys) -> None:
+    from load_save_and_translate_data import import_published_dataset
+    (tmp_path / "ratings.csv").write_text("user_id,movie_id,rating_val\n" + "".join(
+        f"u{user},film-{index},{1 + (user * 3 + index) % 10}\n"
+        for user in range(30) for index in range(12) if (user + index) % 3))
+    hostile = "\x1b]0;pwned\x07\x1b[2JRed Title"
+    (tmp_path / "movies.csv").write_text("movie_id,movie_title,year_released\n" + "".join(
+        f"film-{index},{hostile if index % 2 else 'Plain'},2000\n" for index in range(12)))
+    import_published_dataset(tmp_path / "ratings.csv", tmp_path / "data",
+                             movies_path=tmp_path / "movies.csv")
+    for output in ("table", "csv", "json"):
+        out = run(tmp_path / "data", capsys, "u0", "-n", "12", "--format", output)
+        assert "Red Title" in out
+        assert not any(0x00 <= ord(c) < 0x20 and c != "\n" or 0x7f <= ord(c) <= 0x9f for c in out)
 
 
 def test_a_row_a_running_builder_has_not_committed_is_not_read(dataset_copy: Path, capsys) -> None:
