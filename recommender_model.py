@@ -10,7 +10,7 @@ but its scores are not ratings (Cremonesi et al., RecSys 2010). So:
   count^-damping so that blockbusters do not own every factor. Its top right
   singular vectors V (randomized SVD) give a user's scores in closed form,
   s = (x * d) V V^T, which is also an exact sum over the user's rated films:
-  those with the largest terms explain a recommendation.
+  the loved ones with a positive term that are most like the film explain it.
 * Stars: global mean + film bias + per user a bias, a scale on the film bias
   and a low-rank taste vector, plus one global coefficient on the film's
   ranking score for that user (standardised and clipped): films that fit what
@@ -561,17 +561,24 @@ class RecommenderModel:
         return np.clip(predicted, MIN_RATING, MAX_RATING).astype(np.float32)
 
     def explain(self, profile: UserProfile, item: int, max_reasons: int = 3) -> tuple[int, ...]:
-        """The user's highly rated films that add most to this film's ranking score."""
+        """The user's highly rated films most like this one, among those adding to its score.
+
+        "Like" is the cosine of the films' ranking factors, the model's own notion of
+        similar films. Ordered by raw contribution instead, the same few strongly
+        embedded films explained nearly every pick and so explained none.
+        """
         if not profile.n_ratings:
             return ()
         # A strict rater's best films count as loved, but never anything under 3.5 stars.
         high = max(min(self.params.high_rating, float(profile.ratings.max())), MIN_REASON_RATING)
         liked = profile.rated_items[profile.ratings >= high]
-        liked_ratings = profile.ratings[profile.ratings >= high]
-        contributions = (interaction_weight(liked_ratings) * self.item_scale[liked]
-                         * (self.item_ranking_factors[liked] @ self.item_ranking_factors[item]))
-        order = np.argsort(-contributions, kind="stable")[:max_reasons]
-        return tuple(int(liked[i]) for i in order if contributions[i] > 0)
+        factors = self.item_ranking_factors
+        overlap = factors[liked] @ factors[item]
+        supporting = liked[overlap > 0]
+        similarity = overlap[overlap > 0] / np.maximum(
+            np.linalg.norm(factors[supporting], axis=1) * np.linalg.norm(factors[item]), 1e-12)
+        order = np.argsort(-similarity, kind="stable")[:max_reasons]
+        return tuple(int(film) for film in supporting[order])
 
     def popularity_scores(self) -> np.ndarray:
         """Per film, how many ratings of at least `high_rating` it has: the cold-start order."""
