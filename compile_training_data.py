@@ -24,7 +24,8 @@ from config import Config
 from errors import (EXIT_BLOCKED, BadInputError, FetchError, MarkupError, NotFoundError,
                     PrivateError, StopCrawlError, TransientError, exit_code_for)
 from fetch_ratings import Fetcher
-from load_save_and_translate_data import (DatasetStore, ScrapeStatus, UserScrapeRecord,
+from load_save_and_translate_data import (MAX_FAILED_SCRAPES, DatasetStore, ScrapeStatus,
+                                          UserScrapeRecord,
                                           archive_dataset, dataset_exists, exclusive_writer,
                                           import_published_dataset)
 from read_in_data import (UserResult, iter_popular_members, parse_members_page,
@@ -213,6 +214,9 @@ def build(store: DatasetStore, fetcher: Fetcher, config: Config,
     """Scrape and save batch by batch; a block ends the run after saving what is done."""
     summary = RunSummary()
     refresh = store.unfinished_users()
+    if store.abandoned_user_count:
+        logger.info("%d users are no longer retried: their last %d scrapes all failed",
+                    store.abandoned_user_count, MAX_FAILED_SCRAPES)
     if refresh_older_than is not None:
         refresh += store.stale_users(refresh_older_than)
     candidates = CandidateQueue(store, fetcher, config.user_count, refresh)
@@ -243,7 +247,8 @@ def build(store: DatasetStore, fetcher: Fetcher, config: Config,
                 if len(batch) >= config.batch_users:
                     commit()
         except StopCrawlError as error:
-            summary.stopped_by = error
+            # Report the block itself, not a request another thread had in flight.
+            summary.stopped_by = fetcher.stop_reason or error
         except (FetchError, MarkupError):
             commit()  # the members list cannot be read: keep the users already finished
             raise
@@ -287,6 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   users=getattr(args, "users", None),
                                   batch_size=getattr(args, "batch_size", None))
     data_dir = config.data_dir
+    if data_dir.exists() and not data_dir.is_dir():
+        raise BadInputError(f"{data_dir} is a file, not a dataset folder")
     if args.mode == "continue" and not dataset_exists(data_dir):
         raise BadInputError(f"{data_dir} holds no dataset to continue; start one with `new`")
     with exclusive_writer(data_dir):

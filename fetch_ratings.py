@@ -318,6 +318,11 @@ class Fetcher:
         """True once the site asked us to go (a block, a persistent 429); nothing is sent after."""
         return self._stopped_by is not None
 
+    @property
+    def stop_reason(self) -> StopCrawlError | None:
+        """What stopped it first: later refusals only echo it."""
+        return self._stopped_by
+
     def get_html(self, path: str) -> str:
         """The page at a site-relative path like "/thebigal/films/", or a typed FetchError."""
         url = self._url_for(path)

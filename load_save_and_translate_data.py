@@ -69,6 +69,8 @@ HEADERS: dict[str, tuple[str, ...]] = {
 BLOCK_FILES = (config.RATINGS_FILE, config.UNRATED_FILE, config.TRANSLATED_FILE,
                config.USER_UPDATES_FILE)
 COMPACT_SUFFIX = ".compact"
+# A user whose scrapes failed this many times in a row is no longer retried.
+MAX_FAILED_SCRAPES = 3
 # A compaction killed after its commit point leaves these for the next open to move in;
 # an archived dataset needs them as much as its state file.
 _COMPACTED = tuple(name + COMPACT_SUFFIX for name in BLOCK_FILES)
@@ -90,7 +92,8 @@ class ScrapeStatus(str, Enum):
     OK = "ok"
     NOT_FOUND = "not_found"
     PRIVATE = "private"
-    # A scrape that failed for a passing reason; logged, retried next run, changes no data.
+    # A scrape that failed (an outage, a page over the size limit...); logged, retried by
+    # the next runs up to MAX_FAILED_SCRAPES times in a row, changes no data.
     FAILED = "failed"
 
     @property
@@ -573,7 +576,13 @@ class DatasetStore:
         self._latest: dict[int, UserState] = {}
         self._rows_total = int(log.n_ratings.sum())
         self._rows_live = 0
-        for position in log.latest_decisive().values():
+        latest = log.latest_decisive()
+        # Failed scrapes of users never scraped decisively: each run retries them, a few times.
+        self._failures: dict[int, int] = {}
+        for user_id, status in zip(log.user_ids.tolist(), log.statuses):
+            if status is ScrapeStatus.FAILED and user_id not in latest:
+                self._failures[user_id] = self._failures.get(user_id, 0) + 1
+        for position in latest.values():
             self._remember(UserState(
                 user_id=int(log.user_ids[position]), username=log.usernames[position],
                 last_scraped=_parse_time(log.times[position]),
@@ -710,8 +719,20 @@ class DatasetStore:
         return self.user_state(username) is not None
 
     def unfinished_users(self) -> list[str]:
-        """Users whose every scrape failed for a passing reason, in id order."""
-        return [name for name, user_id in self._user_ids.items() if user_id not in self._latest]
+        """Users whose every scrape failed, fewer than MAX_FAILED_SCRAPES times, in id order.
+
+        Past that the failure is taken as lasting (a page always over the size limit,
+        markup we cannot read): retrying it on every run would cost requests forever.
+        """
+        return [name for name, user_id in self._user_ids.items()
+                if user_id not in self._latest
+                and self._failures.get(user_id, 0) < MAX_FAILED_SCRAPES]
+
+    @property
+    def abandoned_user_count(self) -> int:
+        """Users no longer retried: every one of their MAX_FAILED_SCRAPES scrapes failed."""
+        return sum(1 for user_id, failures in self._failures.items()
+                   if failures >= MAX_FAILED_SCRAPES and user_id not in self._latest)
 
     def stale_users(self, older_than: timedelta, now: datetime | None = None) -> list[str]:
         """Users whose latest scrape is older than `older_than`, oldest first."""
@@ -738,6 +759,7 @@ class DatasetStore:
         film_ids = dict(self._film_ids)
         users_added = users_refreshed = 0
         new_states: list[UserState] = []
+        failures = dict(self._failures)
 
         for record in records:
             username = validate_username(record.username)
@@ -780,6 +802,8 @@ class DatasetStore:
                             user_ratings, user_unrated))
             if record.status.decisive:
                 new_states.append(UserState(user_id, username, now, record.status, user_ratings))
+            elif user_id not in self._latest:
+                failures[user_id] = failures.get(user_id, 0) + 1
 
         self._write_batch(ratings, {
             config.USER_MAPPINGS_FILE: new_users,
@@ -792,6 +816,7 @@ class DatasetStore:
 
         self._user_ids = user_ids
         self._film_ids = film_ids
+        self._failures = failures
         self._rows_total += len(ratings)
         for state in new_states:
             self._remember(state)

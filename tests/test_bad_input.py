@@ -19,8 +19,8 @@ from compile_training_data import main
 from config import Config
 from errors import EXIT_BAD_INPUT, DatasetError, InvalidNameError
 from fetch_ratings import Fetcher
-from load_save_and_translate_data import (DatasetStore, ScrapeStatus, UserScrapeRecord,
-                                          load_ratings_dataset)
+from load_save_and_translate_data import (MAX_FAILED_SCRAPES, DatasetStore, ScrapeStatus,
+                                          UserScrapeRecord, load_ratings_dataset)
 from names import validate_slug, validate_username
 from read_in_data import (FilmTile, film_path, scrape_film, scrape_user_films, user_films_path,
                           watchlist_path)
@@ -245,6 +245,19 @@ def test_pages_over_the_size_limit_are_refused_and_their_users_reported(
     assert {(loaded.usernames[u], slugs[f], int(r)) for u, f, r in
             zip(loaded.user_index, loaded.film_index, loaded.rating)} == {
         triple for triple in site.data.rating_triples() if triple[0] in fitting}
+
+    # Later runs retry them, but a failure that keeps coming back is given up on.
+    def tries(user: str) -> int:
+        return sum(1 for _, path, _ in site.request_log if path == f"/{user}/films/")
+
+    before = {user: tries(user) for user in too_big | fitting}
+    for run in range(1, MAX_FAILED_SCRAPES + 1):
+        assert main(["continue", "--output-dir", str(data_dir), "--base-url", site.base_url,
+                     "--rate", "0", "--users", "0", "-q"]) == 0
+        # The first failure was in `new`: runs 1 and 2 retry, run 3 leaves them alone.
+        assert {tries(user) - before[user] for user in too_big} == {
+            min(run, MAX_FAILED_SCRAPES - 1)}
+    assert {tries(user) - before[user] for user in fitting} == {0}
 
 
 # --- spreadsheet formulas -------------------------------------------------------------

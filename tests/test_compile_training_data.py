@@ -120,6 +120,10 @@ def test_a_challenge_stops_the_run_with_exit_3_after_saving_finished_users(
     saved = load_ratings_dataset(data_dir)
     assert 0 < saved.n_users < len(site_data.users)
     assert dataset_triples(data_dir) == site_triples(site_data, set(saved.usernames))
+    final = capsys.readouterr().err.strip().splitlines()[-1]
+    # The block itself, not the refusal of a request another worker had queued.
+    assert final.startswith("ERROR: stopped: Cloudflare challenge")
+    assert "not requested" not in final
 
 
 def test_new_archives_the_previous_dataset(site, tmp_path: Path) -> None:
@@ -169,6 +173,14 @@ def test_a_timeout_from_the_environment_must_be_finite(monkeypatch: pytest.Monke
     monkeypatch.setenv("LETTERBOXD_TIMEOUT", "nan")
     with pytest.raises(ConfigError, match="finite"):
         Config.from_env()
+
+
+def test_a_file_given_as_the_dataset_folder_is_bad_input(site, tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("mine")
+    for mode in ("new", "continue"):
+        with pytest.raises(BadInputError, match="is a file"):
+            build(mode, site.base_url, tmp_path / "afile")
+    assert (tmp_path / "afile").read_text() == "mine"
 
 
 def test_continue_without_a_dataset_is_bad_input(site, tmp_path: Path) -> None:
