@@ -52,8 +52,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     network.add_argument("--base-url", help="site to read (default https://letterboxd.com; "
                          "e.g. the local simulated site); env LETTERBOXD_BASE_URL")
     network.add_argument("--rate", type=float, dest="requests_per_second", metavar="R",
-                         help="requests per second for the whole run (default 1; "
-                         "0 = no limit, only for the local site); env LETTERBOXD_RATE")
+                         help="requests per second for the whole run (default 1; 0 = no "
+                         "limit, refused unless the site is on this machine); env LETTERBOXD_RATE")
     network.add_argument("--workers", type=int, metavar="W",
                          help="users scraped at once (default 4); env LETTERBOXD_WORKERS")
     data = parser.add_argument_group("data")

@@ -8,6 +8,7 @@ site (`python -m tests.simulated_site`).
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
 from dataclasses import dataclass
@@ -42,6 +43,13 @@ STATE_FILE = "dataset_state.json"
 BACKUP_DIR = "backups"
 ARCHIVE_DIR = "archive"
 MODEL_DIR = "model"
+
+
+def _is_loopback(hostname: str) -> bool:
+    try:
+        return hostname == "localhost" or ipaddress.ip_address(hostname).is_loopback
+    except ValueError:  # a name, not an address
+        return False
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,10 @@ class Config:
                      "retry_budget_seconds"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative")
+        if self.requests_per_second == 0 and not _is_loopback(parts.hostname):
+            raise ConfigError("no rate limit (rate 0) is only for a site on this machine, such "
+                              f"as the simulated one; {parts.hostname} gets at most about one "
+                              "request per second")
         if not 0 <= self.rate_jitter < 1:
             raise ConfigError("rate_jitter must be in [0, 1)")
         for name in ("workers", "retry_attempts", "max_response_bytes"):

@@ -221,3 +221,15 @@ def test_a_second_builder_on_the_same_dataset_is_refused_and_changes_nothing(
     assert {path.name: path.read_bytes()
             for path in data_dir.iterdir() if path.is_file()} == before
     assert build("continue", site.base_url, data_dir, "--users", "1") == 0  # released
+
+
+@pytest.mark.parametrize("base_url, allowed", [
+    ("https://letterboxd.com", False), ("http://example.org:8000", False),
+    ("http://127.0.0.1:8000", True), ("http://localhost:8000", True), ("http://[::1]:8000", True)])
+def test_no_rate_limit_only_for_a_site_on_this_machine(base_url: str, allowed: bool) -> None:
+    if allowed:
+        assert Config(base_url=base_url, requests_per_second=0).requests_per_second == 0
+    else:
+        with pytest.raises(ConfigError, match="only for a site on this machine"):
+            Config(base_url=base_url, requests_per_second=0)
+    assert Config(base_url=base_url, requests_per_second=1).requests_per_second == 1
