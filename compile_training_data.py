@@ -28,7 +28,7 @@ from load_save_and_translate_data import (MAX_FAILED_SCRAPES, DatasetStore, Scra
                                           UserScrapeRecord,
                                           archive_dataset, dataset_exists, exclusive_writer,
                                           import_published_dataset)
-from read_in_data import (UserResult, iter_popular_members, parse_members_page,
+from read_in_data import (MembersPage, UserResult, iter_popular_members, parse_members_page,
                           popular_members_path, scrape_users)
 
 logger = logging.getLogger("letterboxd.builder")
@@ -142,11 +142,12 @@ class CandidateQueue:
     """
 
     def __init__(self, store: DatasetStore, fetcher: Fetcher, new_users: int,
-                 refresh: list[str]) -> None:
+                 refresh: list[str], first_members_page: MembersPage | None = None) -> None:
         self._store = store
         self._fetcher = fetcher
         self._new_users = new_users
         self._refresh = refresh
+        self._first_members_page = first_members_page
         self.page_of: dict[str, int] = {}
         self.display_names: dict[str, str] = {}
 
@@ -158,7 +159,8 @@ class CandidateQueue:
         if self._new_users == 0:
             return
         added = 0
-        for page, member in iter_popular_members(self._fetcher, self._store.next_members_page):
+        for page, member in iter_popular_members(self._fetcher, self._store.next_members_page,
+                                                 self._first_members_page):
             username = member.username.lower()
             if username in queued or self._store.is_known(username):
                 continue
@@ -210,7 +212,8 @@ class _Interrupts:
 
 
 def build(store: DatasetStore, fetcher: Fetcher, config: Config,
-          refresh_older_than: timedelta | None) -> RunSummary:
+          refresh_older_than: timedelta | None,
+          first_members_page: MembersPage | None = None) -> RunSummary:
     """Scrape and save batch by batch; a block ends the run after saving what is done."""
     summary = RunSummary()
     refresh = store.unfinished_users()
@@ -219,7 +222,8 @@ def build(store: DatasetStore, fetcher: Fetcher, config: Config,
                     store.abandoned_user_count, MAX_FAILED_SCRAPES)
     if refresh_older_than is not None:
         refresh += store.stale_users(refresh_older_than)
-    candidates = CandidateQueue(store, fetcher, config.user_count, refresh)
+    candidates = CandidateQueue(store, fetcher, config.user_count, refresh,
+                                first_members_page)
     batch: list[UserScrapeRecord] = []
     batch_page: int | None = None
 
@@ -258,10 +262,11 @@ def build(store: DatasetStore, fetcher: Fetcher, config: Config,
     return summary
 
 
-def check_site_answers(fetcher: Fetcher) -> None:
+def check_site_answers(fetcher: Fetcher) -> MembersPage:
     """Read the first members page, so that `new` archives nothing when the site is
-    blocking us or down: the dataset in place stays the live one."""
-    parse_members_page(fetcher.get_html(popular_members_path(1)))
+    blocking us or down: the dataset in place stays the live one. The crawl starts
+    from this page rather than asking for it twice."""
+    return parse_members_page(fetcher.get_html(popular_members_path(1)))
 
 
 def _others(count: int) -> str:
@@ -308,10 +313,11 @@ def run_scrape(args: argparse.Namespace, config: Config) -> int:
     refresh = (timedelta(days=args.refresh_older_than)
                if args.refresh_older_than is not None else None)
     started = time.monotonic()
+    first_members_page = None
     with Fetcher(config) as fetcher:
         if args.mode == "new":
             try:
-                check_site_answers(fetcher)
+                first_members_page = check_site_answers(fetcher)
             except (FetchError, MarkupError) as error:
                 logger.error("not started: %s. Nothing was changed in %s%s", error, data_dir,
                              f". {REFUSAL}" if isinstance(error, StopCrawlError) else "")
@@ -321,7 +327,7 @@ def run_scrape(args: argparse.Namespace, config: Config) -> int:
                 logger.info("the previous dataset is kept in %s", archived)
         store = DatasetStore.open(data_dir, create=args.mode == "new")
         try:
-            summary = build(store, fetcher, config, refresh)
+            summary = build(store, fetcher, config, refresh, first_members_page)
         except (FetchError, MarkupError) as error:
             later = "; try `continue` later" if isinstance(error, TransientError) else ""
             logger.error("stopped early: %s. The users finished before it are saved%s", error,

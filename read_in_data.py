@@ -560,17 +560,21 @@ def scrape_film(fetcher: HtmlFetcher, slug: str) -> FilmDetails:
     return parse_film_page(fetcher.get_html(film_path(slug)), slug=slug)
 
 
-def iter_popular_members(fetcher: HtmlFetcher, start_page: int = 1
+def iter_popular_members(fetcher: HtmlFetcher, start_page: int = 1,
+                         first_page: MembersPage | None = None
                          ) -> Iterator[tuple[int, Member]]:
     """(page number, member) so a resumed crawl can start where the last one stopped.
 
-    Stops at a page that lists nobody new, as a server answering every page number
-    with the same page would otherwise be paged forever.
+    `first_page` is page 1 already read (by `new`'s check that the site answers); it
+    is used when the crawl starts there. Stops at a page that lists nobody new, as a
+    server answering every page number with the same page would otherwise be paged
+    forever.
     """
     seen: set[str] = set()
     page = start_page
     while True:
-        members_page = parse_members_page(fetcher.get_html(popular_members_path(page)))
+        members_page = (first_page if page == 1 and first_page is not None
+                        else parse_members_page(fetcher.get_html(popular_members_path(page))))
         new = [member for member in members_page.members if member.username not in seen]
         if members_page.members and not new:
             logger.warning("members page %d lists nobody new; stopping there", page)

@@ -129,6 +129,8 @@ def test_a_challenge_stops_the_run_with_exit_3_after_saving_finished_users(
 def test_new_archives_the_previous_dataset(site, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     assert build("new", site.base_url, data_dir, "--users", "3") == 0
+    # Checked before archiving, then crawled from: the first members page is read once.
+    assert site.request_count("/members/popular/") == 1
     before = (data_dir / config.RATINGS_FILE).read_bytes()
     assert build("new", site.base_url, data_dir, "--users", "2") == 0
     archived = list((data_dir / config.ARCHIVE_DIR).iterdir())
