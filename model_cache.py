@@ -182,6 +182,8 @@ def load_or_fit(data_dir: Path, *, refit: bool = False) -> CachedModel:
     `refit` replaces a cache that was found damaged after it loaded (the per-user index
     is memory-mapped, so its values are checked only as they are read)."""
     data_dir = Path(data_dir)
+    if not (data_dir / config.STATE_FILE).exists():
+        load_ratings_dataset(data_dir)  # says what is missing, and how to build it
     model_dir = data_dir / config.MODEL_DIR
     fingerprint = dataset_fingerprint(data_dir)
     try:

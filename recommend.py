@@ -76,7 +76,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     who = parser.add_argument_group("whose taste")
     who.add_argument("username", nargs="?", help="a member of the dataset, or any public "
                      "Letterboxd user (scraped live through the polite fetch layer)")
-    who.add_argument("--export", type=Path, metavar="PATH",
+    who.add_argument("--export", type=cli.existing_path, metavar="PATH",
                      help="the user's own Letterboxd export ZIP (or its unzipped folder): "
                      "no network needed")
     who.add_argument("--refresh", action="store_true",

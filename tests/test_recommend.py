@@ -362,6 +362,15 @@ def test_options_that_cannot_work_are_refused_up_front(dataset: Path, tmp_path: 
         assert caught.value.code == 2
     with pytest.raises(ConfigError, match="never writes to output/"):
         main(["user0", "--test-mode", "--data-dir", str(config.OUTPUT_DIR), "-q"])
+    with pytest.raises(SystemExit) as caught:  # before any model is loaded or fitted
+        main(["--export", str(tmp_path / "missing.zip"), "--data-dir", str(dataset), "-q"])
+    assert caught.value.code == 2
+
+
+def test_a_folder_without_a_dataset_says_so_without_touching_it(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="holds no dataset"):
+        main(["someone", "--data-dir", str(tmp_path), "-q"])
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_unknown_genre_names_the_known_ones(tmp_path: Path) -> None:
