@@ -162,7 +162,8 @@ class CandidateQueue:
         for page, member in iter_popular_members(self._fetcher, self._store.next_members_page,
                                                  self._first_members_page):
             username = member.username.lower()
-            if username in queued or self._store.is_known(username):
+            if (username in queued or self._store.is_known(username)
+                    or self._store.is_abandoned(username)):
                 continue
             queued.add(username)
             self.page_of[username] = page

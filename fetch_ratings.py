@@ -12,6 +12,7 @@ import random
 import re
 import threading
 import time
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -253,6 +254,18 @@ class _StatsCounters:
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 _CHUNK_BYTES = 64 * 1024
+# What we decompress ourselves (see `_read_body`); requests would add br or zstd when
+# their packages happen to be installed.
+_ACCEPT_ENCODING = "gzip, deflate"
+
+
+def _body_decoder(url: str, content_encoding: str) -> "zlib._Decompress | None":
+    encoding = content_encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        return zlib.decompressobj(32 + zlib.MAX_WBITS)  # a gzip or zlib header, either
+    raise PageUnavailableError(url, f"the body is in an encoding we did not ask for: {encoding}")
 _MAX_BACKOFF_DOUBLINGS = 30
 _UNSAFE_PATH_CHARACTERS = re.compile(r"[\x00-\x20\x7f\\]")
 _ACCEPT = "text/html, text/plain;q=0.8"
@@ -408,7 +421,10 @@ class Fetcher:
 
         `read1` returns whatever has arrived, so the deadline is checked after every
         few bytes: a server trickling a byte at a time cannot hold a thread for longer
-        than the deadline plus one socket read timeout. A body shorter than its
+        than the deadline plus one socket read timeout. The body is read raw and
+        decompressed here (urllib3 would keep reading until compressed bytes yield
+        output, out of the deadline's sight), and the size limit counts decompressed
+        bytes, so a compression bomb stops at the limit. A body shorter than its
         Content-Length surfaces from urllib3 as ProtocolError, which `_request_once`
         turns into TransientError.
         """
@@ -416,18 +432,29 @@ class Fetcher:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
             raise ResponseTooLargeError(url, f"Content-Length {declared} exceeds {limit} bytes")
+        decoder = _body_decoder(url, response.headers.get("Content-Encoding", ""))
         chunks: list[bytes] = []
         size = 0
+
+        def keep(chunk: bytes) -> None:
+            nonlocal size
+            size += len(chunk)
+            if size > limit:
+                raise ResponseTooLargeError(url, f"body exceeds {limit} bytes")
+            chunks.append(chunk)
+
         try:
-            while chunk := response.raw.read1(_CHUNK_BYTES, decode_content=True):
+            while raw := response.raw.read1(_CHUNK_BYTES, decode_content=False):
                 self._raise_if_stopped(url)
-                size += len(chunk)
-                if size > limit:
-                    raise ResponseTooLargeError(url, f"body exceeds {limit} bytes")
                 if self._clock() > deadline:
                     raise TransientError(
                         url, f"body took longer than {self._config.read_timeout} s to arrive")
-                chunks.append(chunk)
+                # One byte past the limit is enough to know it is exceeded.
+                keep(raw if decoder is None else decoder.decompress(raw, limit - size + 1))
+            if decoder is not None:
+                keep(decoder.flush())
+        except zlib.error as error:
+            raise PageUnavailableError(url, f"the compressed body is corrupt ({error})") from None
         finally:
             self._counters.body_read(size)
         return b"".join(chunks)
@@ -506,7 +533,8 @@ class Fetcher:
             adapter = HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
-            session.headers.update({"User-Agent": self._config.user_agent, "Accept": _ACCEPT})
+            session.headers.update({"User-Agent": self._config.user_agent, "Accept": _ACCEPT,
+                                    "Accept-Encoding": _ACCEPT_ENCODING})
             with self._lock:
                 self._sessions.append(session)
             self._local.session = session

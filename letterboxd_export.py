@@ -109,12 +109,13 @@ def _member_texts(path: Path) -> dict[str, str]:
 
 
 def _matches(member_path: str, suffix: str) -> bool:
-    """At the export's root, or inside the one folder that unzipping or re-zipping adds;
-    never the export's own folders: a list the user named "Ratings" is lists/ratings.csv."""
-    if member_path == suffix:
-        return True
-    wrapper, _, inside = member_path.partition("/")
-    return inside == suffix and wrapper not in _EXPORT_FOLDERS
+    """At the export's root or inside folders that unzipping or re-zipping added, but
+    never inside the export's own folders: a list the user named "Ratings" is
+    lists/ratings.csv. Callers try the shallowest paths first."""
+    if not (member_path == suffix or member_path.endswith("/" + suffix)):
+        return False
+    wrappers = member_path[:-len(suffix)].split("/")
+    return not _EXPORT_FOLDERS.intersection(wrappers)
 
 
 def _check_member_size(path: Path, member: zipfile.ZipInfo) -> None:

@@ -452,6 +452,7 @@ def exclusive_writer(data_dir: Path) -> Iterator[None]:
     never leaves the dataset locked.
     """
     data_dir = Path(data_dir)
+    created = not data_dir.exists()
     data_dir.mkdir(parents=True, exist_ok=True)
     # The folder itself is locked: it stays while `new` archives every file in it.
     folder = os.open(data_dir, os.O_RDONLY)
@@ -461,9 +462,14 @@ def exclusive_writer(data_dir: Path) -> Iterator[None]:
         except BlockingIOError:
             raise BadInputError(f"another builder is writing {data_dir}; let it finish "
                                 "first") from None
+        except OSError as error:  # some network filesystems have no locks
+            logger.warning("cannot lock %s (%s): make sure no other builder writes to it",
+                           data_dir, error.strerror or error)
         yield
     finally:
         os.close(folder)
+        if created and not any(data_dir.iterdir()):  # a run that never started
+            data_dir.rmdir()
 
 
 def archive_dataset(data_dir: Path, now: datetime | None = None) -> Path | None:
@@ -718,6 +724,12 @@ class DatasetStore:
         """Scraped before with a decisive outcome (a passing failure does not count)."""
         return self.user_state(username) is not None
 
+    def is_abandoned(self, username: str) -> bool:
+        """Never read, after MAX_FAILED_SCRAPES failed scrapes: not to be queued again."""
+        user_id = self._user_ids.get(username.lower())
+        return (user_id is not None and user_id not in self._latest
+                and self._failures.get(user_id, 0) >= MAX_FAILED_SCRAPES)
+
     def unfinished_users(self) -> list[str]:
         """Users whose every scrape failed, fewer than MAX_FAILED_SCRAPES times, in id order.
 
@@ -731,8 +743,7 @@ class DatasetStore:
     @property
     def abandoned_user_count(self) -> int:
         """Users no longer retried: every one of their MAX_FAILED_SCRAPES scrapes failed."""
-        return sum(1 for user_id, failures in self._failures.items()
-                   if failures >= MAX_FAILED_SCRAPES and user_id not in self._latest)
+        return sum(1 for name in self._user_ids if self.is_abandoned(name))
 
     def stale_users(self, older_than: timedelta, now: datetime | None = None) -> list[str]:
         """Users whose latest scrape is older than `older_than`, oldest first."""
@@ -860,6 +871,10 @@ class DatasetStore:
         latest = log.latest_decisive()
         keep_rows = np.zeros(len(log.statuses), dtype=bool)
         keep_rows[list(latest.values())] = True
+        # The failures of users never read count towards MAX_FAILED_SCRAPES: keep them.
+        keep_rows |= np.array([status is ScrapeStatus.FAILED and user_id not in latest
+                               for user_id, status in zip(log.user_ids.tolist(), log.statuses)],
+                              dtype=bool)
         live = log.live_blocks()
         if keep_rows.sum() == len(keep_rows) and dead == 0:
             return 0

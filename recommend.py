@@ -56,7 +56,7 @@ class Recommendation:
     year: int | None
     lid: str
     predicted_rating: float   # 1..10 scale
-    because: tuple[str, ...]  # titles of the user's films that support it most
+    because: tuple[str, ...]  # "Title (Year)" of loved films most like it
     on_watchlist: bool
 
     @property

@@ -813,9 +813,10 @@ def _read_arrays(path: Path, expected_sha256: str, shapes: dict[str, tuple[int, 
 def _aligned_npz(arrays: dict[str, np.ndarray]) -> bytes:
     """An uncompressed npz whose array data start on 64-byte boundaries of the file.
 
-    A load then uses the arrays in place: a misaligned float32 view made the product
-    over all films five times slower than the aligned copy. Each member's local header
-    carries a padding extra field, as Android's zipalign does; zip readers skip it.
+    A load then uses the arrays in place, as aligned as the buffer holding the file
+    (16 bytes or more): a view at an odd offset made the product over all films five
+    times slower than a copy. Each member's local header carries a padding extra
+    field, as Android's zipalign does; zip readers skip it.
     """
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:

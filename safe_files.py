@@ -8,6 +8,7 @@ is the torn tail of an interrupted run and is cut off on the next open.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -32,7 +33,11 @@ def write_atomically(path: Path, data: bytes) -> None:
     path = Path(path)
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_UMASK)
+        try:  # a replacement keeps the file's mode; a new file gets what `open` gives
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except FileNotFoundError:
+            mode = 0o666 & ~_UMASK
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -258,6 +259,25 @@ def test_pages_over_the_size_limit_are_refused_and_their_users_reported(
         assert {tries(user) - before[user] for user in too_big} == {
             min(run, MAX_FAILED_SCRAPES - 1)}
     assert {tries(user) - before[user] for user in fitting} == {0}
+
+
+def test_a_user_given_up_on_is_not_queued_again_from_the_members_list(
+        site: SimulatedSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LETTERBOXD_MAX_RESPONSE_BYTES", "40000")  # big grids always fail
+    data_dir = tmp_path / "data"
+
+    def build(mode: str, users: int) -> None:
+        assert main([mode, "--output-dir", str(data_dir), "--base-url", site.base_url,
+                     "--rate", "0", "--users", str(users), "--batch-size", "1", "-q"]) == 0
+
+    build("new", 4)
+    for _ in range(6):  # each run also takes a new member from the list
+        build("continue", 1)
+    scrapes = Counter(path.split("/")[1] for _, path, _ in site.request_log
+                      if path.endswith("/films/"))
+    failed = {row[1] for row in read_rows(data_dir / config.USER_UPDATES_FILE)[1:]
+              if row[3] == "failed"}
+    assert failed and max(scrapes[user] for user in failed) == MAX_FAILED_SCRAPES
 
 
 # --- spreadsheet formulas -------------------------------------------------------------

@@ -1,6 +1,8 @@
 """The dataset builder end to end against the simulated site."""
 from __future__ import annotations
 
+import errno
+import fcntl
 from pathlib import Path
 
 import pytest
@@ -235,3 +237,24 @@ def test_no_rate_limit_only_for_a_site_on_this_machine(base_url: str, allowed: b
         with pytest.raises(ConfigError, match="only for a site on this machine"):
             Config(base_url=base_url, requests_per_second=0)
     assert Config(base_url=base_url, requests_per_second=1).requests_per_second == 1
+
+
+def test_a_new_that_cannot_start_leaves_no_folder_behind(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LETTERBOXD_RETRIES", "1")
+    fresh = tmp_path / "fresh"
+    assert main(["new", "--output-dir", str(fresh), "--base-url", "http://127.0.0.1:9",
+                 "--rate", "0", "-q"]) != 0  # nothing listens on port 9
+    assert not fresh.exists()
+
+
+def test_a_filesystem_without_locks_warns_and_goes_on(
+        site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    def no_locks(*args: object) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    assert build("new", site.base_url, tmp_path / "data", "--users", "2") == 0
+    assert "cannot lock" in capsys.readouterr().err
+    assert load_ratings_dataset(tmp_path / "data").n_users == 2

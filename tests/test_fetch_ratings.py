@@ -8,6 +8,7 @@ backoff or rate-limit wait ends as soon as the crawl stops (well under a second 
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import logging
 import random
 import socket
@@ -15,6 +16,7 @@ import struct
 import threading
 import time
 import urllib.robotparser
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -456,6 +458,61 @@ def test_a_trickling_body_is_abandoned_at_the_deadline_in_real_time(site: Script
     """Each byte arrives well within the socket timeout; only the body deadline stops it.
     Read in 64 KiB chunks, this 400-byte page would have held the thread for 8 s."""
     site.route("/p/", trickle(400, 0.02))
+    with Fetcher(make_config(site, read_timeout=0.5, retry_attempts=1)) as fetcher:
+        started = time.monotonic()
+        with pytest.raises(TransientError, match="longer than 0.5 s"):
+            fetcher.get_html("/p/")
+        assert time.monotonic() - started < 4
+
+
+def encoded(body: bytes, encoding: str) -> Responder:
+    def respond(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Encoding", encoding)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+    return respond
+
+
+def test_compressed_bodies_are_decoded_and_limited_by_their_decoded_size(
+        site: ScriptedSite, fetcher_for) -> None:
+    page = "<html><body>" + "café " * 2000 + "</body></html>"
+    site.route("/gzip/", encoded(gzip.compress(page.encode()), "gzip"))
+    site.route("/deflate/", encoded(zlib.compress(page.encode()), "deflate"))
+    site.route("/bomb/", encoded(gzip.compress(b"0" * 5_000_000), "gzip"))  # 5 MB from 5 kB
+    site.route("/corrupt/", encoded(b"\x1f\x8b\x08 not really gzip", "gzip"))
+    site.route("/br/", encoded(b"whatever", "br"))
+    fetcher, sleep = fetcher_for(max_response_bytes=64 * 1024)
+    assert fetcher.get_html("/gzip/") == page
+    assert fetcher.get_html("/deflate/") == page
+    with pytest.raises(ResponseTooLargeError):
+        fetcher.get_html("/bomb/")
+    for path in ("/corrupt/", "/br/"):
+        with pytest.raises(PageUnavailableError):
+            fetcher.get_html(path)
+    assert site.requests[-1].headers.get("Accept-Encoding") == "gzip, deflate"
+    assert sleep.calls == []  # nothing here is worth a retry
+
+
+def test_a_trickling_compressed_body_is_abandoned_at_the_deadline(site: ScriptedSite) -> None:
+    """urllib3 decoding it would keep reading until the compressed bytes yield output."""
+    # A gzip header with a long comment: valid so far, and not one decoded byte yet.
+    header_only = b"\x1f\x8b\x08\x10\x00\x00\x00\x00\x00\xff" + b"c" * 390
+    def respond(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Encoding", "gzip")
+        handler.send_header("Content-Length", str(len(header_only)))
+        handler.end_headers()
+        handler.close_connection = True
+        try:
+            for byte in header_only:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+                time.sleep(0.02)
+        except OSError:
+            pass
+    site.route("/p/", respond)
     with Fetcher(make_config(site, read_timeout=0.5, retry_attempts=1)) as fetcher:
         started = time.monotonic()
         with pytest.raises(TransientError, match="longer than 0.5 s"):

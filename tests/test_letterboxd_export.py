@@ -69,7 +69,8 @@ USER_LIST = ("Letterboxd list export v7\nDate,Name,Tags,URL,Description\n"
              "1,Heat,1995,https://boxd.it/29qU,\n")
 
 
-@pytest.mark.parametrize("prefix", ["", "letterboxd-someone-2026-01-21-11-21-utc/"])
+@pytest.mark.parametrize("prefix", ["", "letterboxd-someone-2026-01-21-11-21-utc/",
+                                    "backup/letterboxd-someone-2026-01-21-11-21-utc/"])
 def test_user_lists_named_like_export_files_are_not_taken_for_them(
         tmp_path: Path, prefix: str) -> None:
     """Letterboxd saves a list called "Ratings" as lists/ratings.csv; in a ZIP it may come

@@ -326,7 +326,7 @@ def test_loaded_arrays_equal_the_saved_ones_aligned_and_read_only(
             np.testing.assert_array_equal(stored, array)
             np.testing.assert_array_equal(plain[name], array)
             assert not stored.flags.writeable
-            # Stored on 64-byte boundaries, so views are as fast as copies.
+            # On 64-byte boundaries of the file, so no view sits at an odd address.
             assert (payload.find(array.tobytes()) if array.size else 0) % 64 == 0
 
 

@@ -391,6 +391,9 @@ def test_replaced_files_get_the_permissions_a_plain_open_gives(tmp_path: Path) -
     replaced = tmp_path / "replaced"
     safe_files.write_atomically(replaced, b"y")
     assert stat.S_IMODE(replaced.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+    replaced.chmod(0o600)  # the owner's choice survives the next replacement
+    safe_files.write_atomically(replaced, b"z")
+    assert stat.S_IMODE(replaced.stat().st_mode) == 0o600
 
 
 def test_archiving_a_dataset_killed_mid_compaction_keeps_it_whole(
@@ -409,3 +412,18 @@ def test_archiving_a_dataset_killed_mid_compaction_keeps_it_whole(
     DatasetStore.open(archived)  # finishes the compaction there
     for name in store_module.HEADERS:
         assert (archived / name).read_bytes() == (clean / name).read_bytes(), name
+
+
+def test_a_compaction_keeps_the_failures_that_stop_the_retries(store: DatasetStore) -> None:
+    """The failed scrapes of a user never read are what keeps them from being retried on
+    every run; compaction drops replaced rows, not those."""
+    store.commit_batch([ok("alice", tile("heat", 9))], now=NOW)
+    for attempt in range(store_module.MAX_FAILED_SCRAPES):
+        assert store.unfinished_users() == (["bob"] if attempt else [])
+        store.commit_batch([UserScrapeRecord("bob", ScrapeStatus.FAILED, ())], now=NOW)
+    assert store.unfinished_users() == [] and store.is_abandoned("bob")
+    store.commit_batch([ok("alice", tile("heat", 7))], now=LATER)  # a refresh
+    assert store.compact() == 1
+    reopened = DatasetStore.open(store.data_dir)
+    assert reopened.unfinished_users() == [] and reopened.is_abandoned("bob")
+    assert reopened.abandoned_user_count == 1 and not reopened.is_abandoned("alice")
