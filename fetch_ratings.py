@@ -257,18 +257,19 @@ _CHUNK_BYTES = 64 * 1024
 # What we decompress ourselves (see `_read_body`); requests would add br or zstd when
 # their packages happen to be installed.
 _ACCEPT_ENCODING = "gzip, deflate"
+_MAX_BACKOFF_DOUBLINGS = 30
+_UNSAFE_PATH_CHARACTERS = re.compile(r"[\x00-\x20\x7f\\]")
+_ACCEPT = "text/html, text/plain;q=0.8"
 
 
 def _body_decoder(url: str, content_encoding: str) -> "zlib._Decompress | None":
+    """A decompressor for the body, None for a plain one."""
     encoding = content_encoding.strip().lower()
     if encoding in ("", "identity"):
         return None
     if encoding in ("gzip", "x-gzip", "deflate"):
         return zlib.decompressobj(32 + zlib.MAX_WBITS)  # a gzip or zlib header, either
     raise PageUnavailableError(url, f"the body is in an encoding we did not ask for: {encoding}")
-_MAX_BACKOFF_DOUBLINGS = 30
-_UNSAFE_PATH_CHARACTERS = re.compile(r"[\x00-\x20\x7f\\]")
-_ACCEPT = "text/html, text/plain;q=0.8"
 
 
 @dataclass(frozen=True)
