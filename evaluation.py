@@ -14,7 +14,8 @@ Protocol (reproducible from one seed):
   product uses them: in fitting, in fold-in, and left out of every ranking.
 
 Baselines: the global mean, user + film biases (regularised), and popularity
-(films ordered by how many ratings >= 8 they have; stars = damped film mean).
+(films ordered by how many ratings at the relevance threshold, 8 by default, they have;
+stars = damped film mean).
 
     python evaluation.py RATINGS.csv[.gz] [--seed S] [--holdout-users N]
 """
@@ -265,7 +266,8 @@ def evaluate(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray
     fit_seconds = time.perf_counter() - started
     baselines = _Baselines(user_index[train], item_index[train], ratings[train], n_users,
                            n_items)
-    popularity = model.popularity_scores()
+    popularity = np.bincount(item_index[train], weights=ratings[train] >= relevance_threshold,
+                             minlength=n_items)
     names = (GLOBAL_MEAN, BIASES, POPULARITY, MODEL, RANKED_BY_STARS)
     results = {name: _Accumulator.empty() for name in names}
 

@@ -108,7 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                       args.repeats, args.warmup)
         speedup = soup_time.median / lxml_time.median
         met &= lxml_time.median * 1000 <= TARGET_MS and speedup >= TARGET_SPEEDUP and agree
-        print(f"{path.name}: {len(ours)} films, {len(html):,} chars, same result: {agree}")
+        print(f"{path.name}: {len(ours)} films, {path.stat().st_size / 1000:.1f} kB, "
+              f"same result: {agree}")
         print(f"  parse_film_grid     {lxml_time.median * 1000:7.2f} ms  ({lxml_time.spread})")
         print(f"  BeautifulSoup       {soup_time.median * 1000:7.2f} ms  ({soup_time.spread})")
         print(f"  speed-up            {speedup:7.1f} x   "

@@ -74,6 +74,36 @@ def test_ranking_metrics_by_hand() -> None:
     ideal = 1 + 1 / np.log2(3) + 1 / np.log2(4)
     assert ndcg == pytest.approx((1 / np.log2(3) + 1 / np.log2(5)) / ideal)
     assert evaluation.ranking_metrics(ranked, np.array([5]), k=4) == (1.0, 1.0)
+    # More relevant films than the list holds: recall counts all of them, NDCG's ideal
+    # list is full.
+    assert evaluation.ranking_metrics(np.array([3, 4, 5]), np.array([5, 4, 3, 2, 1]),
+                                      k=3) == (pytest.approx(0.6), pytest.approx(1.0))
+
+
+def test_nothing_of_the_held_out_users_reaches_the_model_or_the_baselines(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    data = synthetic_ratings(seed=4, n_users=120, n_items=80)
+    _, held_out = evaluation.split_holdout(np.asarray(data.user_index), data.n_users, 20,
+                                           np.random.default_rng(0))
+    held_users = {int(data.user_index[known[0]]) for known, _ in held_out}
+    fitted_users, baseline_users = [], []
+    real_fit, real_baselines = evaluation.RecommenderModel.fit, evaluation._Baselines.__init__
+
+    def fit(user_index, *args, **kwargs):
+        fitted_users.append(set(np.asarray(user_index).tolist()))
+        return real_fit(user_index, *args, **kwargs)
+
+    def baselines(self, user_index, *args):
+        baseline_users.append(set(np.asarray(user_index).tolist()))
+        real_baselines(self, user_index, *args)
+
+    monkeypatch.setattr(evaluation.RecommenderModel, "fit", fit)
+    monkeypatch.setattr(evaluation._Baselines, "__init__", baselines)
+    evaluate(*data, seed=0, holdout_users=20)
+    # The first fit and baselines serve the held-out users; the CV ones use every user.
+    assert len(held_users) == 20
+    assert not fitted_users[0] & held_users and not baseline_users[0] & held_users
+    assert held_users <= fitted_users[1] | fitted_users[2] | fitted_users[3]
 
 
 def test_model_beats_every_baseline_on_structured_data(report: EvaluationReport) -> None:

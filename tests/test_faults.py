@@ -143,8 +143,10 @@ def test_a_challenge_mid_run_stops_at_once_saves_what_is_done_and_says_why(
         tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """One challenged page is enough: no further page is asked for, even ones that would work.
 
-    A rate limit keeps the three workers in step, so when the challenge comes an
-    earlier user still has pages to go; asking for them would be the crawl going on.
+    A rate limit keeps the three workers roughly in step, so when the challenge comes
+    an earlier user still has pages to go; asking for them would be the crawl going on.
+    How many users were finished by then depends on thread timing, so the test checks
+    that those saved are whole and in order, not how many there are.
     """
     site_data = SiteData.generate(seed=1, n_users=12, n_films=700, min_watched=200,
                                   max_watched=700)
@@ -160,7 +162,7 @@ def test_a_challenge_mid_run_stops_at_once_saves_what_is_done_and_says_why(
         assert len(paths) - paths.index(challenged) - 1 <= WORKERS - 1
 
         saved = load_ratings_dataset(data_dir).usernames
-        assert 0 < len(saved) < 4 and saved == users[:len(saved)]
+        assert saved == users[:len(saved)] and users[4] not in saved
         assert dataset_triples(data_dir) == site_triples(site_data, set(saved))
         assert all(status == ["ok"] for status in statuses_by_user(data_dir).values())
         captured = capsys.readouterr()
