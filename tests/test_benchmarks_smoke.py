@@ -227,16 +227,18 @@ def test_ranking_alternatives_benchmark_scores_every_method(
 def test_learned_reranker_benchmark_reorders_the_same_candidates(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     sample = kaggle_layout_sample(tmp_path)
-    out = run_script(bench_learned_reranker.main, ["--ratings", str(sample), "--seeds", "0"],
-                     capsys)
+    out = run_script(bench_learned_reranker.main,
+                     ["--ratings", str(sample), "--seeds", "0", "1"], capsys)
     table = out[out.index("\nmethod"):].strip().splitlines()
-    assert [line[:26].strip() for line in table[1:]] == ["chosen model", "chosen model, reranked"]
-    chosen, reranked = (float(line[26:]) for line in table[1:])
+    width = bench_learned_reranker.NAME_WIDTH
+    assert [line[:width].strip() for line in table[1:]] == list(bench_learned_reranker.ROWS)
+    (chosen, _), *reranked = ([float(cell) for cell in line[width:].split()]
+                              for line in table[1:])
     # The first row is evaluation.py's own ratio: same split, same model.
     report = evaluation.evaluate(*evaluation.load_ratings_table(sample), seed=0)
     assert chosen == pytest.approx(report.method(evaluation.MODEL).recall
                                    / report.method(evaluation.POPULARITY).recall, abs=0.0015)
-    assert np.isfinite(reranked) and reranked > 0
+    assert all(np.isfinite(value) and value > 0 for row in reranked for value in row)
     weights = out.split("; weights ")[1].splitlines()[0]
     assert all(f"{name} " in weights for name in bench_learned_reranker.FEATURES)
 
