@@ -34,16 +34,14 @@ def evaluation_command(ratings: Path, seed: int, holdout_users: int | None) -> l
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Figure 7: evaluation table.")
-    parser.add_argument("--ratings", type=Path, default=harness.SHARED_SAMPLE,
-                        help="ratings CSV in the Kaggle layout (default: the shared 500k sample)")
+    harness.add_sample_arguments(parser, seeds=False)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--holdout-users", type=int, default=None,
                         help="held-out users (default: evaluation.py's own default)")
     parser.add_argument("--blas-threads", type=int, default=None,
                         help="cap BLAS threads in the run (default: the library's choice)")
     args = parser.parse_args(argv)
-    if not args.ratings.is_file():
-        print(f"skipped: {args.ratings} is not available")
+    if harness.sample_missing(args.ratings):
         return 0
     harness.print_header("Figure 7: evaluation on " + args.ratings.name
                          + (f", BLAS threads capped at {args.blas_threads}"

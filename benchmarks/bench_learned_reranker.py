@@ -157,12 +157,9 @@ def standardised_per_user(features: np.ndarray) -> np.ndarray:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Figure 7d: a learned reranking stage.")
-    parser.add_argument("--ratings", type=Path, default=harness.SHARED_SAMPLE,
-                        help="ratings CSV in the Kaggle layout (default: the shared 500k sample)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
+    harness.add_sample_arguments(parser)
     args = parser.parse_args(argv)
-    if not args.ratings.is_file():
-        print(f"skipped: {args.ratings} is not available")
+    if harness.sample_missing(args.ratings):
         return 0
     table = load_ratings_table(args.ratings)
     everyone = Ratings(np.asarray(table.user_index, np.int64),

@@ -142,12 +142,9 @@ BLENDS: dict[str, dict[str, float]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Figure 7b: other ranking methods.")
-    parser.add_argument("--ratings", type=Path, default=harness.SHARED_SAMPLE,
-                        help="ratings CSV in the Kaggle layout (default: the shared 500k sample)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
+    harness.add_sample_arguments(parser)
     args = parser.parse_args(argv)
-    if not args.ratings.is_file():
-        print(f"skipped: {args.ratings} is not available")
+    if harness.sample_missing(args.ratings):
         return 0
     table = load_ratings_table(args.ratings)
     if table.n_items > MAX_FILMS:

@@ -75,16 +75,13 @@ def measure(table, seed: int, share: float) -> dict[str, tuple[float, float]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Figure 7c: films watched without a rating.")
-    parser.add_argument("--ratings", type=Path, default=harness.SHARED_SAMPLE,
-                        help="ratings CSV in the Kaggle layout (default: the shared 500k sample)")
+    harness.add_sample_arguments(parser)
     parser.add_argument("--share", type=float, default=0.1,
                         help="share of ratings turned into unrated watches (default 0.1)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     args = parser.parse_args(argv)
     if not 0 < args.share < 1:
         parser.error("--share must be between 0 and 1")
-    if not args.ratings.is_file():
-        print(f"skipped: {args.ratings} is not available")
+    if harness.sample_missing(args.ratings):
         return 0
     table = load_ratings_table(args.ratings)
     harness.print_header(f"Figure 7c: {args.share:.0%} of ratings made unrated; "

@@ -6,6 +6,7 @@ numbers in BENCHMARKS.md are comparable.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -26,6 +27,22 @@ DATA_DIR = BENCHMARKS_DIR / "data"
 SHARED_DIR = PROJECT_ROOT.parent / "shared"
 SHARED_PAGES_DIR = SHARED_DIR / "letterboxd_pages"
 SHARED_SAMPLE = SHARED_DIR / "datasets" / "letterboxd_ratings_500k" / "ratings.csv.gz"
+
+
+def add_sample_arguments(parser: argparse.ArgumentParser, seeds: bool = True) -> None:
+    """--ratings (and --seeds) as every figure-7 script takes them."""
+    parser.add_argument("--ratings", type=Path, default=SHARED_SAMPLE,
+                        help="ratings CSV in the Kaggle layout (default: the shared 500k sample)")
+    if seeds:
+        parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
+
+
+def sample_missing(path: Path) -> bool:
+    """True, after saying so, when the ratings file is not there (no ../shared)."""
+    if path.is_file():
+        return False
+    print(f"skipped: {path} is not available")
+    return True
 
 
 @dataclass(frozen=True)
