@@ -210,9 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                           user.relevant, TOP_K)[0]
                           for user in held_by_seed[seed]])
         rows[ROWS[2]].append(float(recall) / popularity_recall[seed])
-    print(f"\n{'method':<{NAME_WIDTH}}" + "".join(f"{f'seed {seed}':>9}" for seed in args.seeds))
-    for name, values in rows.items():
-        print(f"{name:<{NAME_WIDTH}}" + "".join(f"{value:>9.3f}" for value in values))
+    harness.print_seed_table(rows, args.seeds, NAME_WIDTH)
     return 0
 
 

@@ -162,9 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             recall = split.recall(method_scores)
             ratios[name].append(recall / baseline)
             print(f"  {name:<34}{recall:>8.4f}{recall / baseline:>7.3f}x", flush=True)
-    print(f"\n{'method':<36}" + "".join(f"{f'seed {seed}':>9}" for seed in args.seeds))
-    for name, values in ratios.items():
-        print(f"{name:<36}" + "".join(f"{value:>9.3f}" for value in values))
+    harness.print_seed_table(ratios, args.seeds, 36)
     return 0
 
 

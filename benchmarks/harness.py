@@ -150,6 +150,14 @@ def mib(size: float) -> str:
     return f"{size / 2**20:,.0f} MiB"
 
 
+def print_seed_table(rows: dict[str, Sequence[float]], seeds: Sequence[int],
+                     name_width: int) -> None:
+    """The closing table of the figure-7 scripts: one row per method, one column per seed."""
+    print(f"\n{'method':<{name_width}}" + "".join(f"{f'seed {seed}':>9}" for seed in seeds))
+    for name, values in rows.items():
+        print(f"{name:<{name_width}}" + "".join(f"{value:>9.3f}" for value in values))
+
+
 def print_header(title: str) -> None:
     print(f"== {title}")
     print(f"   machine: {machine_summary()}")
