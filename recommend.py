@@ -199,10 +199,8 @@ UNKNOWN_WATCHLIST = ("the dataset stores no watchlists and a private one cannot 
                      "--refresh to read it from a public profile, or use --export")
 
 
-def film_genres(films: pd.DataFrame, args: argparse.Namespace) -> pd.Series:
-    """Each film's genres, lower case, once the genre flags are known to make sense here.
-
-    Called before a profile is read, so that a typo costs no requests."""
+def _film_genres(films: pd.DataFrame, args: argparse.Namespace) -> pd.Series:
+    """Each film's genres, lower case, once the genre flags are known to make sense here."""
     genre_text = films["genres"].fillna("")
     if not (genre_text != "").any():
         raise BadInputError("this dataset has no genre metadata; import one with genres "
@@ -217,11 +215,11 @@ def film_genres(films: pd.DataFrame, args: argparse.Namespace) -> pd.Series:
     return genres
 
 
-def candidate_mask(data: CachedModel, taste: UserTaste, args: argparse.Namespace) -> np.ndarray:
+def film_filter(data: CachedModel, args: argparse.Namespace) -> np.ndarray:
+    """The films the filter flags allow, whoever asks: worked out before a profile is read,
+    so that a mistyped genre costs no requests."""
     films = data.films
     mask = np.ones(len(films), dtype=bool)
-    mask[taste.watched] = False
-    mask[taste.rated_films] = False
     counts = data.rating_counts
     if args.min_ratings is not None:
         mask &= counts >= args.min_ratings
@@ -233,13 +231,23 @@ def candidate_mask(data: CachedModel, taste: UserTaste, args: argparse.Namespace
     if args.year_to is not None:
         mask &= years <= args.year_to
     if args.genre or args.exclude_genre:
-        genres = film_genres(films, args)
+        genres = _film_genres(films, args)
         wanted = {genre.lower() for genre in args.genre}
         unwanted = {genre.lower() for genre in args.exclude_genre}
         if wanted:
             mask &= genres.map(lambda names: bool(wanted.intersection(names))).to_numpy()
         if unwanted:
             mask &= ~genres.map(lambda names: bool(unwanted.intersection(names))).to_numpy()
+    return mask
+
+
+def candidate_mask(data: CachedModel, taste: UserTaste, args: argparse.Namespace,
+                   allowed: np.ndarray) -> np.ndarray:
+    """The `film_filter` films this user has not seen, with their watchlist as asked."""
+    films = data.films
+    mask = allowed.copy()
+    mask[taste.watched] = False
+    mask[taste.rated_films] = False
     if args.watchlist_only:
         if taste.watchlist is None:
             raise BadInputError(f"the watchlist of {taste.name} is not known: {UNKNOWN_WATCHLIST}")
@@ -251,12 +259,13 @@ def candidate_mask(data: CachedModel, taste: UserTaste, args: argparse.Namespace
     return mask
 
 
-def recommend(data: CachedModel, taste: UserTaste, args: argparse.Namespace
-              ) -> tuple[list[Recommendation], str | None]:
-    """The ranked list and, for a cold start, a note saying why it is popularity-based."""
+def recommend(data: CachedModel, taste: UserTaste, args: argparse.Namespace,
+              allowed: np.ndarray) -> tuple[list[Recommendation], str | None]:
+    """The ranked list among the `allowed` films (see `film_filter`) and, for a cold start,
+    a note saying why it is popularity-based."""
     model = data.model
     profile = model.fold_in(taste.rated_films, taste.ratings, watched_items=taste.watched)
-    mask = candidate_mask(data, taste, args)
+    mask = candidate_mask(data, taste, args, allowed)
     note = None
     if model.is_cold(profile):
         scores = model.popularity_scores().astype(np.float64)
@@ -380,8 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.evaluate is not None:
         return run_evaluation(args, config)
     data = load_or_fit(config.data_dir)
-    if args.genre or args.exclude_genre:
-        film_genres(data.films, args)
+    allowed = film_filter(data, args)
     if args.export is not None:
         taste = taste_from_export(data, args.export)
     else:
@@ -404,7 +412,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logger.info("%s: %s", taste.name, taste.source_note)
     if len(taste.watched) == 0 and len(taste.rated_films) == 0:
         raise BadInputError(f"{taste.name} has no ratings that match the dataset's films")
-    picks, note = recommend(data, taste, args)
+    picks, note = recommend(data, taste, args, allowed)
     if note:
         logger.warning("%s", note)
     if not picks:

@@ -98,7 +98,7 @@ def breakdown(data_dir: Path, export: Path) -> dict[str, float]:
     stages["read + match export"] = time.perf_counter() - start
     args = recommend.parse_arguments(["--export", str(export), "--data-dir", str(data_dir)])
     start = time.perf_counter()
-    recommend.recommend(data, taste, args)
+    recommend.recommend(data, taste, args, recommend.film_filter(data, args))
     stages["fold-in + rank + explain"] = time.perf_counter() - start
     return stages
 
