@@ -16,7 +16,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -283,15 +283,18 @@ def recommend(data: CachedModel, taste: UserTaste, args: argparse.Namespace,
     best = top_items(scores, args.top)
     predicted = model.predict(profile, best)
     on_watchlist = set() if taste.watchlist is None else set(taste.watchlist.tolist())
+    reasons = {film_id: () if note else model.explain(profile, film_id)
+               for film_id in best.tolist()}
+    shown = _films_shown(data.films, [*reasons, *(other for found in reasons.values()
+                                                 for other in found)])
     picks = []
     for rank, (film_id, rating) in enumerate(zip(best.tolist(), predicted.tolist()), start=1):
-        film = data.films.iloc[film_id]
+        film = shown[film_id]
         # With the year: many films share a title, and a reason must not look like the pick.
-        because = () if note else tuple(_title_and_year(*_title_year(data.films, other))
-                                        for other in model.explain(profile, film_id))
-        title, year = _title_year(data.films, film_id)
+        because = tuple(_title_and_year(shown[other].title, shown[other].year)
+                        for other in reasons[film_id])
         picks.append(Recommendation(
-            rank=rank, slug=film["slug"], title=title, year=year, lid=film["lid"] or "",
+            rank=rank, slug=film.slug, title=film.title, year=film.year, lid=film.lid,
             predicted_rating=float(rating), because=because,
             on_watchlist=film_id in on_watchlist))
     return picks, note
@@ -302,13 +305,22 @@ def recommend(data: CachedModel, taste: UserTaste, args: argparse.Namespace,
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-def _title_year(films: pd.DataFrame, film_id: int) -> tuple[str, int | None]:
-    """A film's title, stripped of control characters (a scraped or imported title must not
-    drive the terminal), and its year."""
-    film = films.iloc[film_id]
-    year = film["year"]
-    return (_CONTROL_CHARACTERS.sub("", str(film["title"])),
-            None if pd.isna(year) else int(year))
+class _ShownFilm(NamedTuple):
+    title: str
+    year: int | None
+    slug: str
+    lid: str
+
+
+def _films_shown(films: pd.DataFrame, film_ids: Sequence[int]) -> dict[int, _ShownFilm]:
+    """The films a list names, read from the table in one go; titles lose control
+    characters (a scraped or imported title must not drive the terminal)."""
+    ids = sorted(set(film_ids))
+    rows = films.iloc[ids]
+    return {film_id: _ShownFilm(_CONTROL_CHARACTERS.sub("", str(title)),
+                                None if pd.isna(year) else int(year), slug, lid or "")
+            for film_id, title, year, slug, lid in zip(
+                ids, rows["title"], rows["year"], rows["slug"], rows["lid"])}
 
 
 def _title_and_year(title: str, year: int | None) -> str:
