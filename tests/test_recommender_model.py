@@ -85,19 +85,28 @@ def test_folding_in_a_training_user_recovers_their_fitted_weights(
                                    atol=1e-3)
 
 
-def test_ranking_scores_are_the_projection_onto_the_exact_top_singular_subspace(
+def test_ranking_scores_are_ease_on_the_exact_low_rank_plus_diagonal_gram(
         data: SyntheticRatings) -> None:
-    fitted = RecommenderModel.fit(*data, params=ModelParams(ranking_factors=3))
+    params = ModelParams(ranking_factors=3)
+    fitted = RecommenderModel.fit(*data, params=params)
     counts = np.bincount(data.item_index, minlength=data.n_items)
-    scale = np.maximum(counts, 1) ** -fitted.params.popularity_damping
+    scale = np.maximum(counts, 1) ** -params.popularity_damping
     dense = np.zeros((data.n_users, data.n_items))
     dense[data.user_index, data.item_index] = (interaction_weight(data.ratings)
                                                * scale[data.item_index])
-    exact = np.linalg.svd(dense, full_matrices=False)[2][:3].T
+    _, singular, right = np.linalg.svd(dense, full_matrices=False)
+    top = right[:3].T * singular[:3]
+    gram = dense.T @ dense
+    low_rank = top @ top.T
+    # The Gram's top singular part, its leftover diagonal and the ridge, inverted densely.
+    approximate = low_rank + np.diag(np.diag(gram) - np.diag(low_rank)
+                                     + params.ranking_reg * np.diag(gram).mean())
+    inverse = np.linalg.inv(approximate)
     for user in (3, 50):
         items, ratings = ratings_of(data, user)
-        expected = dense[user] @ exact @ exact.T
-        scores = fitted.rank_scores(fitted.fold_in(items, ratings))
+        unseen = np.setdiff1d(np.arange(data.n_items), items)
+        expected = -(dense[user] @ inverse)[unseen] / np.diag(inverse)[unseen]
+        scores = fitted.rank_scores(fitted.fold_in(items, ratings))[unseen]
         assert np.abs(scores - expected).max() < 1e-3 * np.abs(expected).max()
 
 
@@ -184,7 +193,8 @@ def test_explanations_are_the_most_similar_loved_films_that_support_the_pick(
         assert 1 <= len(reasons) <= 3
         assert all(rated[reason] >= 8 for reason in reasons)
         liked = items[ratings >= 8]
-        supporting = liked[factors[liked] @ factors[film] > 0]  # each adds to the score
+        # each adds to the score
+        supporting = liked[factors[liked] @ model.ranking_mixing @ factors[film] > 0]
         expected = supporting[np.argsort(-(unit[supporting] @ unit[film]), kind="stable")]
         assert list(reasons) == expected[:len(reasons)].tolist()
         explained.add(reasons)
@@ -196,8 +206,10 @@ def test_contributions_add_up_to_the_ranking_score(data: SyntheticRatings,
     items, ratings = ratings_of(data, 2)
     profile = model.fold_in(items, ratings)
     film = int(model.rank(profile, 1)[0])
+    factors = model.item_ranking_factors
     contributions = (interaction_weight(ratings) * model.item_scale[items]
-                     * (model.item_ranking_factors[items] @ model.item_ranking_factors[film]))
+                     * model.ranking_query_scale[items] * model.ranking_output_scale[film]
+                     * (factors[items] @ model.ranking_mixing @ factors[film]))
     assert contributions.sum() == pytest.approx(float(model.rank_scores(profile)[film]),
                                                 rel=1e-4)
 
