@@ -25,7 +25,7 @@ import argparse
 import logging
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
@@ -308,7 +308,7 @@ def evaluate(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray
         rankings: dict[str, np.ndarray] = {
             BIASES: top_k(baselines.biases(user_bias, np.arange(n_items)), seen, k),
             POPULARITY: top_k(popularity, seen, k),
-            MODEL: top_k(model.rank_scores(profile), seen, k),
+            MODEL: ranked,
             RANKED_BY_STARS: top_k(stars, seen, k)}
         for name, top in rankings.items():
             recall, ndcg = ranking_metrics(top, relevant, k)
@@ -331,6 +331,8 @@ def _cross_validated_rmse(user_index: np.ndarray, item_index: np.ndarray, rating
                           watched: tuple[np.ndarray, np.ndarray]) -> dict[str, float]:
     """RMSE over all ratings, each predicted by the fit on the folds it is not in."""
     fold = rng.permutation(len(ratings)) % CV_FOLDS
+    # Ratings only: the second ranking stage cannot change them, so it is not learned here.
+    params = replace(params, rerank_candidates=0)
     squared: dict[str, float] = {GLOBAL_MEAN: 0.0, BIASES: 0.0, POPULARITY: 0.0, MODEL: 0.0}
     for held_fold in range(CV_FOLDS):
         test = fold == held_fold

@@ -267,20 +267,20 @@ def recommend(data: CachedModel, taste: UserTaste, args: argparse.Namespace,
     profile = model.fold_in(taste.rated_films, taste.ratings, watched_items=taste.watched)
     mask = candidate_mask(data, taste, args, allowed)
     note = None
-    if model.is_cold(profile):
-        scores = model.popularity_scores().astype(np.float64)
-        note = (f"only {len(taste.rated_films)} of this user's ratings match the dataset: "
-                "showing the dataset's most loved films instead of personal picks")
-    else:
-        scores = model.rank_scores(profile).astype(np.float64)
     if args.boost_watchlist and taste.watchlist is None:
         logger.warning("--boost-watchlist: the watchlist of %s is not known: %s", taste.name,
                        UNKNOWN_WATCHLIST)
-    if args.boost_watchlist and taste.watchlist is not None and len(taste.watchlist):
-        spread = float(np.nanstd(scores[mask])) if mask.any() else 0.0
-        scores[taste.watchlist] += 2.0 * spread
-    scores[~mask] = -np.inf
-    best = top_items(scores, args.top)
+    boosted = taste.watchlist if args.boost_watchlist else None
+    if model.is_cold(profile):
+        note = (f"only {len(taste.rated_films)} of this user's ratings match the dataset: "
+                "showing the dataset's most loved films instead of personal picks")
+        scores = model.popularity_scores().astype(np.float64)
+        if boosted is not None and len(boosted) and mask.any():
+            scores[boosted] += 2.0 * float(np.std(scores[mask]))
+        scores[~mask] = -np.inf
+        best = top_items(scores, args.top)
+    else:
+        best = model.rank(profile, args.top, allowed=mask, boosted=boosted)
     predicted = model.predict(profile, best)
     on_watchlist = set() if taste.watchlist is None else set(taste.watchlist.tolist())
     reasons = {film_id: () if note else model.explain(profile, film_id)

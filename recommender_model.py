@@ -49,14 +49,17 @@ import numpy as np
 
 from errors import ModelFileError
 from safe_files import write_atomically
+from second_stage import FEATURES, FilmStatistics, LinearStage, candidate_features, learn_weights
 
 logger = logging.getLogger(__name__)
 
 # 2: watched-unrated films enter the ranking matrix; 3: affinity statistics are saved;
-# 4: ranking by low-rank-plus-diagonal EASE
+# 4: ranking by low-rank-plus-diagonal EASE, then a learned second stage
 FORMAT_VERSION = 4
 AFFINITY_ARRAYS = ("affinity_mean", "affinity_covariance")
-RANKING_ARRAYS = ("ranking_query_scale", "ranking_mixing", "ranking_output_scale")
+RANKING_ARRAYS = ("ranking_query_scale", "ranking_mixing", "ranking_output_scale",
+                  "ranking_singular", "rating_count")
+SECOND_STAGE_ARRAYS = ("second_stage_mean", "second_stage_scale", "second_stage_weights")
 ARRAYS_FILE = "recommender_model.npz"
 META_FILE = "recommender_model.json"
 MIN_RATING = 1
@@ -86,6 +89,12 @@ class ModelParams:
     # Film columns are scaled by (number of ratings)^-popularity_damping before the SVD.
     popularity_damping: float = 0.25
     svd_power_iterations: int = 5
+    # The second stage reorders this many of the first stage's best films (0: no second stage).
+    rerank_candidates: int = 300
+    # Its weights are learned on this many users held out of an extra fit...
+    rerank_users: int = 400
+    # ...with this L2 penalty on the weights of standardised features.
+    rerank_l2: float = 0.01
     # EASE's ridge penalty, as a multiple of the Gram's mean diagonal (so independent of
     # the matrix's scale).
     ranking_reg: float = 3.5
@@ -116,7 +125,8 @@ class ModelParams:
         for name in ("ranking_factors", "rating_factors", "als_iterations"):
             if number(name, int) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        for name in ("svd_power_iterations", "cold_start_threshold", "seed"):
+        for name in ("svd_power_iterations", "rerank_candidates", "rerank_users",
+                     "cold_start_threshold", "seed"):
             if number(name, int) < 0:
                 raise ValueError(f"{name} must not be negative")
         # Regularisers must be positive: a user with one rating must still give a solvable
@@ -125,7 +135,7 @@ class ModelParams:
                      "noise_prior", "affinity_clip", "affinity_reg"):
             if number(name, (int, float)) <= 0:
                 raise ValueError(f"{name} must be positive")
-        for name in ("popularity_damping", "noise_power"):
+        for name in ("popularity_damping", "noise_power", "rerank_l2"):
             if number(name, (int, float)) < 0:
                 raise ValueError(f"{name} must not be negative")
         if not MIN_RATING <= number("high_rating", int) <= MAX_RATING:
@@ -425,8 +435,13 @@ class RecommenderModel:
         self.ranking_query_scale: np.ndarray = arrays["ranking_query_scale"]
         self.ranking_mixing: np.ndarray = arrays["ranking_mixing"]
         self.ranking_output_scale: np.ndarray = arrays["ranking_output_scale"]
+        self.ranking_singular: np.ndarray = arrays["ranking_singular"]
+        self.rating_count: np.ndarray = arrays["rating_count"]
+        self.second_stage = LinearStage(*(arrays[name] for name in SECOND_STAGE_ARRAYS))
         self._affinity = _Affinity(arrays["affinity_mean"], arrays["affinity_covariance"],
                                    params.affinity_clip)
+        self._films = FilmStatistics(self.item_ranking_factors, self.ranking_singular,
+                                     self.rating_count, self.popularity, self.item_bias)
 
     # --- fitting -------------------------------------------------------------------
 
@@ -439,6 +454,9 @@ class RecommenderModel:
         `watched` holds (user, film) pairs seen without a rating, disjoint from the rated
         ones as the dataset stores them. They enter the ranking matrix exactly as `fold_in`
         counts a user's watched films, so training and folded-in users are alike.
+
+        The second stage's weights come from one extra fit without `rerank_users` users,
+        who are then folded in from 80% of their ratings and scored on the rest.
         """
         params = params or ModelParams()
         user_index = np.asarray(user_index)
@@ -454,6 +472,23 @@ class RecommenderModel:
         _check_index("user", watched_users, n_users)
         _check_index("item", watched_items, n_items)
         ratings = ratings.astype(np.float32)
+        started = time.perf_counter()
+        model = cls._fit_first_stage(user_index, item_index, ratings, n_users, n_items, params,
+                                     watched_users, watched_items)
+        if params.rerank_candidates:
+            model.second_stage = _learn_second_stage(
+                user_index, item_index, ratings, n_users, n_items, params,
+                watched_users, watched_items)
+        logger.info("fitted on %d ratings (%d users, %d films) in %.1f s", len(ratings),
+                    n_users, n_items, time.perf_counter() - started)
+        return model
+
+    @classmethod
+    def _fit_first_stage(cls, user_index: np.ndarray, item_index: np.ndarray,
+                         ratings: np.ndarray, n_users: int, n_items: int, params: ModelParams,
+                         watched_users: np.ndarray, watched_items: np.ndarray
+                         ) -> "RecommenderModel":
+        """Both models on checked input, with a second stage that keeps the first's order."""
         started = time.perf_counter()
         rng = np.random.default_rng(params.seed)
         users = _Pattern(user_index, item_index, (n_users, n_items))
@@ -504,8 +539,8 @@ class RecommenderModel:
             training_affinity)
         popularity = np.bincount(item_index, weights=ratings >= params.high_rating,
                                  minlength=n_items).astype(np.float32)
-        logger.info("fitted on %d ratings (%d users, %d films) in %.1f s", len(ratings),
-                    n_users, n_items, time.perf_counter() - started)
+        logger.debug("both models in %.1f s", time.perf_counter() - started)
+        second_stage = LinearStage.first_stage_order()
         return cls(params=params, n_users=n_users, n_items=n_items, n_ratings=len(ratings),
                    global_mean=rating_model.global_mean,
                    pooled_variance=rating_model.pooled_variance,
@@ -516,7 +551,12 @@ class RecommenderModel:
                        "item_rating_factors": rating_model.item_factors.astype(np.float32),
                        "user_ranking_embeddings": user_embeddings,
                        "user_rating_weights": rating_model.user_weights.astype(np.float32),
-                       "popularity": popularity, **affinity_statistics, **ranking_arrays})
+                       "popularity": popularity, **affinity_statistics, **ranking_arrays,
+                       "ranking_singular": singular.astype(np.float32),
+                       "rating_count": item_count.astype(np.float32),
+                       **dict(zip(SECOND_STAGE_ARRAYS, (
+                           part.astype(np.float32) for part in (
+                               second_stage.mean, second_stage.scale, second_stage.weights))))})
 
     # --- one user --------------------------------------------------------------------
 
@@ -579,15 +619,53 @@ class RecommenderModel:
         return profile.n_ratings < self.params.cold_start_threshold
 
     def rank_scores(self, profile: UserProfile) -> np.ndarray:
-        """Ranking score of every film (higher is better); seen films are not masked."""
+        """First-stage score of every film (higher is better); seen films are not masked."""
         return self.ranking_output_scale * (self.item_ranking_factors @ profile.ranking_query)
 
-    def rank(self, profile: UserProfile, n: int) -> np.ndarray:
-        """The n best films the user has neither rated nor watched, best first."""
+    def rank(self, profile: UserProfile, n: int, allowed: np.ndarray | None = None,
+             boosted: np.ndarray | None = None) -> np.ndarray:
+        """The n best films the user has neither rated nor watched, best first.
+
+        allowed: a mask of the films that may be listed (filters), applied before the
+        second stage chooses among the first stage's best, so a filter never empties the
+        list. boosted: films moved up by two standard deviations of the final scores
+        (the watchlist); they are scored even when the first stage puts them far down.
+        """
+        boosted = np.empty(0, np.int64) if boosted is None else np.asarray(boosted, np.int64)
+        candidates, features = self._candidate_features(
+            profile, max(n, self.params.rerank_candidates), allowed, boosted)
+        if not len(candidates):
+            return candidates
+        final = (self.second_stage.scores(features) if self.params.rerank_candidates
+                 else features[:, 0])
+        if len(boosted):
+            final[np.isin(candidates, boosted)] += 2.0 * float(final.std())
+        return candidates[np.argsort(-final, kind="stable")[:n]]
+
+    def _candidate_features(self, profile: UserProfile, n: int | None = None,
+                            allowed: np.ndarray | None = None,
+                            boosted: np.ndarray | None = None
+                            ) -> tuple[np.ndarray, np.ndarray]:
+        """The first stage's n best unseen `allowed` films plus the `boosted` ones, and the
+        second stage's features of each."""
         scores = self.rank_scores(profile).astype(np.float64)
+        standard = (scores - scores.mean()) / max(float(scores.std()), 1e-12)
         scores[profile.rated_items] = -np.inf
         scores[profile.watched_items] = -np.inf
-        return top_items(scores, n)
+        if allowed is not None:
+            scores[~np.asarray(allowed, dtype=bool)] = -np.inf
+        candidates = top_items(scores, self.params.rerank_candidates if n is None else n)
+        positions = np.arange(len(candidates), dtype=np.float64)
+        if boosted is not None and len(boosted):
+            behind = np.setdiff1d(boosted[np.isfinite(scores[boosted])], candidates)
+            finite = np.sort(scores[np.isfinite(scores)])
+            positions = np.concatenate([positions, len(finite) - np.searchsorted(
+                finite, scores[behind], "right")])
+            candidates = np.concatenate([candidates, behind])
+        return candidates, candidate_features(
+            self._films, candidates, standard[candidates], positions,
+            self.predict(profile, candidates), profile.rated_items, profile.ratings,
+            self.params.high_rating)
 
     def predict(self, profile: UserProfile, items: np.ndarray) -> np.ndarray:
         """Predicted ratings (1..10) of the given films for this user."""
@@ -647,7 +725,10 @@ class RecommenderModel:
                 "user_ranking_embeddings": self.user_ranking_embeddings,
                 "user_rating_weights": self.user_rating_weights, "popularity": self.popularity,
                 **self.affinity_statistics,
-                **{name: getattr(self, name) for name in RANKING_ARRAYS}}
+                **{name: getattr(self, name) for name in RANKING_ARRAYS},
+                **{name: np.asarray(part, dtype=np.float32) for name, part in zip(
+                    SECOND_STAGE_ARRAYS, (self.second_stage.mean, self.second_stage.scale,
+                                          self.second_stage.weights))}}
 
     def save(self, directory: Path, fingerprint: str) -> None:
         """Write plain float32 arrays and a JSON description, each replaced atomically.
@@ -691,6 +772,62 @@ class RecommenderModel:
                    n_ratings=meta["n_ratings"], global_mean=meta["global_mean"],
                    pooled_variance=meta["pooled_variance"],
                    affinity_coefficient=meta["affinity_coefficient"], arrays=arrays)
+
+
+# --- the second stage's weights ----------------------------------------------------
+
+# Inner users need enough ratings to split 80/20, and the weights enough users to learn from.
+_MIN_INNER_RATINGS = 5
+_MIN_INNER_USERS = 20
+_INNER_KNOWN_SHARE = 0.8
+
+
+def _learn_second_stage(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray,
+                        n_users: int, n_items: int, params: ModelParams,
+                        watched_users: np.ndarray, watched_items: np.ndarray) -> LinearStage:
+    """Weights learned the way they are used: on users the fitted model has not seen.
+
+    Up to `rerank_users` users (at most a fifth of those with enough ratings) are left
+    out of one extra fit, folded into it from 80% of their ratings, and their films
+    rated >= high_rating among the rest are what the second stage learns to put first.
+    """
+    started = time.perf_counter()
+    rng = np.random.default_rng([params.seed, 1])
+    counts = np.bincount(user_index, minlength=n_users)
+    eligible = np.flatnonzero(counts >= _MIN_INNER_RATINGS)
+    n_inner = min(params.rerank_users, len(eligible) // 5)
+    if n_inner < _MIN_INNER_USERS:
+        logger.info("too few users to learn the second stage from; keeping the first's order")
+        return LinearStage.first_stage_order()
+    inner = np.zeros(n_users, dtype=bool)
+    inner[rng.choice(eligible, n_inner, replace=False)] = True
+    kept, kept_watched = ~inner[user_index], ~inner[watched_users]
+    model = RecommenderModel._fit_first_stage(
+        user_index[kept], item_index[kept], ratings[kept], n_users, n_items, params,
+        watched_users[kept_watched], watched_items[kept_watched])
+
+    rows = np.flatnonzero(~kept)
+    rows = rows[np.argsort(user_index[rows], kind="stable")]
+    bounds = np.flatnonzero(np.diff(user_index[rows])) + 1
+    watched_rows = np.flatnonzero(~kept_watched)
+    watched_rows = watched_rows[np.argsort(watched_users[watched_rows], kind="stable")]
+    groups = []
+    for user_rows in np.split(rows, bounds):
+        user = user_index[user_rows[0]]
+        user_rows = rng.permutation(user_rows)
+        cut = int(_INNER_KNOWN_SHARE * len(user_rows))
+        known, hidden = user_rows[:cut], user_rows[cut:]
+        seen_unrated = watched_items[watched_rows[
+            np.searchsorted(watched_users[watched_rows], user):
+            np.searchsorted(watched_users[watched_rows], user, "right")]]
+        profile = model.fold_in(item_index[known], ratings[known], seen_unrated)
+        loved = item_index[hidden][ratings[hidden] >= params.high_rating]
+        candidates, features = model._candidate_features(profile)
+        groups.append((features, np.flatnonzero(np.isin(candidates, loved))))
+    stage = learn_weights(groups, params.rerank_l2)
+    logger.debug("second stage learned on %d users in %.1f s", n_inner,
+                 time.perf_counter() - started)
+    return stage
 
 
 # --- the rating model ---------------------------------------------------------------
@@ -842,7 +979,10 @@ def _expected_shapes(params: ModelParams, n_users: int, n_items: int
             "affinity_covariance": (ranking_rank, ranking_rank),
             "ranking_query_scale": (n_items,),
             "ranking_mixing": (ranking_rank, ranking_rank),
-            "ranking_output_scale": (n_items,)}
+            "ranking_output_scale": (n_items,),
+            "ranking_singular": (ranking_rank,),
+            "rating_count": (n_items,),
+            **{name: (len(FEATURES),) for name in SECOND_STAGE_ARRAYS}}
 
 
 def _read_arrays(path: Path, expected_sha256: str, shapes: dict[str, tuple[int, ...]]

@@ -83,6 +83,7 @@ class Stage:
         model = self.model
         profile = model.fold_in(items, ratings)
         scores = model.rank_scores(profile).astype(np.float64)
+        standard_scores = (scores - scores.mean()) / max(scores.std(), 1e-12)
         scores[profile.rated_items] = -np.inf
         chosen = top_items(scores, CANDIDATES)
         rated, values = profile.rated_items, profile.ratings
@@ -91,7 +92,7 @@ class Stage:
         loved = values >= min(RELEVANT, values.max())
         top_five = -np.sort(-similarity, axis=1)[:, :5].mean(axis=1)
         features = np.column_stack([
-            model._affinity_of(profile.ranking_embedding, chosen),
+            standard_scores[chosen],
             np.log1p(np.arange(len(chosen))), model.predict(profile, chosen),
             self.log_count[chosen], self.loved_share[chosen], model.item_bias[chosen],
             similarity @ centred / len(values), similarity[:, loved].max(axis=1), top_five,

@@ -136,10 +136,88 @@ def test_rank_leaves_out_rated_and_watched_films(data: SyntheticRatings,
     ranked = model.rank(profile, 30)
     assert len(ranked) == 30
     assert not np.isin(ranked, items).any() and not np.isin(ranked, watched).any()
-    scores = model.rank_scores(profile)[ranked]
-    assert np.all(np.diff(scores) <= 0)
     everything = model.rank(profile, data.n_items)
     assert len(everything) == data.n_items - len(set(items)) - len(watched)
+    first_stage_only = RecommenderModel.fit(*data, params=ModelParams(rerank_candidates=0))
+    plain = first_stage_only.fold_in(items, ratings, watched_items=watched)
+    assert np.all(np.diff(first_stage_only.rank_scores(plain)[first_stage_only.rank(plain, 30)])
+                  <= 0)
+
+
+def test_the_second_stage_reorders_the_first_stages_best_and_is_learned(
+        data: SyntheticRatings, model: RecommenderModel) -> None:
+    items, ratings = ratings_of(data, 8)
+    profile = model.fold_in(items, ratings)
+    scores = model.rank_scores(profile).astype(np.float64)
+    scores[items] = -np.inf
+    small = RecommenderModel.fit(*data, params=ModelParams(rerank_candidates=40))
+    small_profile = small.fold_in(items, ratings)
+    ranked = small.rank(small_profile, 10)
+    assert np.isin(ranked, top_items(scores, 40)).all()
+    assert not np.array_equal(ranked, top_items(scores, 10))  # it does reorder
+    assert not np.allclose(model.second_stage.weights[1:], 0.0)
+
+
+def test_filters_apply_before_the_second_stage_chooses(data: SyntheticRatings) -> None:
+    model = RecommenderModel.fit(*data, params=ModelParams(rerank_candidates=40))
+    items, ratings = ratings_of(data, 9)
+    profile = model.fold_in(items, ratings)
+    unfiltered = model.rank(profile, 60)
+    allowed = np.ones(data.n_items, dtype=bool)
+    allowed[unfiltered] = False  # the whole first choice is filtered out
+    ranked = model.rank(profile, 25, allowed=allowed)
+    assert len(ranked) == 25 and allowed[ranked].all()
+
+
+def test_a_boosted_film_moves_up_even_from_far_down_the_first_stage(
+        data: SyntheticRatings) -> None:
+    model = RecommenderModel.fit(*data, params=ModelParams(rerank_candidates=20))
+    items, ratings = ratings_of(data, 10)
+    profile = model.fold_in(items, ratings)
+    scores = model.rank_scores(profile).astype(np.float64)
+    scores[items] = -np.inf
+    order = top_items(scores, data.n_items)
+    far = order[70]  # well outside the 20 candidates
+    candidates, features = model._candidate_features(profile, 20, boosted=np.array([far]))
+    assert candidates[-1] == far and np.log1p(70) == pytest.approx(features[-1, 1])
+    assert far not in model.rank(profile, 20)
+    plain = model.rank(profile, 100).tolist()
+    boosted = model.rank(profile, 100, boosted=np.array([far])).tolist()
+    assert boosted.index(far) < plain.index(far)
+
+
+def test_the_second_stage_learns_only_from_users_left_out_of_its_fit(
+        data: SyntheticRatings, monkeypatch: pytest.MonkeyPatch) -> None:
+    fitted_users = []
+    real = RecommenderModel._fit_first_stage.__func__
+
+    def record(cls, user_index, *args):
+        fitted_users.append(set(np.unique(user_index).tolist()))
+        return real(cls, user_index, *args)
+
+    monkeypatch.setattr(RecommenderModel, "_fit_first_stage", classmethod(record))
+    folded = []
+    real_fold_in = RecommenderModel.fold_in
+    monkeypatch.setattr(RecommenderModel, "fold_in", lambda self, items, ratings, watched=None: (
+        folded.append(items), real_fold_in(self, items, ratings, watched))[1])
+    RecommenderModel.fit(*data)
+    everyone, inner_fit = fitted_users
+    left_out = everyone - inner_fit
+    assert len(left_out) == data.n_users // 5 and len(folded) == len(left_out)
+    for items in folded:  # each folded-in user is a left-out one, from 80% of their ratings
+        owner = [user for user in left_out if np.isin(items, ratings_of(data, user)[0]).all()]
+        assert owner and len(items) == int(0.8 * len(ratings_of(data, owner[0])[0]))
+
+
+def test_too_few_users_keep_the_first_stages_order(data: SyntheticRatings) -> None:
+    rows = data.user_index < 60  # 60 users: 12 inner ones, too few to learn from
+    tiny = RecommenderModel.fit(data.user_index[rows], data.item_index[rows],
+                                data.ratings[rows], 60, data.n_items)
+    items, ratings = ratings_of(data, 3)
+    profile = tiny.fold_in(items, ratings)
+    scores = tiny.rank_scores(profile).astype(np.float64)
+    scores[items] = -np.inf
+    np.testing.assert_array_equal(tiny.rank(profile, 15), top_items(scores, 15))
 
 
 def test_watched_films_count_towards_the_ranking_but_not_the_stars(
