@@ -60,10 +60,12 @@ def measure(table, seed: int, share: float) -> dict[str, tuple[float, float]]:
                                                                  watched)}
         models = {"ignored": plain, "fold-in only": plain, "fitted and folded in": with_watched}
         relevant = items[hidden][ratings[hidden] >= RELEVANT]
+        unseen = np.ones(table.n_items, dtype=bool)
+        unseen[items[known]] = False  # watched films are left out even where ignored
         for way, profile in profiles.items():
             errors[way].append(models[way].predict(profile, items[hidden]) - ratings[hidden])
             if len(relevant):
-                top = top_k(models[way].rank_scores(profile), items[known], TOP_K)
+                top = models[way].rank(profile, TOP_K, allowed=unseen)
                 recalls[way].append(ranking_metrics(top, relevant, TOP_K)[0])
         if len(relevant):
             top = top_k(popularity, items[known], TOP_K)

@@ -20,14 +20,15 @@ import pytest
 import config
 import evaluation
 from benchmarks import (bench_commit_batch, bench_evaluate, bench_fit_model,
-                        bench_learned_reranker, bench_load_dataset, bench_parse_grid,
-                        bench_ranking_alternatives, bench_recommend, bench_scrape_throughput,
+                        bench_load_dataset, bench_parse_grid, bench_ranking_alternatives,
+                        bench_recommend, bench_scrape_throughput, bench_second_stage,
                         bench_watched_unrated)
 from benchmarks.generate_dataset import (BATCH_USERS, FIRST_SCRAPE, MINUTES_PER_BATCH,
                                          RATING_HISTOGRAM, DatasetShape, generate_dataset)
 from load_save_and_translate_data import (HEADERS, DatasetStore, ScrapeStatus,
                                           UserScrapeRecord, load_ratings_dataset)
 from read_in_data import FilmTile
+from recommender_model import ModelParams
 
 TINY = DatasetShape(ratings=6000, seed=3, films=400, median_user_ratings=30)
 
@@ -214,33 +215,35 @@ def test_ranking_alternatives_benchmark_scores_every_method(
                      capsys)
     table = out[out.index("\nmethod"):].strip().splitlines()
     names = [*bench_ranking_alternatives.SCORERS, *bench_ranking_alternatives.BLENDS]
-    assert [line[:36].strip() for line in table[1:]] == names
-    ratios = [float(line[36:]) for line in table[1:]]
+    width = bench_ranking_alternatives.NAME_WIDTH
+    assert [line[:width].strip() for line in table[1:]] == names
+    ratios = [float(line[width:]) for line in table[1:]]
     assert all(np.isfinite(ratios)) and all(ratio >= 0 for ratio in ratios)
-    # Same split and same model as evaluation.py, so the chosen model's row is its ratio.
-    report = evaluation.evaluate(*evaluation.load_ratings_table(sample), seed=0)
+    # Same split and same first stage as evaluation.py without the second stage.
+    report = evaluation.evaluate(*evaluation.load_ratings_table(sample), seed=0,
+                                 params=ModelParams(rerank_candidates=0))
     expected = (report.method(evaluation.MODEL).recall
                 / report.method(evaluation.POPULARITY).recall)
     assert ratios[0] == pytest.approx(expected, abs=0.0015)
 
 
-def test_learned_reranker_benchmark_reorders_the_same_candidates(
+def test_second_stage_benchmark_is_evaluations_ratio_with_and_without_it(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     sample = kaggle_layout_sample(tmp_path)
-    out = run_script(bench_learned_reranker.main,
-                     ["--ratings", str(sample), "--seeds", "0", "1"], capsys)
+    out = run_script(bench_second_stage.main, ["--ratings", str(sample), "--seeds", "0"],
+                     capsys)
     table = out[out.index("\nmethod"):].strip().splitlines()
-    width = bench_learned_reranker.NAME_WIDTH
-    assert [line[:width].strip() for line in table[1:]] == list(bench_learned_reranker.ROWS)
-    (chosen, _), *reranked = ([float(cell) for cell in line[width:].split()]
-                              for line in table[1:])
-    # The first row is evaluation.py's own ratio: same split, same model.
-    report = evaluation.evaluate(*evaluation.load_ratings_table(sample), seed=0)
-    assert chosen == pytest.approx(report.method(evaluation.MODEL).recall
-                                   / report.method(evaluation.POPULARITY).recall, abs=0.0015)
-    assert all(np.isfinite(value) and value > 0 for row in reranked for value in row)
-    weights = out.split("; weights ")[1].splitlines()[0]
-    assert all(f"{name} " in weights for name in bench_learned_reranker.FEATURES)
+    width = bench_second_stage.NAME_WIDTH
+    assert [line[:width].strip() for line in table[1:]] == list(bench_second_stage.VARIANTS)
+    ratios = [float(line[width:]) for line in table[1:]]
+    # Same split and same models as evaluation.py, so each row is its ratio.
+    loaded = evaluation.load_ratings_table(sample)
+    for ratio, params in zip(ratios, bench_second_stage.VARIANTS.values()):
+        report = evaluation.evaluate(*loaded, seed=0, params=params)
+        assert ratio == pytest.approx(report.method(evaluation.MODEL).recall
+                                      / report.method(evaluation.POPULARITY).recall, abs=0.0015)
+    weights = out.split("  weights ")[1].splitlines()[0]
+    assert all(f"{name} " in weights for name in bench_second_stage.FEATURES)
 
 
 def test_watched_unrated_benchmark_measures_every_way(
