@@ -5,7 +5,7 @@ error ranks worse than plain popularity (it favours obscure films a few people
 loved), while a truncated SVD of the zero-filled user-film matrix ranks well
 but its scores are not ratings (Cremonesi et al., RecSys 2010). So:
 
-* Ranking: EASE (Steck, WWW 2019) on a low-rank-plus-diagonal Gram. The
+* Ranking, first stage: EASE (Steck, WWW 2019) on a low-rank-plus-diagonal Gram. The
   user-film matrix X holds (rating/10)^2 for every rated film (watching counts,
   loving counts more), each film's column scaled by count^-damping so that
   blockbusters do not own every factor. EASE scores films by a ridge regression
@@ -15,13 +15,15 @@ but its scores are not ratings (Cremonesi et al., RecSys 2010). So:
   leaves over, E; by Woodbury the inverse and its diagonal then cost O(films * k^2)
   and a user's scores stay closed form, s_j = o_j V_j M V^T (x * d / e), with M a
   k x k matrix and o_j, 1/e_j one number per film. On the 500k sample this ranks
-  about 2.5% better than PureSVD's s = (x * d) V V^T on the same factors (figure
+  about 2% better than PureSVD's s = (x * d) V V^T on the same factors (figure
   7b of BENCHMARKS.md). s is an exact sum over the user's rated films: the loved
   ones with a positive term that are most like the film explain it.
+* Ranking, second stage (`second_stage.py`): the first stage's best films are
+  reordered by weights learned at fit time on users left out of an extra fit.
 * Stars: global mean + film bias + per user a bias, a scale on the film bias
-  and a low-rank taste vector, plus one global coefficient on the film's
-  ranking score for that user (standardised and clipped): films that fit what
-  someone watches get rated higher by them, and without this term the films at
+  and a low-rank taste vector, plus one global coefficient on the film's PureSVD
+  score (x * d) V V^T for that user (standardised and clipped): films that fit
+  what someone watches get rated higher by them, and without this term the films at
   the top of the list were predicted about 0.2 too low. Fitted by alternating
   ridge regressions with every user weighted by how consistently they rate. The
   last step solves the users, so folding a user in is the same ridge regression
