@@ -44,7 +44,7 @@ import struct
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -782,6 +782,9 @@ class RecommenderModel:
 _MIN_INNER_RATINGS = 5
 _MIN_INNER_USERS = 20
 _INNER_KNOWN_SHARE = 0.8
+# The extra fit converges less far: with 2 power iterations and 3 sweeps instead of 5 and
+# 6 the learned weights ranked as well on the 500k sample (seeds 1-3), in 30% less time.
+_INNER_FIT_ITERATIONS = {"svd_power_iterations": 2, "als_iterations": 3}
 
 
 def _learn_second_stage(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray,
@@ -804,8 +807,10 @@ def _learn_second_stage(user_index: np.ndarray, item_index: np.ndarray, ratings:
     inner = np.zeros(n_users, dtype=bool)
     inner[rng.choice(eligible, n_inner, replace=False)] = True
     kept, kept_watched = ~inner[user_index], ~inner[watched_users]
+    inner_params = replace(params, **{name: min(getattr(params, name), iterations)
+                                      for name, iterations in _INNER_FIT_ITERATIONS.items()})
     model = RecommenderModel._fit_first_stage(
-        user_index[kept], item_index[kept], ratings[kept], n_users, n_items, params,
+        user_index[kept], item_index[kept], ratings[kept], n_users, n_items, inner_params,
         watched_users[kept_watched], watched_items[kept_watched])
 
     rows = np.flatnonzero(~kept)
