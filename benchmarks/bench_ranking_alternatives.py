@@ -31,7 +31,7 @@ from recommender_model import RecommenderModel, interaction_weight  # noqa: E402
 MAX_FILMS = 15_000
 RELEVANT = 8
 NAME_WIDTH = 40
-DAMPING = 0.25  # the column scaling the chosen model uses, count^-0.25
+DAMPING = 0.25  # the column scaling the product uses, count^-0.25
 
 
 class Split:
@@ -88,7 +88,7 @@ def first_stage(split: Split) -> np.ndarray:
 
 
 def pure_svd(split: Split) -> np.ndarray:
-    """The product's ranking until 2026-12-01: (x * d) V V^T on the chosen model's factors."""
+    """The product's ranking until 2026-12-01: (x * d) V V^T on the first stage's factors."""
     model = split.model()
     return np.vstack([model.item_ranking_factors @ model.fold_in(items, ratings).ranking_embedding
                       for items, ratings in split.known])
