@@ -630,26 +630,30 @@ class RecommenderModel:
 
         allowed: a mask of the films that may be listed (filters), applied before the
         second stage chooses among the first stage's best, so a filter never empties the
-        list. boosted: films moved up by two standard deviations of the final scores
-        (the watchlist); they are scored even when the first stage puts them far down.
+        list. boosted: films moved up by two standard deviations of the final scores of the
+        films chosen on merit (the watchlist); they are scored even when the first stage
+        puts them far down.
         """
         boosted = np.empty(0, np.int64) if boosted is None else np.asarray(boosted, np.int64)
-        candidates, features = self._candidate_features(
+        candidates, features, on_merit = self._candidate_features(
             profile, max(n, self.params.rerank_candidates), allowed, boosted)
         if not len(candidates):
             return candidates
         final = (self.second_stage.scores(features) if self.params.rerank_candidates
                  else features[:, 0])
         if len(boosted):
-            final[np.isin(candidates, boosted)] += 2.0 * float(final.std())
+            # The spread of the films chosen on merit, whichever of them are boosted, so
+            # that the boost does not depend on the watchlist.
+            spread = float(final[:on_merit].std()) if on_merit else 0.0
+            final[np.isin(candidates, boosted)] += 2.0 * spread
         return candidates[np.argsort(-final, kind="stable")[:n]]
 
     def _candidate_features(self, profile: UserProfile, n: int | None = None,
                             allowed: np.ndarray | None = None,
                             boosted: np.ndarray | None = None
-                            ) -> tuple[np.ndarray, np.ndarray]:
-        """The first stage's n best unseen `allowed` films plus the `boosted` ones, and the
-        second stage's features of each."""
+                            ) -> tuple[np.ndarray, np.ndarray, int]:
+        """The first stage's n best unseen `allowed` films, then the `boosted` ones not
+        among them; the second stage's features of each; how many came on merit."""
         scores = self.rank_scores(profile).astype(np.float64)
         standard = (scores - scores.mean()) / max(float(scores.std()), 1e-12)
         scores[profile.rated_items] = -np.inf
@@ -657,7 +661,8 @@ class RecommenderModel:
         if allowed is not None:
             scores[~np.asarray(allowed, dtype=bool)] = -np.inf
         candidates = top_items(scores, self.params.rerank_candidates if n is None else n)
-        positions = np.arange(len(candidates), dtype=np.float64)
+        on_merit = len(candidates)
+        positions = np.arange(on_merit, dtype=np.float64)
         if boosted is not None and len(boosted):
             behind = np.setdiff1d(boosted[np.isfinite(scores[boosted])], candidates)
             finite = np.sort(scores[np.isfinite(scores)])
@@ -667,7 +672,7 @@ class RecommenderModel:
         return candidates, candidate_features(
             self._films, candidates, standard[candidates], positions,
             self.predict(profile, candidates), profile.rated_items, profile.ratings,
-            self.params.high_rating)
+            self.params.high_rating), on_merit
 
     def predict(self, profile: UserProfile, items: np.ndarray) -> np.ndarray:
         """Predicted ratings (1..10) of the given films for this user."""
@@ -829,7 +834,7 @@ def _learn_second_stage(user_index: np.ndarray, item_index: np.ndarray, ratings:
             np.searchsorted(watched_users[watched_rows], user, "right")]]
         profile = model.fold_in(item_index[known], ratings[known], seen_unrated)
         loved = item_index[hidden][ratings[hidden] >= params.high_rating]
-        candidates, features = model._candidate_features(profile)
+        candidates, features, _ = model._candidate_features(profile)
         groups.append((features, np.flatnonzero(np.isin(candidates, loved))))
     stage = learn_weights(groups, params.rerank_l2)
     logger.debug("second stage learned on %d users in %.1f s", n_inner,

@@ -178,12 +178,29 @@ def test_a_boosted_film_moves_up_even_from_far_down_the_first_stage(
     scores[items] = -np.inf
     order = top_items(scores, data.n_items)
     far = order[70]  # well outside the 20 candidates
-    candidates, features = model._candidate_features(profile, 20, boosted=np.array([far]))
-    assert candidates[-1] == far and np.log1p(70) == pytest.approx(features[-1, 1])
+    candidates, features, on_merit = model._candidate_features(profile, 20,
+                                                               boosted=np.array([far]))
+    assert on_merit == 20 and candidates[-1] == far
+    assert np.log1p(70) == pytest.approx(features[-1, 1])
     assert far not in model.rank(profile, 20)
     plain = model.rank(profile, 100).tolist()
     boosted = model.rank(profile, 100, boosted=np.array([far])).tolist()
     assert boosted.index(far) < plain.index(far)
+
+
+def test_a_long_watchlist_does_not_widen_its_own_boost(data: SyntheticRatings) -> None:
+    model = RecommenderModel.fit(*data, params=ModelParams(rerank_candidates=40))
+    items, ratings = ratings_of(data, 12)
+    profile = model.fold_in(items, ratings)
+    scores = model.rank_scores(profile).astype(np.float64)
+    scores[items] = -np.inf
+    order = top_items(scores, data.n_items)
+    film, others = order[70], order[80:]  # all behind the 60 films chosen on merit
+    alone = model.rank(profile, 60, boosted=np.array([film])).tolist()
+    crowded = [pick for pick in model.rank(profile, 60,
+                                           boosted=np.concatenate([[film], others])).tolist()
+               if pick not in set(others.tolist())]
+    assert film in alone and crowded.index(film) == alone.index(film)
 
 
 def test_the_second_stage_learns_only_from_users_left_out_of_its_fit(
