@@ -16,8 +16,8 @@ but its scores are not ratings (Cremonesi et al., RecSys 2010). So:
   and a user's scores stay closed form, s_j = o_j V_j M V^T (x * d / e), with M a
   k x k matrix and o_j, 1/e_j one number per film. On the 500k sample this ranks
   about 2% better than PureSVD's s = (x * d) V V^T on the same factors (figure
-  7b of BENCHMARKS.md). s is an exact sum over the user's rated films: the loved
-  ones with a positive term that are most like the film explain it.
+  7b of BENCHMARKS.md). s is an exact sum over the films the user has seen: the
+  loved ones with a positive term that are most like the film explain it.
 * Ranking, second stage (`second_stage.py`): the first stage's best films are
   reordered by weights learned at fit time on users left out of an extra fit.
 * Stars: global mean + film bias + per user a bias, a scale on the film bias
@@ -29,8 +29,9 @@ but its scores are not ratings (Cremonesi et al., RecSys 2010). So:
   last step solves the users, so folding a user in is the same ridge regression
   fitting did.
 
-Everything is vectorised numpy/scipy; the only loops are over ALS sweeps and
-power iterations, so fitting scales to tens of millions of ratings.
+Everything is vectorised numpy/scipy; the only loops are over ALS sweeps, power
+iterations and the second stage's few hundred inner users, so fitting scales to
+tens of millions of ratings.
 """
 from __future__ import annotations
 
@@ -95,7 +96,7 @@ class ModelParams:
     rerank_candidates: int = 300
     # Its weights are learned on this many users held out of an extra fit...
     rerank_users: int = 400
-    # ...with this L2 penalty on the weights of standardised features.
+    # ...with this L2 penalty on the weights of standardised features (for that many users).
     rerank_l2: float = 0.01
     # EASE's ridge penalty, as a multiple of the Gram's mean diagonal (so independent of
     # the matrix's scale).
@@ -751,6 +752,7 @@ class RecommenderModel:
                 "n_ratings": self.n_ratings, "global_mean": self.global_mean,
                 "pooled_variance": self.pooled_variance,
                 "affinity_coefficient": self.affinity_coefficient,
+                "second_stage_features": list(FEATURES),
                 "shapes": {name: list(array.shape) for name, array in self._arrays().items()},
                 "arrays_sha256": hashlib.sha256(payload).hexdigest()}
         write_atomically(directory / ARRAYS_FILE, payload)
@@ -766,6 +768,8 @@ class RecommenderModel:
                                  f"{FORMAT_VERSION}")
         if meta["fingerprint"] != expected_fingerprint:
             raise ModelFileError("the model was fitted on other data (fingerprint differs)")
+        if meta["second_stage_features"] != list(FEATURES):
+            raise ModelFileError("the second stage's weights are for other features")
         try:
             params = ModelParams(**meta["params"])
         except (TypeError, ValueError) as error:
@@ -836,7 +840,9 @@ def _learn_second_stage(user_index: np.ndarray, item_index: np.ndarray, ratings:
         loved = item_index[hidden][ratings[hidden] >= params.high_rating]
         candidates, features, _ = model._candidate_features(profile)
         groups.append((features, np.flatnonzero(np.isin(candidates, loved))))
-    stage = learn_weights(groups, params.rerank_l2)
+    # The penalty is stated for `rerank_users` lists; fewer lists are noisier, so it
+    # weighs more on small datasets (as a prior worth a fixed number of lists).
+    stage = learn_weights(groups, params.rerank_l2 * params.rerank_users / n_inner)
     logger.debug("second stage learned on %d users in %.1f s", n_inner,
                  time.perf_counter() - started)
     return stage
@@ -943,7 +949,8 @@ def _fit_rating_model(user_index: np.ndarray, item_index: np.ndarray, ratings: n
 
 _META_TYPES = {"format_version": int, "fingerprint": str, "params": dict, "n_users": int,
                "n_items": int, "n_ratings": int, "global_mean": float, "pooled_variance": float,
-               "affinity_coefficient": float, "shapes": dict, "arrays_sha256": str}
+               "affinity_coefficient": float, "second_stage_features": list, "shapes": dict,
+               "arrays_sha256": str}
 
 
 def _read_meta(path: Path) -> dict:

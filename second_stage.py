@@ -16,9 +16,12 @@ one of the four (figure 7d of BENCHMARKS.md). No film metadata is needed.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 FEATURES = ("first-stage score (z)", "log first-stage position", "predicted stars",
             "log rating count", "shrunk share of high ratings", "film bias",
@@ -137,4 +140,8 @@ def learn_weights(groups: list[tuple[np.ndarray, np.ndarray]], l2: float) -> Lin
 
     start = LinearStage.first_stage_order().weights
     result = scipy.optimize.minimize(loss, start, jac=True, method="L-BFGS-B")
+    if not (np.all(np.isfinite(result.x)) and result.fun <= loss(start)[0]):
+        logger.warning("the second stage's weights did not converge (%s); keeping the "
+                       "first stage's order", result.message)
+        return LinearStage.first_stage_order()
     return LinearStage(mean, scale, result.x)

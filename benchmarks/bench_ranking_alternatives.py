@@ -26,7 +26,7 @@ if __package__ in (None, ""):
 from benchmarks import harness  # noqa: E402
 from evaluation import (TOP_K, load_ratings_table, ranking_metrics,  # noqa: E402
                         split_holdout, top_k)
-from recommender_model import RecommenderModel, interaction_weight  # noqa: E402
+from recommender_model import ModelParams, RecommenderModel, interaction_weight  # noqa: E402
 
 MAX_FILMS = 15_000
 RELEVANT = 8
@@ -56,8 +56,9 @@ class Split:
 
     def model(self) -> RecommenderModel:
         """The product's model fitted on the training users, fitted once per split."""
-        if self._model is None:
-            self._model = RecommenderModel.fit(*self.train, self.n_users, self.n_items)
+        if self._model is None:  # the first stage is all these methods compete with
+            self._model = RecommenderModel.fit(*self.train, self.n_users, self.n_items,
+                                               ModelParams(rerank_candidates=0))
         return self._model
 
     def fold_in_rows(self, scaled: bool = True) -> np.ndarray:

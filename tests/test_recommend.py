@@ -34,13 +34,14 @@ def film(index: int, rating: int | None) -> FilmTile:
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """80 users in two taste groups; popularity falls off with the film index."""
+    """120 users in two taste groups; popularity falls off with the film index. Enough
+    users for the model to learn its second ranking stage (see the test below)."""
     rng = np.random.default_rng(3)
     data_dir = tmp_path_factory.mktemp("dataset")
     store = DatasetStore.open(data_dir, create=True)
     records = []
     popularity = 1.0 / (1 + np.arange(N_FILMS)) ** 0.6
-    for user in range(80):
+    for user in range(120):
         taste = user % 2
         # people mostly watch what they expect to like, as on the real site
         weights = popularity * np.where(np.arange(N_FILMS) % 2 == taste, 4.0, 1.0)
@@ -87,6 +88,11 @@ def film_number(slug: str) -> int:
     return int(slug.split("-")[1])
 
 
+def test_these_tests_run_through_a_learned_second_stage(dataset_copy: Path) -> None:
+    weights = model_cache.load_or_fit(dataset_copy).model.second_stage.weights
+    assert not np.allclose(weights[1:], 0.0)  # not the first stage's order
+
+
 def test_a_dataset_member_gets_unseen_films_of_their_taste(dataset: Path, capsys) -> None:
     picks = recommended_slugs(dataset, capsys, "user0", "-n", "10")
     assert len(picks) == 10
@@ -118,7 +124,7 @@ def test_csv_output_marks_watchlist_films(dataset: Path, tmp_path: Path, capsys)
     path = export_zip(tmp_path / "export.zip", {index: 4.5 for index in range(0, 30, 2)},
                       [], [46, 48])
     rows = list(csv.DictReader(io.StringIO(run(dataset, capsys, "--export", str(path),
-                                               "--boost-watchlist", "-n", "5", "--format",
+                                               "--boost-watchlist", "-n", "10", "--format",
                                                "csv"))))
     marked = {row["slug"] for row in rows if row["on_watchlist"] == "yes"}
     assert marked == {"film-46", "film-48"}
@@ -184,10 +190,10 @@ def test_filters_change_the_list_as_they_should(dataset: Path, tmp_path: Path, c
     assert old and all(1950 + film_number(slug) % 60 <= 1960 for slug in old)
     data = load_ratings_dataset(dataset)
     counts = dict(zip(data.films["slug"], np.bincount(data.film_index, minlength=data.n_films)))
-    obscure = recommended_slugs(dataset, capsys, "user0", "-n", "200", "--max-ratings", "10")
-    assert obscure and all(counts.get(slug, 0) <= 10 for slug in obscure)
-    popular = recommended_slugs(dataset, capsys, "user0", "-n", "200", "--min-ratings", "30")
-    assert popular and all(counts[slug] >= 30 for slug in popular)
+    obscure = recommended_slugs(dataset, capsys, "user0", "-n", "200", "--max-ratings", "25")
+    assert obscure and all(counts.get(slug, 0) <= 25 for slug in obscure)
+    popular = recommended_slugs(dataset, capsys, "user0", "-n", "200", "--min-ratings", "45")
+    assert popular and all(counts[slug] >= 45 for slug in popular)
     with pytest.raises(BadInputError, match="genre"):
         main(["user0", "--data-dir", str(dataset), "--genre", "Horror", "-q"])
 
@@ -216,7 +222,7 @@ def test_a_corrupt_or_stale_model_is_refitted_not_trusted(dataset_copy: Path, ca
                                          tuple(film(i, 9) for i in range(0, 40, 2)))], now=NOW)
     assert recommended_slugs(copy, capsys, "newcomer", "-n", "5")
     meta = json.loads((model_dir / "recommender_model.json").read_text())
-    assert meta["n_users"] == 81
+    assert meta["n_users"] == 121
 
 
 @pytest.mark.parametrize("array, value", [("rating_values", 0), ("rating_values", 11),

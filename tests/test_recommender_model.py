@@ -205,25 +205,36 @@ def test_a_long_watchlist_does_not_widen_its_own_boost(data: SyntheticRatings) -
 
 def test_the_second_stage_learns_only_from_users_left_out_of_its_fit(
         data: SyntheticRatings, monkeypatch: pytest.MonkeyPatch) -> None:
-    fitted_users = []
+    rng = np.random.default_rng(4)
+    watched_users = np.repeat(np.arange(data.n_users), 3)
+    watched_items = np.concatenate([
+        rng.choice(np.setdiff1d(np.arange(data.n_items), ratings_of(data, user)[0]), 3,
+                   replace=False) for user in range(data.n_users)])
+    fits = []
     real = RecommenderModel._fit_first_stage.__func__
 
-    def record(cls, user_index, *args):
-        fitted_users.append(set(np.unique(user_index).tolist()))
-        return real(cls, user_index, *args)
+    def record(cls, user_index, item_index, ratings, n_users, n_items, params, seen_users,
+               seen_items):
+        fits.append((set(np.unique(user_index).tolist()), set(seen_users.tolist())))
+        return real(cls, user_index, item_index, ratings, n_users, n_items, params,
+                    seen_users, seen_items)
 
     monkeypatch.setattr(RecommenderModel, "_fit_first_stage", classmethod(record))
     folded = []
     real_fold_in = RecommenderModel.fold_in
     monkeypatch.setattr(RecommenderModel, "fold_in", lambda self, items, ratings, watched=None: (
-        folded.append(items), real_fold_in(self, items, ratings, watched))[1])
-    RecommenderModel.fit(*data)
-    everyone, inner_fit = fitted_users
+        folded.append((items, watched)), real_fold_in(self, items, ratings, watched))[1])
+    RecommenderModel.fit(*data, watched=(watched_users, watched_items))
+    (everyone, everyone_watched), (inner_fit, inner_watched) = fits
     left_out = everyone - inner_fit
-    assert len(left_out) == data.n_users // 5 and len(folded) == len(left_out)
-    for items in folded:  # each folded-in user is a left-out one, from 80% of their ratings
+    assert len(left_out) == data.n_users // 5 and everyone_watched == everyone
+    assert not left_out & inner_watched  # nor their films watched without a rating
+    assert len(folded) == len(left_out)
+    for items, watched in folded:  # a left-out user, from 80% of their ratings, and all
         owner = [user for user in left_out if np.isin(items, ratings_of(data, user)[0]).all()]
         assert owner and len(items) == int(0.8 * len(ratings_of(data, owner[0])[0]))
+        np.testing.assert_array_equal(np.sort(watched),
+                                      np.sort(watched_items[watched_users == owner[0]]))
 
 
 def test_too_few_users_keep_the_first_stages_order(data: SyntheticRatings) -> None:
@@ -282,14 +293,18 @@ def test_explanations_are_the_most_similar_loved_films_that_support_the_pick(
     rated = dict(zip(items.tolist(), ratings.tolist()))
     factors = model.item_ranking_factors
     unit = factors / np.linalg.norm(factors, axis=1, keepdims=True)
+    liked = items[ratings >= 8]
+    # What each loved film adds to every score: the score falls by it when the film goes.
+    full = model.rank_scores(profile)
+    added = {int(gone): full - model.rank_scores(model.fold_in(items[items != gone],
+                                                               ratings[items != gone]))
+             for gone in liked}
     explained = set()
     for film in model.rank(profile, 10):
         reasons = model.explain(profile, int(film))
         assert 1 <= len(reasons) <= 3
         assert all(rated[reason] >= 8 for reason in reasons)
-        liked = items[ratings >= 8]
-        # each adds to the score
-        supporting = liked[factors[liked] @ model.ranking_mixing @ factors[film] > 0]
+        supporting = np.array([gone for gone in liked if added[int(gone)][film] > 0])
         expected = supporting[np.argsort(-(unit[supporting] @ unit[film]), kind="stable")]
         assert list(reasons) == expected[:len(reasons)].tolist()
         explained.add(reasons)
@@ -479,6 +494,8 @@ DAMAGES = {
     "invalid parameter": lambda d: _edit_meta(d, params={**json.loads(
         (d / META_FILE).read_text())["params"], "rating_factors": -1}),
     "shapes disagree with sizes": lambda d: _edit_meta(d, n_items=999),
+    "second-stage features reordered": lambda d: _edit_meta(d, second_stage_features=[
+        *reversed(json.loads((d / META_FILE).read_text())["second_stage_features"])]),
     "non-finite statistic": lambda d: (d / META_FILE).write_text(
         (d / META_FILE).read_text().replace('"global_mean": ', '"global_mean": NaN, "x": ')),
     "array of the wrong shape": lambda d: _rewrite_arrays(d, {

@@ -44,3 +44,16 @@ def test_no_loved_film_anywhere_keeps_the_first_stages_order() -> None:
     features = lists[0][0]
     np.testing.assert_array_equal(np.argsort(-stage.scores(features)),
                                   np.argsort(-features[:, 0]))
+
+
+def test_weights_that_do_not_converge_keep_the_first_stages_order(monkeypatch) -> None:
+    import scipy.optimize
+
+    class Diverged:
+        x = np.full(len(FEATURES), np.nan)
+        fun = np.nan
+        message = "diverged"
+
+    monkeypatch.setattr(scipy.optimize, "minimize", lambda *args, **kwargs: Diverged())
+    stage = learn_weights(_lists(np.random.default_rng(3), 20, telling=2), l2=0.01)
+    np.testing.assert_array_equal(stage.weights, LinearStage.first_stage_order().weights)
