@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from recommender_model import (ARRAYS_FILE, FORMAT_VERSION, META_FILE, ModelFileError,
-                               ModelParams, RecommenderModel, fit_biases,
+                               ModelParams, RecommenderModel, UserProfile, fit_biases,
                                interaction_weight, top_items)
 from tests.synthetic_ratings import SyntheticRatings, synthetic_ratings
 
@@ -30,6 +30,16 @@ def model(data: SyntheticRatings) -> RecommenderModel:
 def ratings_of(data: SyntheticRatings, user: int) -> tuple[np.ndarray, np.ndarray]:
     rows = data.user_index == user
     return data.item_index[rows], data.ratings[rows]
+
+
+def first_stage_order(model: RecommenderModel, data: SyntheticRatings, user: int
+                      ) -> tuple[UserProfile, np.ndarray]:
+    """The user folded in, and every film they have not rated in the first stage's order."""
+    items, ratings = ratings_of(data, user)
+    profile = model.fold_in(items, ratings)
+    scores = model.rank_scores(profile).astype(np.float64)
+    scores[items] = -np.inf
+    return profile, top_items(scores, data.n_items)
 
 
 # --- quality -----------------------------------------------------------------------
@@ -146,15 +156,11 @@ def test_rank_leaves_out_rated_and_watched_films(data: SyntheticRatings,
 
 def test_the_second_stage_reorders_the_first_stages_best_and_is_learned(
         data: SyntheticRatings, model: RecommenderModel) -> None:
-    items, ratings = ratings_of(data, 8)
-    profile = model.fold_in(items, ratings)
-    scores = model.rank_scores(profile).astype(np.float64)
-    scores[items] = -np.inf
     small = RecommenderModel.fit(*data, params=ModelParams(rerank_candidates=40))
-    small_profile = small.fold_in(items, ratings)
+    small_profile, order = first_stage_order(small, data, 8)
     ranked = small.rank(small_profile, 10)
-    assert np.isin(ranked, top_items(scores, 40)).all()
-    assert not np.array_equal(ranked, top_items(scores, 10))  # it does reorder
+    assert np.isin(ranked, order[:40]).all()
+    assert not np.array_equal(ranked, order[:10])  # it does reorder
     assert not np.allclose(model.second_stage.weights[1:], 0.0)
 
 
@@ -172,11 +178,7 @@ def test_filters_apply_before_the_second_stage_chooses(data: SyntheticRatings) -
 def test_a_boosted_film_moves_up_even_from_far_down_the_first_stage(
         data: SyntheticRatings) -> None:
     model = RecommenderModel.fit(*data, params=ModelParams(rerank_candidates=20))
-    items, ratings = ratings_of(data, 10)
-    profile = model.fold_in(items, ratings)
-    scores = model.rank_scores(profile).astype(np.float64)
-    scores[items] = -np.inf
-    order = top_items(scores, data.n_items)
+    profile, order = first_stage_order(model, data, 10)
     far = order[70]  # well outside the 20 candidates
     candidates, features, on_merit = model._candidate_features(profile, 20,
                                                                boosted=np.array([far]))
@@ -190,11 +192,7 @@ def test_a_boosted_film_moves_up_even_from_far_down_the_first_stage(
 
 def test_a_long_watchlist_does_not_widen_its_own_boost(data: SyntheticRatings) -> None:
     model = RecommenderModel.fit(*data, params=ModelParams(rerank_candidates=40))
-    items, ratings = ratings_of(data, 12)
-    profile = model.fold_in(items, ratings)
-    scores = model.rank_scores(profile).astype(np.float64)
-    scores[items] = -np.inf
-    order = top_items(scores, data.n_items)
+    profile, order = first_stage_order(model, data, 12)
     film, others = order[70], order[80:]  # all behind the 60 films chosen on merit
     alone = model.rank(profile, 60, boosted=np.array([film])).tolist()
     crowded = [pick for pick in model.rank(profile, 60,
@@ -241,11 +239,8 @@ def test_too_few_users_keep_the_first_stages_order(data: SyntheticRatings) -> No
     rows = data.user_index < 60  # 60 users: 12 inner ones, too few to learn from
     tiny = RecommenderModel.fit(data.user_index[rows], data.item_index[rows],
                                 data.ratings[rows], 60, data.n_items)
-    items, ratings = ratings_of(data, 3)
-    profile = tiny.fold_in(items, ratings)
-    scores = tiny.rank_scores(profile).astype(np.float64)
-    scores[items] = -np.inf
-    np.testing.assert_array_equal(tiny.rank(profile, 15), top_items(scores, 15))
+    profile, order = first_stage_order(tiny, data, 3)
+    np.testing.assert_array_equal(tiny.rank(profile, 15), order[:15])
 
 
 def test_watched_films_count_towards_the_ranking_but_not_the_stars(
