@@ -543,7 +543,6 @@ class RecommenderModel:
         popularity = np.bincount(item_index, weights=ratings >= params.high_rating,
                                  minlength=n_items).astype(np.float32)
         logger.debug("both models in %.1f s", time.perf_counter() - started)
-        second_stage = LinearStage.first_stage_order()
         return cls(params=params, n_users=n_users, n_items=n_items, n_ratings=len(ratings),
                    global_mean=rating_model.global_mean,
                    pooled_variance=rating_model.pooled_variance,
@@ -557,9 +556,7 @@ class RecommenderModel:
                        "popularity": popularity, **affinity_statistics, **ranking_arrays,
                        "ranking_singular": singular.astype(np.float32),
                        "rating_count": item_count.astype(np.float32),
-                       **dict(zip(SECOND_STAGE_ARRAYS, (
-                           part.astype(np.float32) for part in (
-                               second_stage.mean, second_stage.scale, second_stage.weights))))})
+                       **_second_stage_arrays(LinearStage.first_stage_order())})
 
     # --- one user --------------------------------------------------------------------
 
@@ -734,9 +731,7 @@ class RecommenderModel:
                 "user_rating_weights": self.user_rating_weights, "popularity": self.popularity,
                 **self.affinity_statistics,
                 **{name: getattr(self, name) for name in RANKING_ARRAYS},
-                **{name: np.asarray(part, dtype=np.float32) for name, part in zip(
-                    SECOND_STAGE_ARRAYS, (self.second_stage.mean, self.second_stage.scale,
-                                          self.second_stage.weights))}}
+                **_second_stage_arrays(self.second_stage)}
 
     def save(self, directory: Path, fingerprint: str) -> None:
         """Write plain float32 arrays and a JSON description, each replaced atomically.
@@ -786,6 +781,12 @@ class RecommenderModel:
 
 
 # --- the second stage's weights ----------------------------------------------------
+
+def _second_stage_arrays(stage: LinearStage) -> dict[str, np.ndarray]:
+    """The stage as the model file stores it (`LinearStage(*arrays)` reads it back)."""
+    return {name: np.asarray(part, dtype=np.float32) for name, part in zip(
+        SECOND_STAGE_ARRAYS, (stage.mean, stage.scale, stage.weights))}
+
 
 # Inner users need enough ratings to split 80/20, and the weights enough users to learn from.
 _MIN_INNER_RATINGS = 5
