@@ -57,11 +57,12 @@ from second_stage import FEATURES, FilmStatistics, LinearStage, candidate_featur
 logger = logging.getLogger(__name__)
 
 # 2: watched-unrated films enter the ranking matrix; 3: affinity statistics are saved;
-# 4: ranking by low-rank-plus-diagonal EASE, then a learned second stage
-FORMAT_VERSION = 4
+# 4: ranking by low-rank-plus-diagonal EASE, then a learned second stage;
+# 5: EASE's Gram keeps a down-weighted tail of components (ranking_tail_factors)
+FORMAT_VERSION = 5
 AFFINITY_ARRAYS = ("affinity_mean", "affinity_covariance")
-RANKING_ARRAYS = ("ranking_query_scale", "ranking_mixing", "ranking_output_scale",
-                  "ranking_singular", "rating_count")
+RANKING_ARRAYS = ("ranking_tail_factors", "ranking_query_scale", "ranking_mixing",
+                  "ranking_output_scale", "ranking_singular", "rating_count")
 SECOND_STAGE_ARRAYS = ("second_stage_mean", "second_stage_scale", "second_stage_weights")
 ARRAYS_FILE = "recommender_model.npz"
 META_FILE = "recommender_model.json"
@@ -87,11 +88,18 @@ _BIAS_SWEEPS = 10
 class ModelParams:
     """Hyperparameters, tuned on a split of the 500k sample other than the one reported."""
 
-    # Capped at one factor per 20 users or films (see _ranking_rank).
+    # The first stage's Gram: this many singular components in full (capped at one per 20
+    # users or films, see _ranking_ranks; they are also the factors everything else uses)...
     ranking_factors: int = 50
+    # ...the next ones at this share of their weight (capped at one per 10 in all)...
+    ranking_tail_factors: int = 150
+    ranking_tail_weight: float = 0.25
+    # ...and the diagonal they leave over.
     # Film columns are scaled by (number of ratings)^-popularity_damping before the SVD.
     popularity_damping: float = 0.25
-    svd_power_iterations: int = 5
+    # Few suffice: the range finder is wide (all components plus 20), so the top ones
+    # come out accurate.
+    svd_power_iterations: int = 2
     # The second stage reorders this many of the first stage's best films (0: no second stage).
     rerank_candidates: int = 300
     # Its weights are learned on this many users held out of an extra fit...
@@ -128,7 +136,8 @@ class ModelParams:
         for name in ("ranking_factors", "rating_factors", "als_iterations"):
             if number(name, int) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        for name in ("svd_power_iterations", "rerank_candidates", "rerank_users",
+        for name in ("ranking_tail_factors", "svd_power_iterations", "rerank_candidates",
+                     "rerank_users",
                      "cold_start_threshold", "seed"):
             if number(name, int) < 0:
                 raise ValueError(f"{name} must not be negative")
@@ -141,6 +150,8 @@ class ModelParams:
         for name in ("popularity_damping", "noise_power", "rerank_l2"):
             if number(name, (int, float)) < 0:
                 raise ValueError(f"{name} must not be negative")
+        if not 0 <= number("ranking_tail_weight", (int, float)) <= 1:
+            raise ValueError("ranking_tail_weight must be between 0 and 1")
         if not MIN_RATING <= number("high_rating", int) <= MAX_RATING:
             raise ValueError(f"high_rating must be in {MIN_RATING}..{MAX_RATING}")
 
@@ -153,7 +164,7 @@ class UserProfile:
     ratings: np.ndarray            # float32, aligned with rated_items
     watched_items: np.ndarray      # int64, seen but not rated (disjoint from rated_items)
     ranking_embedding: np.ndarray  # float32, (ranking_factors,): (x * d) V, for the stars
-    ranking_query: np.ndarray      # float32, (ranking_factors,): M V^T (x * d / e), to rank
+    ranking_query: np.ndarray      # float32, (all components,): M V^T (x * d / e), to rank
     rating_weights: np.ndarray     # float32, (bias, scale on film bias, taste factors...)
 
     @property
@@ -306,23 +317,30 @@ def _noise_weights(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray,
     return (pooled_variance / np.maximum(variance, 1e-6 * pooled_variance)) ** power
 
 
-def _ranking_rank(params: ModelParams, n_users: int, n_items: int) -> int:
-    """At most one factor per 20 users or films: on small data more factors overfit
-    (the stars' affinity term then learns from in-sample scores)."""
-    return max(1, min(params.ranking_factors, min(n_users, n_items) // 20))
+def _ranking_ranks(params: ModelParams, n_users: int, n_items: int) -> tuple[int, int]:
+    """How many components the first stage keeps in full and in its tail.
+
+    At most one full factor per 20 users or films: on small data more factors overfit
+    (the stars' affinity term then learns from in-sample scores). The tail is weighted
+    down, so it may reach one component per 10 in all.
+    """
+    smaller = min(n_users, n_items)
+    head = max(1, min(params.ranking_factors, smaller // 20))
+    return head, max(0, min(params.ranking_tail_factors, smaller // 10 - head))
 
 
-def _orthonormalise(basis: np.ndarray) -> np.ndarray:
-    """An orthonormal basis of the columns: Cholesky QR twice, Householder QR if singular.
+def _orthonormalise(basis: np.ndarray, passes: int = 2) -> np.ndarray:
+    """An orthonormal basis of the columns: Cholesky QR, Householder QR if singular.
 
-    Several times faster than Householder QR on tall matrices and as accurate after the
-    second pass, for the moderately conditioned bases of a range finder.
+    Several times faster than Householder QR on tall matrices and as accurate after a
+    second pass, for the moderately conditioned bases of a range finder. Between power
+    iterations one pass is enough: the next product only needs a well-conditioned basis.
     """
     import scipy.linalg  # fitting only, like scipy.sparse
 
     result = basis.astype(np.float64)
     try:
-        for _ in range(2):
+        for _ in range(passes):
             factor = np.linalg.cholesky(result.T @ result)
             result = scipy.linalg.solve_triangular(factor, result.T, lower=True).T
     except np.linalg.LinAlgError:
@@ -338,10 +356,12 @@ def _top_right_singular_vectors(matrix: _SparseRows, transposed: _SparseRows,
     Returns the vectors (float32, one column each) and their singular values (float64).
     """
     width = min(rank + 20, *shape)
-    basis = _orthonormalise(matrix @ rng.standard_normal((shape[1], width)).astype(np.float32))
-    for _ in range(power_iterations):
-        basis = _orthonormalise(transposed @ basis)
-        basis = _orthonormalise(matrix @ basis)
+    # Two passes for the basis that is finally projected on, one for those in between.
+    basis = _orthonormalise(matrix @ rng.standard_normal((shape[1], width)).astype(np.float32),
+                            1 if power_iterations else 2)
+    for step in range(power_iterations):
+        basis = _orthonormalise(transposed @ basis, 1)
+        basis = _orthonormalise(matrix @ basis, 2 if step == power_iterations - 1 else 1)
     # The right singular vectors of basis^T A, from the eigenvectors of its small Gram.
     projected = (transposed @ basis).astype(np.float64)
     eigenvalues, eigenvectors = np.linalg.eigh(projected.T @ projected)
@@ -366,7 +386,7 @@ def _ease_ranking(factors: np.ndarray, singular: np.ndarray, gram_diagonal: np.n
     scaled = factors64 / diagonal[:, None]
     mixing = np.linalg.inv(np.diag(1.0 / np.square(singular)) + factors64.T @ scaled)
     mixing = (mixing + mixing.T) / 2
-    inverse_diagonal = 1.0 / diagonal - np.einsum("ij,jk,ik->i", scaled, mixing, scaled)
+    inverse_diagonal = 1.0 / diagonal - ((scaled @ mixing) * scaled).sum(axis=1)
     # P is positive definite, so its diagonal is too; the floor only guards rounding.
     inverse_diagonal = np.maximum(inverse_diagonal, 1e-9 / diagonal)
     return {"ranking_query_scale": (1.0 / diagonal).astype(np.float32),
@@ -429,6 +449,7 @@ class RecommenderModel:
         self.affinity_coefficient = affinity_coefficient
         self.item_scale: np.ndarray = arrays["item_scale"]
         self.item_ranking_factors: np.ndarray = arrays["item_ranking_factors"]
+        self.ranking_tail_factors: np.ndarray = arrays["ranking_tail_factors"]
         self.item_bias: np.ndarray = arrays["item_bias"]
         self.item_rating_factors: np.ndarray = arrays["item_rating_factors"]
         self.user_ranking_embeddings: np.ndarray = arrays["user_ranking_embeddings"]
@@ -516,11 +537,18 @@ class RecommenderModel:
                                     minlength=n_items)
         del all_items
         ranking_matrix = ranking_users.matrix(all_entries)
-        item_ranking_factors, singular = _top_right_singular_vectors(
+        head, tail = _ranking_ranks(params, n_users, n_items)
+        all_factors, all_singular = _top_right_singular_vectors(
             ranking_matrix, ranking_items.matrix(all_entries), (n_users, n_items),
-            _ranking_rank(params, n_users, n_items), params.svd_power_iterations, rng)
-        ranking_arrays = _ease_ranking(item_ranking_factors, singular, gram_diagonal,
+            head + tail, params.svd_power_iterations, rng)
+        gram_singular = all_singular.copy()
+        gram_singular[head:] *= math.sqrt(params.ranking_tail_weight)
+        ranking_arrays = _ease_ranking(all_factors, gram_singular, gram_diagonal,
                                        params.ranking_reg)
+        item_ranking_factors = np.ascontiguousarray(all_factors[:, :head])
+        ranking_tail_factors = np.ascontiguousarray(all_factors[:, head:])
+        singular = all_singular[:head]
+        del all_factors
         user_embeddings = np.asarray(ranking_matrix @ item_ranking_factors, dtype=np.float32)
         del ranking_matrix, ranking_users, ranking_items, all_entries
         logger.debug("ranking factors in %.1f s", time.perf_counter() - started)
@@ -554,6 +582,7 @@ class RecommenderModel:
                        "user_ranking_embeddings": user_embeddings,
                        "user_rating_weights": rating_model.user_weights.astype(np.float32),
                        "popularity": popularity, **affinity_statistics, **ranking_arrays,
+                       "ranking_tail_factors": ranking_tail_factors,
                        "ranking_singular": singular.astype(np.float32),
                        "rating_count": item_count.astype(np.float32),
                        **_second_stage_arrays(LinearStage.first_stage_order())})
@@ -584,9 +613,9 @@ class RecommenderModel:
         embedding = (entries @ self.item_ranking_factors[items]
                      + watched_entries @ self.item_ranking_factors[watched]).astype(np.float32)
         query = self.ranking_mixing @ (
-            (entries * self.ranking_query_scale[items]) @ self.item_ranking_factors[items]
+            (entries * self.ranking_query_scale[items]) @ self._ranking_basis(items)
             + (watched_entries * self.ranking_query_scale[watched])
-            @ self.item_ranking_factors[watched])
+            @ self._ranking_basis(watched))
         own_share = entries * np.square(self.item_ranking_factors[items]).sum(axis=1)
         affinity = self._affinity.standardise(
             self.item_ranking_factors[items] @ embedding - own_share,
@@ -618,9 +647,16 @@ class RecommenderModel:
         """Too few matched ratings for personal picks; callers fall back to popularity."""
         return profile.n_ratings < self.params.cold_start_threshold
 
+    def _ranking_basis(self, items: np.ndarray) -> np.ndarray:
+        """The first stage's components of these films: full factors, then the tail."""
+        return np.hstack([self.item_ranking_factors[items], self.ranking_tail_factors[items]])
+
     def rank_scores(self, profile: UserProfile) -> np.ndarray:
         """First-stage score of every film (higher is better); seen films are not masked."""
-        return self.ranking_output_scale * (self.item_ranking_factors @ profile.ranking_query)
+        head = self.item_ranking_factors.shape[1]
+        return self.ranking_output_scale * (
+            self.item_ranking_factors @ profile.ranking_query[:head]
+            + self.ranking_tail_factors @ profile.ranking_query[head:])
 
     def rank(self, profile: UserProfile, n: int, allowed: np.ndarray | None = None,
              boosted: np.ndarray | None = None) -> np.ndarray:
@@ -709,9 +745,10 @@ class RecommenderModel:
         # A strict rater's best films count as loved, but never anything under 3.5 stars.
         high = max(min(self.params.high_rating, float(profile.ratings.max())), MIN_REASON_RATING)
         liked = profile.rated_items[profile.ratings >= high]
-        factors = self.item_ranking_factors
         # A rated film's term in the score has the sign of this; its other factors are > 0.
-        supports = (factors[liked] @ self.ranking_mixing) @ factors[item] > 0
+        supports = ((self._ranking_basis(liked) @ self.ranking_mixing)
+                    @ self._ranking_basis(np.array([item]))[0] > 0)
+        factors = self.item_ranking_factors
         supporting = liked[supports]
         similarity = (factors[supporting] @ factors[item]) / np.maximum(
             np.linalg.norm(factors[supporting], axis=1) * np.linalg.norm(factors[item]), 1e-12)
@@ -792,8 +829,9 @@ def _second_stage_arrays(stage: LinearStage) -> dict[str, np.ndarray]:
 _MIN_INNER_RATINGS = 5
 _MIN_INNER_USERS = 20
 _INNER_KNOWN_SHARE = 0.8
-# The extra fit converges less far: with 2 power iterations and 3 sweeps instead of 5 and
-# 6 the learned weights ranked as well on the 500k sample (seeds 1-3), in 30% less time.
+# The extra fit converges less far: with 3 ALS sweeps instead of 6 (and then 2 power
+# iterations instead of 5) the learned weights ranked as well on the 500k sample (seeds
+# 1-3), in 30% less time.
 _INNER_FIT_ITERATIONS = {"svd_power_iterations": 2, "als_iterations": 3}
 
 
@@ -987,7 +1025,7 @@ def _read_meta(path: Path) -> dict:
 
 def _expected_shapes(params: ModelParams, n_users: int, n_items: int
                      ) -> dict[str, tuple[int, ...]]:
-    ranking_rank = _ranking_rank(params, n_users, n_items)
+    ranking_rank, tail = _ranking_ranks(params, n_users, n_items)
     return {"item_scale": (n_items,),
             "item_ranking_factors": (n_items, ranking_rank),
             "item_bias": (n_items,),
@@ -998,7 +1036,8 @@ def _expected_shapes(params: ModelParams, n_users: int, n_items: int
             "affinity_mean": (ranking_rank,),
             "affinity_covariance": (ranking_rank, ranking_rank),
             "ranking_query_scale": (n_items,),
-            "ranking_mixing": (ranking_rank, ranking_rank),
+            "ranking_tail_factors": (n_items, tail),
+            "ranking_mixing": (ranking_rank + tail, ranking_rank + tail),
             "ranking_output_scale": (n_items,),
             "ranking_singular": (ranking_rank,),
             "rating_count": (n_items,),

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -97,18 +98,23 @@ def test_folding_in_a_training_user_recovers_their_fitted_weights(
 
 def test_ranking_scores_are_ease_on_the_exact_low_rank_plus_diagonal_gram(
         data: SyntheticRatings) -> None:
-    params = ModelParams(ranking_factors=3)
+    # Enough power iterations for the randomized SVD to match the dense one.
+    params = ModelParams(ranking_factors=3, ranking_tail_factors=4, ranking_tail_weight=0.25,
+                         svd_power_iterations=12)
     fitted = RecommenderModel.fit(*data, params=params)
+    assert fitted.ranking_tail_factors.shape == (data.n_items, 4)
     counts = np.bincount(data.item_index, minlength=data.n_items)
     scale = np.maximum(counts, 1) ** -params.popularity_damping
     dense = np.zeros((data.n_users, data.n_items))
     dense[data.user_index, data.item_index] = (interaction_weight(data.ratings)
                                                * scale[data.item_index])
     _, singular, right = np.linalg.svd(dense, full_matrices=False)
-    top = right[:3].T * singular[:3]
+    head = right[:3].T * singular[:3]
+    tail = right[3:7].T * singular[3:7]
     gram = dense.T @ dense
-    low_rank = top @ top.T
-    # The Gram's top singular part, its leftover diagonal and the ridge, inverted densely.
+    low_rank = head @ head.T + 0.25 * tail @ tail.T
+    # The Gram's top singular part, its tail at a quarter of its weight, the diagonal they
+    # leave over and the ridge, inverted densely.
     approximate = low_rank + np.diag(np.diag(gram) - np.diag(low_rank)
                                      + params.ranking_reg * np.diag(gram).mean())
     inverse = np.linalg.inv(approximate)
@@ -118,6 +124,12 @@ def test_ranking_scores_are_ease_on_the_exact_low_rank_plus_diagonal_gram(
         expected = -(dense[user] @ inverse)[unseen] / np.diag(inverse)[unseen]
         scores = fitted.rank_scores(fitted.fold_in(items, ratings))[unseen]
         assert np.abs(scores - expected).max() < 1e-3 * np.abs(expected).max()
+    # Without the tail, the scores are those of another Gram.
+    plain = RecommenderModel.fit(*data, params=replace(params, ranking_tail_factors=0))
+    assert plain.ranking_tail_factors.shape == (data.n_items, 0)
+    plain_scores = plain.rank_scores(plain.fold_in(*ratings_of(data, 3)))
+    assert np.abs(plain_scores - fitted.rank_scores(fitted.fold_in(*ratings_of(data, 3)))
+                  ).max() > 1e-2 * np.abs(plain_scores).max()
 
 
 def test_predictions_stay_on_the_rating_scale(data: SyntheticRatings,
@@ -311,7 +323,9 @@ def test_contributions_add_up_to_the_ranking_score(data: SyntheticRatings,
     items, ratings = ratings_of(data, 2)
     profile = model.fold_in(items, ratings)
     film = int(model.rank(profile, 1)[0])
-    factors = model.item_ranking_factors
+    # Every component counts: the full factors and the tail.
+    factors = np.hstack([model.item_ranking_factors, model.ranking_tail_factors])
+    assert model.ranking_tail_factors.shape[1] > 0
     contributions = (interaction_weight(ratings) * model.item_scale[items]
                      * model.ranking_query_scale[items] * model.ranking_output_scale[film]
                      * (factors[items] @ model.ranking_mixing @ factors[film]))
