@@ -41,6 +41,7 @@ class CleanRun:
     data_dir: Path
     startup_seconds: float  # from spawning the builder to its first request
     total_seconds: float
+    requests_per_batch: float
 
 
 def start_builder(mode: str, site: SimulatedSite, data_dir: Path,
@@ -98,7 +99,9 @@ def clean_run(site: SimulatedSite, tmp_path_factory: pytest.TempPathFactory) -> 
     finish(start_builder("new", site, data_dir))
     total = time.monotonic() - started
     first_request = site.request_log[0][0]
-    return CleanRun(data_dir, first_request - started, total)
+    batches = read_state(data_dir)["batches"]
+    return CleanRun(data_dir, first_request - started, total,
+                    site.request_count() / batches)
 
 
 def assert_committed_part_is_a_prefix_of_the_clean_run(data_dir: Path, clean: CleanRun) -> bool:
@@ -133,10 +136,12 @@ class Killer:
 
     MOMENTS = ("start-up", "scraping", "mid-commit", "after-commit")
 
-    def __init__(self, rng: random.Random, clean: CleanRun, data_dir: Path) -> None:
+    def __init__(self, rng: random.Random, clean: CleanRun, data_dir: Path,
+                 site: SimulatedSite) -> None:
         self._rng = rng
         self._clean = clean
         self._data_dir = data_dir
+        self._site = site
         self.moments: list[str] = []
 
     def kill(self, process: subprocess.Popen[str]) -> bool:
@@ -146,10 +151,13 @@ class Killer:
         if moment == "start-up":
             self._wait(process, lambda: False, self._rng.uniform(0, self._clean.startup_seconds))
         elif moment == "scraping":
-            # Early in the scraping: later on, a resumed run may have nothing left to do.
-            scraping = self._clean.total_seconds - self._clean.startup_seconds
-            self._wait(process, lambda: False, self._clean.startup_seconds
-                       + self._rng.uniform(0, scraping / 4))
+            # Within the run's first batch, counted in requests rather than seconds: a
+            # machine busier during the clean run than now must not let kills land so late
+            # that the dataset is complete before every kind of kill has happened.
+            requests = self._site.request_count() + self._rng.randint(
+                1, max(1, int(self._clean.requests_per_batch)))
+            self._wait(process, lambda: self._site.request_count() >= requests,
+                       self._clean.total_seconds)
         else:
             batches = (read_state(self._data_dir) or {}).get("batches", 0)
             if moment == "mid-commit":
@@ -199,7 +207,7 @@ class Killer:
 def test_kill_minus_9_at_random_moments_then_continue_gives_the_clean_dataset(
         site: SimulatedSite, clean_run: CleanRun, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    killer = Killer(random.Random(SEED), clean_run, data_dir)
+    killer = Killer(random.Random(SEED), clean_run, data_dir, site)
     deadline = time.monotonic() + 60
     runs = torn = 0
     while True:
