@@ -52,14 +52,15 @@ class Split:
         counts = np.maximum((self.ratings > 0).sum(axis=0), 1).astype(np.float64)
         self.column_scale = counts ** -DAMPING
         self.weighted = np.where(self.ratings > 0, interaction_weight(self.ratings), 0.0)
-        self._model: RecommenderModel | None = None
+        self._models: dict[str, RecommenderModel] = {}
 
-    def model(self) -> RecommenderModel:
-        """The product's model fitted on the training users, fitted once per split."""
-        if self._model is None:  # the first stage is all these methods compete with
-            self._model = RecommenderModel.fit(*self.train, self.n_users, self.n_items,
-                                               ModelParams(rerank_candidates=0))
-        return self._model
+    def model(self, version: str = "product") -> RecommenderModel:
+        """The product's model (or an earlier version) on the training users, fitted once
+        per split. The first stage is all these methods compete with."""
+        if version not in self._models:
+            self._models[version] = RecommenderModel.fit(*self.train, self.n_users,
+                                                         self.n_items, MODEL_VERSIONS[version])
+        return self._models[version]
 
     def fold_in_rows(self, scaled: bool = True) -> np.ndarray:
         """The held-out users' weighted known ratings, one dense row each."""
@@ -80,10 +81,10 @@ def popularity(split: Split) -> np.ndarray:
                    (len(split.known), 1))
 
 
-def first_stage(split: Split) -> np.ndarray:
+def first_stage(split: Split, version: str = "product") -> np.ndarray:
     """The product's first stage, the one these methods compete with (the second stage
     reorders whichever of them ranks first; figure 7d)."""
-    model = split.model()
+    model = split.model(version)
     return np.vstack([model.rank_scores(model.fold_in(items, ratings))
                       for items, ratings in split.known])
 
@@ -142,9 +143,15 @@ def standardised(scores: np.ndarray) -> np.ndarray:
             / np.maximum(scores.std(axis=1, keepdims=True), 1e-12))
 
 
-CHOSEN = "first stage (EASE, low rank + diag)"
+# The first stage without its softened tail is the one shipped until 2026-12-01 evening,
+# with the 5 power iterations it had then.
+MODEL_VERSIONS = {"product": ModelParams(rerank_candidates=0),
+                  "no tail": ModelParams(rerank_candidates=0, ranking_tail_factors=0,
+                                         svd_power_iterations=5)}
+CHOSEN = "first stage (EASE, 50 + tail 150)"
 SCORERS: dict[str, Callable[[Split], np.ndarray]] = {
     CHOSEN: first_stage,
+    "first stage without the tail": lambda split: first_stage(split, "no tail"),
     "PureSVD, same 50 factors": pure_svd,
     "EASE, reg 30": ease,
     "PureSVD, 200 shrunk factors": shrunk_svd,
