@@ -219,10 +219,12 @@ def test_targets_on_the_real_500k_sample(shared_dataset_dir: Path) -> None:
                               result.method(POPULARITY))
     assert model.rmse <= 0.95 * biases.rmse
     assert model.cv_rmse < biases.cv_rmse
-    # The issue asks for 1.8x; the model gets 1.79x here and 1.77-1.78x on the tuning
-    # splits (BENCHMARKS.md, figure 7d), so this asserts what it reliably achieves.
-    assert model.recall >= 1.75 * popular.recall
-    assert model.ndcg >= 1.7 * popular.ndcg
+    # The issue asks for 1.8x: the model gets 1.803x here and 1.80-1.85x on the tuning
+    # splits (BENCHMARKS.md, figure 7d). The bound leaves room for the rounding of
+    # another BLAS, which a randomized SVD passes on; without the first stage's softened
+    # tail the model gave 1.79x.
+    assert model.recall >= 1.78 * popular.recall
+    assert model.ndcg >= 1.75 * popular.ndcg
     # Ordering by predicted stars ranks worse: why the order comes from its own model.
     assert result.method(RANKED_BY_STARS).recall < 0.8 * model.recall
     assert biases.recall < 0.5 * popular.recall
