@@ -190,18 +190,20 @@ def load_or_fit(data_dir: Path, *, refit: bool = False) -> CachedModel:
     try:
         if refit:
             raise ModelFileError("the cache was found damaged")
-        # Hashing the model file and parsing the film table both run outside the GIL, so
-        # they overlap: at 20M ratings each takes a seventh of a second.
+        # Hashing the model file releases the GIL, so it overlaps most of the film table's
+        # parsing: at 20M ratings each takes about a seventh of a second.
         with ThreadPoolExecutor(max_workers=1) as pool:
             loading = pool.submit(RecommenderModel.load, model_dir, fingerprint)
             try:
                 # The fingerprint says the files are the ones validated when the model was
                 # fitted...
                 films = load_film_table(data_dir, validated_before=True)
-            finally:
-                # ...which only the model can tell: a stale model's error wins, and the
-                # table is then read again with its checks.
-                model = loading.result()
+            except Exception:
+                # ...which only the model can tell: a stale model's error wins (the table
+                # is then read again with its checks). Ctrl-C is not caught here.
+                loading.result()
+                raise
+            model = loading.result()
         index = _load_index(model_dir, fingerprint, model.n_items)
         if model.n_items != len(films) or model.n_users != len(index["usernames"]):
             raise ModelFileError("the model does not match the dataset's size")

@@ -153,8 +153,9 @@ class ModelParams:
         for name in ("popularity_damping", "noise_power", "rerank_l2"):
             if number(name, (int, float)) < 0:
                 raise ValueError(f"{name} must not be negative")
-        if not 0 <= number("ranking_tail_weight", (int, float)) <= 1:
-            raise ValueError("ranking_tail_weight must be between 0 and 1")
+        # No tail is ranking_tail_factors=0; a weight of 0 would divide by zero.
+        if not 0 < number("ranking_tail_weight", (int, float)) <= 1:
+            raise ValueError("ranking_tail_weight must be above 0 and at most 1")
         if not MIN_RATING <= number("high_rating", int) <= MAX_RATING:
             raise ValueError(f"high_rating must be in {MIN_RATING}..{MAX_RATING}")
 
@@ -353,20 +354,15 @@ def _orthonormalise(basis: np.ndarray, passes: int = 2) -> np.ndarray:
 
 def _top_right_singular_vectors(matrix: _SparseRows, transposed: _SparseRows,
                                 shape: tuple[int, int], rank: int, power_iterations: int,
-                                rng: np.random.Generator, start: np.ndarray | None = None
-                                ) -> tuple[np.ndarray, np.ndarray]:
+                                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Randomized range finder (Halko et al. 2011) with re-orthonormalised power iterations.
 
-    start: right singular vectors of a nearly identical matrix, tried first in place of
-    random directions (their span is nearly the one sought, so fewer iterations do).
     Returns the vectors (float32, one column each) and their singular values (float64).
     """
     width = min(rank + 20, *shape)
-    sketch = rng.standard_normal((shape[1], width)).astype(np.float32)
-    if start is not None:
-        sketch[:, :start.shape[1]] = start[:, :width]
     # Two passes for the basis that is finally projected on, one for those in between.
-    basis = _orthonormalise(matrix @ sketch, 1 if power_iterations else 2)
+    basis = _orthonormalise(matrix @ rng.standard_normal((shape[1], width)).astype(np.float32),
+                            1 if power_iterations else 2)
     for step in range(power_iterations):
         basis = _orthonormalise(transposed @ basis, 1)
         basis = _orthonormalise(matrix @ basis, 2 if step == power_iterations - 1 else 1)
@@ -394,7 +390,7 @@ def _ease_ranking(factors: np.ndarray, singular: np.ndarray, gram_diagonal: np.n
     scaled = factors64 / diagonal[:, None]
     mixing = np.linalg.inv(np.diag(1.0 / np.square(singular)) + factors64.T @ scaled)
     mixing = (mixing + mixing.T) / 2
-    inverse_diagonal = 1.0 / diagonal - ((scaled @ mixing) * scaled).sum(axis=1)
+    inverse_diagonal = 1.0 / diagonal - np.einsum("ij,ij->i", scaled @ mixing, scaled)
     # P is positive definite, so its diagonal is too; the floor only guards rounding.
     inverse_diagonal = np.maximum(inverse_diagonal, 1e-9 / diagonal)
     return {"ranking_query_scale": (1.0 / diagonal).astype(np.float32),
@@ -510,8 +506,7 @@ class RecommenderModel:
         if params.rerank_candidates:
             model.second_stage = _learn_second_stage(
                 user_index, item_index, ratings, n_users, n_items, params,
-                watched_users, watched_items,
-                model._ranking_basis(np.arange(n_items, dtype=np.int64)))
+                watched_users, watched_items)
         logger.info("fitted on %d ratings (%d users, %d films) in %.1f s", len(ratings),
                     n_users, n_items, time.perf_counter() - started)
         return model
@@ -519,13 +514,9 @@ class RecommenderModel:
     @classmethod
     def _fit_first_stage(cls, user_index: np.ndarray, item_index: np.ndarray,
                          ratings: np.ndarray, n_users: int, n_items: int, params: ModelParams,
-                         watched_users: np.ndarray, watched_items: np.ndarray,
-                         start_factors: np.ndarray | None = None) -> "RecommenderModel":
-        """Both models on checked input, with a second stage that keeps the first's order.
-
-        start_factors: the ranking components of a fit on nearly the same ratings, where
-        the SVD starts.
-        """
+                         watched_users: np.ndarray, watched_items: np.ndarray
+                         ) -> "RecommenderModel":
+        """Both models on checked input, with a second stage that keeps the first's order."""
         started = time.perf_counter()
         rng = np.random.default_rng(params.seed)
         users = _Pattern(user_index, item_index, (n_users, n_items))
@@ -553,7 +544,7 @@ class RecommenderModel:
         head, tail = _ranking_ranks(params, n_users, n_items)
         all_factors, all_singular = _top_right_singular_vectors(
             ranking_matrix, ranking_items.matrix(all_entries), (n_users, n_items),
-            head + tail, params.svd_power_iterations, rng, start_factors)
+            head + tail, params.svd_power_iterations, rng)
         gram_singular = all_singular.copy()
         gram_singular[head:] *= math.sqrt(params.ranking_tail_weight)
         ranking_arrays = _ease_ranking(all_factors, gram_singular, gram_diagonal,
@@ -666,10 +657,14 @@ class RecommenderModel:
 
     def rank_scores(self, profile: UserProfile) -> np.ndarray:
         """First-stage score of every film (higher is better); seen films are not masked."""
+        return self._rank_scores_of(profile.ranking_query[:, None])[:, 0]
+
+    def _rank_scores_of(self, queries: np.ndarray) -> np.ndarray:
+        """First-stage scores, one column per column of queries: one product for many
+        users is several times faster than one per user."""
         head = self.item_ranking_factors.shape[1]
-        return self.ranking_output_scale * (
-            self.item_ranking_factors @ profile.ranking_query[:head]
-            + self.ranking_tail_factors @ profile.ranking_query[head:])
+        return self.ranking_output_scale[:, None] * (
+            self.item_ranking_factors @ queries[:head] + self.ranking_tail_factors @ queries[head:])
 
     def rank(self, profile: UserProfile, n: int, allowed: np.ndarray | None = None,
              boosted: np.ndarray | None = None) -> np.ndarray:
@@ -697,11 +692,14 @@ class RecommenderModel:
 
     def _candidate_features(self, profile: UserProfile, n: int | None = None,
                             allowed: np.ndarray | None = None,
-                            boosted: np.ndarray | None = None
+                            boosted: np.ndarray | None = None,
+                            first_stage_scores: np.ndarray | None = None
                             ) -> tuple[np.ndarray, np.ndarray, int]:
         """The first stage's n best unseen `allowed` films, then the `boosted` ones not
-        among them; the second stage's features of each; how many came on merit."""
-        scores = self.rank_scores(profile).astype(np.float64)
+        among them; the second stage's features of each; how many came on merit.
+        first_stage_scores: the profile's `rank_scores`, when already computed."""
+        scores = (self.rank_scores(profile) if first_stage_scores is None
+                  else first_stage_scores).astype(np.float64)
         standard = (scores - scores.mean()) / max(float(scores.std()), 1e-12)
         scores[profile.rated_items] = -np.inf
         scores[profile.watched_items] = -np.inf
@@ -842,22 +840,25 @@ def _second_stage_arrays(stage: LinearStage) -> dict[str, np.ndarray]:
 _MIN_INNER_RATINGS = 5
 _MIN_INNER_USERS = 20
 _INNER_KNOWN_SHARE = 0.8
-# The extra fit converges less far: its SVD starts from the full fit's components and
-# stops there (no power iteration), and with 3 ALS sweeps instead of 6 the learned
-# weights ranked as well on the 500k sample (seeds 1-3), in less time.
-_INNER_FIT_ITERATIONS = {"svd_power_iterations": 0, "als_iterations": 3}
+# Inner users whose first-stage scores are computed in one product (bounds its memory).
+_SCORED_TOGETHER = 100
+# The extra fit converges less far: with 3 ALS sweeps instead of 6 (and at most 2 power
+# iterations) the learned weights ranked as well on the 500k sample (seeds 1-3), in 30%
+# less time.
+_INNER_FIT_ITERATIONS = {"svd_power_iterations": 2, "als_iterations": 3}
 
 
 def _learn_second_stage(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray,
                         n_users: int, n_items: int, params: ModelParams,
-                        watched_users: np.ndarray, watched_items: np.ndarray,
-                        fitted_components: np.ndarray) -> LinearStage:
+                        watched_users: np.ndarray, watched_items: np.ndarray) -> LinearStage:
     """Weights learned the way they are used: on users the fitted model has not seen.
 
     Up to `rerank_users` users (at most a fifth of those with enough ratings) are left
     out of one extra fit, folded into it from 80% of their ratings, and their films
     rated >= high_rating among the rest are what the second stage learns to put first.
-    The extra fit's SVD starts from the full fit's ranking components.
+    Both fits' SVDs start from random directions: an extra fit started from the full
+    fit's components would inherit what the full fit saw of the left-out users (their
+    hidden ratings made its first stage look 9% better on them than on new users).
     """
     started = time.perf_counter()
     rng = np.random.default_rng([params.seed, 1])
@@ -874,14 +875,14 @@ def _learn_second_stage(user_index: np.ndarray, item_index: np.ndarray, ratings:
                                       for name, iterations in _INNER_FIT_ITERATIONS.items()})
     model = RecommenderModel._fit_first_stage(
         user_index[kept], item_index[kept], ratings[kept], n_users, n_items, inner_params,
-        watched_users[kept_watched], watched_items[kept_watched], fitted_components)
+        watched_users[kept_watched], watched_items[kept_watched])
 
     rows = np.flatnonzero(~kept)
     rows = rows[np.argsort(user_index[rows], kind="stable")]
     bounds = np.flatnonzero(np.diff(user_index[rows])) + 1
     watched_rows = np.flatnonzero(~kept_watched)
     watched_rows = watched_rows[np.argsort(watched_users[watched_rows], kind="stable")]
-    groups = []
+    profiles, loved = [], []
     for user_rows in np.split(rows, bounds):
         user = user_index[user_rows[0]]
         user_rows = rng.permutation(user_rows)
@@ -890,10 +891,16 @@ def _learn_second_stage(user_index: np.ndarray, item_index: np.ndarray, ratings:
         seen_unrated = watched_items[watched_rows[
             np.searchsorted(watched_users[watched_rows], user):
             np.searchsorted(watched_users[watched_rows], user, "right")]]
-        profile = model.fold_in(item_index[known], ratings[known], seen_unrated)
-        loved = item_index[hidden][ratings[hidden] >= params.high_rating]
-        candidates, features, _ = model._candidate_features(profile)
-        groups.append((features, np.flatnonzero(np.isin(candidates, loved))))
+        profiles.append(model.fold_in(item_index[known], ratings[known], seen_unrated))
+        loved.append(item_index[hidden][ratings[hidden] >= params.high_rating])
+    groups = []
+    for start in range(0, len(profiles), _SCORED_TOGETHER):
+        chunk = profiles[start:start + _SCORED_TOGETHER]
+        scores = model._rank_scores_of(np.column_stack([p.ranking_query for p in chunk]))
+        for column, (profile, hits) in enumerate(zip(chunk, loved[start:])):
+            candidates, features, _ = model._candidate_features(
+                profile, first_stage_scores=scores[:, column])
+            groups.append((features, np.flatnonzero(np.isin(candidates, hits))))
     # The penalty is stated for `rerank_users` lists; fewer lists are noisier, so it
     # weighs more on small datasets (as a prior worth a fixed number of lists).
     stage = learn_weights(groups, params.rerank_l2 * params.rerank_users / n_inner)
@@ -1064,8 +1071,10 @@ def _read_arrays(path: Path, expected_sha256: str, shapes: dict[str, tuple[int, 
     """The arrays as views of the memory-mapped file, once its SHA-256 is the expected one.
 
     Mapping rather than reading saves copying the file (175 MB at 20M ratings) once more
-    than hashing it does. The file is only ever replaced, never rewritten in place, so a
-    mapping stays valid while the arrays are in use.
+    than hashing it does. `save` only ever replaces the file, so a mapping stays valid
+    while the arrays are in use; a file rewritten in place by something else (a copy onto
+    it) would go unchecked, or end the process with SIGBUS if it shrank, as it would for
+    the memory-mapped per-user index.
     """
     try:
         with open(path, "rb") as file:

@@ -41,6 +41,7 @@ class CleanRun:
     data_dir: Path
     startup_seconds: float  # from spawning the builder to its first request
     total_seconds: float
+    startup_requests: int  # robots.txt and the members list, before the first user's page
     requests_per_batch: float
 
 
@@ -98,10 +99,12 @@ def clean_run(site: SimulatedSite, tmp_path_factory: pytest.TempPathFactory) -> 
     started = time.monotonic()
     finish(start_builder("new", site, data_dir))
     total = time.monotonic() - started
-    first_request = site.request_log[0][0]
+    log = site.request_log
+    startup = next(number for number, (_, path, _) in enumerate(log)
+                   if not path.startswith(("/robots.txt", "/members/")))
     batches = read_state(data_dir)["batches"]
-    return CleanRun(data_dir, first_request - started, total,
-                    site.request_count() / batches)
+    return CleanRun(data_dir, log[0][0] - started, total, startup,
+                    (len(log) - startup) / batches)
 
 
 def assert_committed_part_is_a_prefix_of_the_clean_run(data_dir: Path, clean: CleanRun) -> bool:
@@ -154,8 +157,8 @@ class Killer:
             # Within the run's first batch, counted in requests rather than seconds: a
             # machine busier during the clean run than now must not let kills land so late
             # that the dataset is complete before every kind of kill has happened.
-            requests = self._site.request_count() + self._rng.randint(
-                1, max(1, int(self._clean.requests_per_batch)))
+            requests = (self._site.request_count() + self._clean.startup_requests
+                        + self._rng.randint(1, max(1, int(self._clean.requests_per_batch))))
             self._wait(process, lambda: self._site.request_count() >= requests,
                        self._clean.total_seconds)
         else:

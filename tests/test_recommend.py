@@ -225,6 +225,28 @@ def test_a_corrupt_or_stale_model_is_refitted_not_trusted(dataset_copy: Path, ca
     assert meta["n_users"] == 121
 
 
+def test_ctrl_c_while_a_stale_cache_loads_stops_rather_than_refits(
+        dataset_copy: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model file is checked in a thread while the film table is read; the stale
+    model's error must not replace the user's interrupt and start a long fit."""
+    recommended_slugs(dataset_copy, capsys, "user0", "-n", "5")  # caches the model
+    DatasetStore.open(dataset_copy).commit_batch(
+        [UserScrapeRecord("newcomer", ScrapeStatus.OK, (film(1, 9), film(3, 8)))], now=NOW)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    def must_not_fit(*args, **kwargs):
+        raise AssertionError("refitted after Ctrl-C")
+
+    monkeypatch.setattr(model_cache, "load_film_table", interrupted)
+    monkeypatch.setattr(model_cache.RecommenderModel, "fit", must_not_fit)
+    with pytest.raises(KeyboardInterrupt):
+        model_cache.load_or_fit(dataset_copy)
+    monkeypatch.undo()
+    assert model_cache.load_or_fit(dataset_copy).model.n_users == 121  # refits when asked
+
+
 @pytest.mark.parametrize("array, value", [("rating_values", 0), ("rating_values", 11),
                                            ("rating_films", 10_000), ("unrated_films", -1)])
 def test_impossible_values_in_the_cached_index_mean_a_refit(
