@@ -17,6 +17,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from errors import ConfigError
+from letterboxd.urls import SITE
 
 # Flip to True for trial runs: data goes to test_output/ and output/ is never touched.
 TEST_MODE = False
@@ -56,7 +57,7 @@ def _is_loopback(hostname: str) -> bool:
 class Config:
     """All tunables. Frozen: derive a changed copy with `replace`."""
 
-    base_url: str = "https://letterboxd.com"
+    base_url: str = SITE
     user_agent: str = DEFAULT_USER_AGENT
     # Requests per second for the whole process, all threads together; 0 disables the limit.
     requests_per_second: float = 1.0

@@ -29,6 +29,8 @@ from tqdm import tqdm
 from errors import (InvalidNameError, LetterboxdError, MarkupError, NotFoundError,
                     PageUnavailableError, PrivateError, ResponseTooLargeError,
                     RobotsDisallowedError, TransientError)
+from letterboxd.urls import (film_path, popular_members_path, user_films_path,
+                             watchlist_path)
 from names import is_valid_lid, validate_slug, validate_username
 
 logger = logging.getLogger(__name__)
@@ -102,30 +104,6 @@ class UserResult:
     films: tuple[FilmTile, ...] | None
     error: LetterboxdError | None
     pages_fetched: int
-
-
-# --- URL paths (robots.txt forbids /*/by/* and /*/popular/this/*: never build those) ---
-
-def _page_suffix(page: int) -> str:
-    if not isinstance(page, int) or isinstance(page, bool) or page < 1:
-        raise ValueError(f"page numbers start at 1, got {page!r}")
-    return "" if page == 1 else f"page/{page}/"
-
-
-def popular_members_path(page: int = 1) -> str:
-    return f"/members/popular/{_page_suffix(page)}"
-
-
-def user_films_path(username: str, page: int = 1) -> str:
-    return f"/{validate_username(username)}/films/{_page_suffix(page)}"
-
-
-def watchlist_path(username: str, page: int = 1) -> str:
-    return f"/{validate_username(username)}/watchlist/{_page_suffix(page)}"
-
-
-def film_path(slug: str) -> str:
-    return f"/film/{validate_slug(slug)}/"
 
 
 # --- parsing helpers --------------------------------------------------------

@@ -27,14 +27,12 @@ from errors import BadInputError, ModelFileError, NotFoundError, PrivateError
 from letterboxd_export import FilmMatcher, ListEntry, list_import_csv, read_export
 from load_save_and_translate_data import load_ratings_dataset, spreadsheet_safe
 from model_cache import CachedModel, load_or_fit
+from letterboxd.urls import LIST_IMPORT_PAGE, film_url, short_link
 from names import validate_username
 from recommender_model import top_items
 from safe_files import write_atomically
 
 logger = logging.getLogger("letterboxd.recommend")
-
-LETTERBOXD = "https://letterboxd.com"
-
 
 @dataclass(frozen=True)
 class UserTaste:
@@ -65,7 +63,7 @@ class Recommendation:
 
     @property
     def uri(self) -> str:
-        return f"https://boxd.it/{self.lid}" if self.lid else f"{LETTERBOXD}/film/{self.slug}/"
+        return short_link(self.lid) if self.lid else film_url(self.slug)
 
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -438,7 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError as error:
             raise BadInputError(f"cannot write {args.letterboxd_list}: "
                                 f"{error.strerror or error}") from None
-        logger.info("wrote %s: import it at https://letterboxd.com/list/new/", args.letterboxd_list)
+        logger.info("wrote %s: import it at %s", args.letterboxd_list, LIST_IMPORT_PAGE)
     return 0
 
 

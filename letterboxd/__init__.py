@@ -1,0 +1,1 @@
+"""Letterboxd's own facts and formats: its URLs, its pages, its export and list files."""
