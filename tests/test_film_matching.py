@@ -177,3 +177,35 @@ def test_the_shared_sample_finds_its_own_films_from_titles(shared_dataset_dir) -
     assert found.mean() > 0.97
     wrong = found & (result.film_ids != films.canonical[np.arange(films.size)])
     assert not wrong.any(), [films.label(f) for f in np.flatnonzero(wrong)][:5]
+
+
+# --- metadata as published files write it ----------------------------------------------
+
+def test_genres_in_every_published_form_become_one_form() -> None:
+    from films.metadata import name_list_column
+
+    cells = pd.Series(['["Drama", "Comedy"]', "['Drama', 'Comedy']", "Drama|Comedy", "",
+                       '[{"id": 18, "name": "Drama"}]', "[broken", "Drama|Drama"])
+    assert name_list_column(cells).tolist() == ["Drama|Comedy", "Drama|Comedy",
+                                                "Drama|Comedy", "", "Drama", "", "Drama"]
+
+
+def test_impossible_years_and_runtimes_become_unknown() -> None:
+    from films.metadata import runtime_column, year_column
+
+    years, refused = year_column(pd.Series(["1999", "", "99999999999999999999", "inf",
+                                            "1850", "2023.0", "abc"]))
+    assert years.tolist() == [1999, pd.NA, pd.NA, pd.NA, pd.NA, 2023, pd.NA]
+    assert refused == 4
+    runtimes = runtime_column(pd.Series(["104.0", "0.0", "", "-5", "1e9", "97"]))
+    assert runtimes.tolist() == [104, pd.NA, pd.NA, pd.NA, pd.NA, 97]
+
+
+def test_series_are_told_from_films_by_any_source_that_says() -> None:
+    from films.metadata import content_type_column
+
+    genres = pd.Series(["Drama", "Drama", "Sci-Fi & Fantasy|Mystery", "Comedy", "Drama"])
+    stated = pd.Series(["movie", "tv", "", "", ""])
+    links = pd.Series(["", "", "", "https://www.themoviedb.org/tv/91275/", ""])
+    assert content_type_column(stated, links, genres).tolist() == ["film", "tv", "tv", "tv", ""]
+    assert content_type_column(None, None, genres).tolist() == ["", "", "tv", "", ""]
