@@ -23,7 +23,8 @@ class SiteFilm:
 
 
 class SiteEntry(NamedTuple):
-    """One film on a member's grid. A tuple: half a million of them load in a blink."""
+    """One film on a member's grid. A tuple, so the 500k sample loads without a Python
+    call per entry."""
 
     slug: str
     rating: int | None
