@@ -2,7 +2,7 @@
 
     python demo.py [--users 60] [--seed 1]
 
-It starts the simulated Letterboxd from tests/ on 127.0.0.1, builds a fresh
+It starts the simulated Letterboxd (simulated_site/) on 127.0.0.1, builds a fresh
 dataset from it in test mode (so into test_output/; output/ is never touched),
 and recommends films for one of its members. Each step runs the real command,
 as a user would.
@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.simulated_site import SiteData, SimulatedSite
+from simulated_site import SiteData, SimulatedSite
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 

@@ -4,6 +4,10 @@ Politeness lives here so that no caller can forget it: one rate limit for the
 whole process, robots.txt obeyed before any request, Retry-After honoured by
 every thread, and the crawl stops at the first Cloudflare challenge instead of
 retrying its way into a ban. We never try to get past bot protection.
+
+`Fetcher` is the public face; its separable parts live in `scraping/`: what a
+response means (`responses`), the rate limit (`rate_limit`), robots.txt (`robots`)
+and the counters behind `stats()` (`fetch_stats`).
 """
 from __future__ import annotations
 
@@ -13,243 +17,31 @@ import re
 import threading
 import time
 import zlib
-from collections import Counter
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
-from types import MappingProxyType, TracebackType
+from dataclasses import dataclass
+from types import TracebackType
 from typing import Callable, Mapping, TypeVar
 from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 import urllib3.exceptions
-from protego import Protego
 from requests.adapters import HTTPAdapter
 from tenacity import (RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt,
                       stop_any)
 
 from config import Config
-from errors import (BlockedError, FetchError, InvalidNameError, NotFoundError,
-                    PageUnavailableError, PrivateError, RateLimitedError, ResponseTooLargeError,
-                    RobotsDisallowedError, StopCrawlError, TransientError)
+from errors import (FetchError, InvalidNameError, PageUnavailableError, RateLimitedError,
+                    ResponseTooLargeError, RobotsDisallowedError, StopCrawlError, TransientError)
+from scraping.fetch_stats import FetchStats, StatsCounters
+from scraping.rate_limit import Clock, RateLimiter, Sleep
+from scraping.responses import classify_response, is_cloudflare_challenge, parse_retry_after
+from scraping.robots import RobotsPolicy
+
+__all__ = ["Clock", "FetchStats", "Fetcher", "RateLimiter", "RobotsPolicy", "Sleep",
+           "classify_response", "is_cloudflare_challenge", "parse_retry_after"]
 
 logger = logging.getLogger(__name__)
 
-Clock = Callable[[], float]
-Sleep = Callable[[float], None]
 _Result = TypeVar("_Result")
-
-# --- classifying responses ------------------------------------------------
-
-# Cloudflare's interstitial. Matched on the <title> only, because a review on a
-# normal page may well say "just a moment".
-_CHALLENGE_TITLE = re.compile(r"<title>\s*Just a moment", re.IGNORECASE)
-_CHALLENGE_MARKERS = ("challenges.cloudflare.com", "cf-chl", "_cf_chl_opt")
-# Title of Cloudflare's 1xxx error pages (1020 access denied, 1015 rate limited).
-_CLOUDFLARE_ERROR_TITLE = "used Cloudflare to restrict access"
-_RATE_LIMIT_PHRASE = "You are being rate limited"
-# Letterboxd's own 403 page for hidden watchlists, private lists and the like.
-_PRIVATE_MARKERS = ("Letterboxd - Forbidden", "correct clearance", "classified",
-                    "Professor Falken")
-_TRANSIENT_STATUSES = frozenset({408, 425})
-_RETRY_AFTER_SECONDS = re.compile(r"\d+(?:\.\d+)?")
-
-
-def is_cloudflare_challenge(headers: Mapping[str, str], body_text: str) -> bool:
-    """A bot challenge, whatever the status: Cloudflare sends them as 403, 503, even 200."""
-    mitigated = _lowercase_keys(headers).get("cf-mitigated", "")
-    if mitigated.strip().lower() == "challenge":
-        return True
-    return bool(_CHALLENGE_TITLE.search(body_text)) or any(
-        marker in body_text for marker in _CHALLENGE_MARKERS)
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from Retry-After (seconds or HTTP-date); None if absent or unreadable."""
-    if value is None:
-        return None
-    value = value.strip()
-    if _RETRY_AFTER_SECONDS.fullmatch(value):
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    now = now if now is not None else datetime.now(timezone.utc)
-    return max(0.0, (when - now).total_seconds())
-
-
-def classify_response(url: str, status: int, headers: Mapping[str, str], body_text: str) -> None:
-    """Raise the typed error a response stands for; return quietly for a usable page.
-
-    Headers such as `server: cloudflare` or `cf-ray` prove nothing: Cloudflare
-    fronts every Letterboxd response, including good pages and private 403s.
-    """
-    if is_cloudflare_challenge(headers, body_text):
-        raise BlockedError(url, f"Cloudflare challenge (HTTP {status}); not circumventing it")
-    cloudflare_error_page = _CLOUDFLARE_ERROR_TITLE in body_text
-    # The rate-limit phrase alone on a 200 page could be a user's review, so it
-    # only counts on an error status or on Cloudflare's own error page.
-    rate_limit_page = _RATE_LIMIT_PHRASE in body_text and (cloudflare_error_page or status >= 400)
-    if status == 429 or rate_limit_page:
-        retry_after = parse_retry_after(_lowercase_keys(headers).get("retry-after"))
-        raise RateLimitedError(url, f"rate limited (HTTP {status})", retry_after=retry_after)
-    if cloudflare_error_page:
-        raise BlockedError(url, f"Cloudflare denied access (HTTP {status})")
-    if 200 <= status < 300:
-        return
-    if status == 404:
-        raise NotFoundError(url, "not found (HTTP 404)")
-    if status == 410:
-        raise NotFoundError(url, "gone (HTTP 410)")
-    if status == 403:
-        if any(marker in body_text for marker in _PRIVATE_MARKERS):
-            raise PrivateError(url, "not public (Letterboxd's own HTTP 403 page)")
-        raise BlockedError(url, "forbidden (HTTP 403 without Letterboxd's page)")
-    if status >= 500 or status in _TRANSIENT_STATUSES:
-        raise TransientError(url, f"server error (HTTP {status})")
-    raise PageUnavailableError(url, f"unexpected HTTP {status}")
-
-
-def _lowercase_keys(headers: Mapping[str, str]) -> dict[str, str]:
-    return {key.lower(): value for key, value in headers.items()}
-
-
-# --- rate limiting ----------------------------------------------------------
-
-class RateLimiter:
-    """Hands out request slots 1/rate apart (jittered) to all threads of the process.
-
-    Slots rather than a token bucket: a bucket lets a burst through after an idle
-    spell, and bursts are what get a crawler rate limited.
-    """
-
-    def __init__(self, rate: float, jitter: float = 0.0, *, clock: Clock = time.monotonic,
-                 sleep: Sleep = time.sleep, rng: random.Random | None = None) -> None:
-        if rate < 0:
-            raise ValueError(f"rate must not be negative, got {rate}")
-        if not 0 <= jitter < 1:
-            raise ValueError(f"jitter must be in [0, 1), got {jitter}")
-        self._interval = 1.0 / rate if rate else 0.0
-        self._jitter = jitter
-        self._clock = clock
-        self._sleep = sleep
-        self._rng = rng if rng is not None else random.Random()
-        self._lock = threading.Lock()
-        self._next_slot = float("-inf")
-        self._paused_until = float("-inf")
-
-    def acquire(self) -> float:
-        """Block until the caller may send a request; returns the slot time (clock units)."""
-        while True:
-            with self._lock:
-                now = self._clock()
-                slot = max(now, self._next_slot, self._paused_until)
-                self._next_slot = slot + self._gap()
-            if slot > now:
-                self._sleep(slot - now)
-            with self._lock:
-                if self._paused_until <= slot:
-                    return slot
-            # A pause arrived while we slept: queue again behind it.
-
-    def pause_until(self, until: float) -> None:
-        """Nobody gets a slot before `until`: a 429 means the whole process must back off."""
-        with self._lock:
-            self._paused_until = max(self._paused_until, until)
-
-    def pause_for(self, seconds: float) -> None:
-        self.pause_until(self._clock() + seconds)
-
-    def _gap(self) -> float:
-        if not self._jitter:
-            return self._interval
-        return self._interval * self._rng.uniform(1 - self._jitter, 1 + self._jitter)
-
-
-# --- robots.txt -------------------------------------------------------------
-
-class RobotsPolicy:
-    """robots.txt rules per host, loaded once on first use.
-
-    Protego, not urllib.robotparser: the standard parser takes `*` in a path
-    literally, so Letterboxd's `Disallow: /*/by/*` would never match and we
-    would crawl exactly what the site asked crawlers to leave alone.
-    """
-
-    def __init__(self, load: Callable[[str], str]) -> None:
-        """`load(robots_url)` returns the robots.txt text ("" when there is none) or raises."""
-        self._load = load
-        self._rules: dict[str, Protego] = {}
-        self._lock = threading.Lock()
-
-    def can_fetch(self, url: str, user_agent: str) -> bool:
-        parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        # Load under the lock: other threads cannot do anything before the rules are known anyway.
-        with self._lock:
-            rules = self._rules.get(origin)
-            if rules is None:
-                rules = Protego.parse(self._load(f"{origin}/robots.txt"))
-                self._rules[origin] = rules
-                logger.info("loaded robots.txt for %s", origin)
-            return rules.can_fetch(url, user_agent)
-
-
-# --- statistics -------------------------------------------------------------
-
-@dataclass(frozen=True)
-class FetchStats:
-    """A snapshot of what a Fetcher has done so far."""
-
-    requests: int = 0
-    retries: int = 0
-    bytes_received: int = 0
-    rate_limited: int = 0
-    responses_by_status: Mapping[int, int] = field(default_factory=dict)
-
-
-class _StatsCounters:
-    """Thread-safe running totals behind FetchStats."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._requests = 0
-        self._retries = 0
-        self._bytes = 0
-        self._rate_limited = 0
-        self._statuses: Counter[int] = Counter()
-
-    def request_sent(self) -> None:
-        with self._lock:
-            self._requests += 1
-
-    def response_received(self, status: int) -> None:
-        with self._lock:
-            self._statuses[status] += 1
-
-    def body_read(self, size: int) -> None:
-        with self._lock:
-            self._bytes += size
-
-    def retry_scheduled(self) -> None:
-        with self._lock:
-            self._retries += 1
-
-    def rate_limit_seen(self) -> None:
-        with self._lock:
-            self._rate_limited += 1
-
-    def snapshot(self) -> FetchStats:
-        with self._lock:
-            return FetchStats(requests=self._requests, retries=self._retries,
-                              bytes_received=self._bytes, rate_limited=self._rate_limited,
-                              responses_by_status=MappingProxyType(dict(self._statuses)))
-
-
-# --- fetching ---------------------------------------------------------------
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
@@ -301,7 +93,7 @@ class Fetcher:
         self._limiter = rate_limiter if rate_limiter is not None else RateLimiter(
             config.requests_per_second, config.rate_jitter, clock=clock, sleep=self._sleep)
         self._robots = RobotsPolicy(self._load_robots_txt)
-        self._counters = _StatsCounters()
+        self._counters = StatsCounters()
         self._origin = _origin_of(config.base_url)
         self._local = threading.local()
         self._sessions: list[requests.Session] = []

@@ -1,8 +1,9 @@
-"""Figure 1: parsing one 72-film grid page, read_in_data (lxml) vs BeautifulSoup.
+"""Figure 1: parsing one 72-film grid page, parse_film_grid (lxml) vs BeautifulSoup.
 
 Both sides extract the same fields (slug, film id, lid, title, year, rating,
-liked) from the saved real pages in ../shared/letterboxd_pages/, and the script
-checks they agree before timing, so the comparison is like for like.
+liked) from the saved real pages in tests/fixtures/pages/ (copies of
+../shared/letterboxd_pages/), and the script checks they agree before timing, so
+the comparison is like for like.
 Target: <= 10 ms per page and >= 3x faster than BeautifulSoup("html.parser").
 
     python benchmarks/bench_parse_grid.py [--repeats 30]
@@ -13,6 +14,7 @@ import argparse
 import json
 import re
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Sequence
 
@@ -22,10 +24,12 @@ if __package__ in (None, ""):
 from bs4 import BeautifulSoup  # noqa: E402
 
 from benchmarks import harness  # noqa: E402
-from read_in_data import FilmTile, parse_film_grid  # noqa: E402
+from letterboxd.grid_page import parse_film_grid  # noqa: E402
+from letterboxd.records import FilmTile  # noqa: E402
 
 GRID_PAGES = ("youngjaek__user_films_page1_thebigal_RAW.html",
               "sdl60660__user_films_samtestacct_page1_RENDERED.html")
+FIXTURE_PAGES_DIR = harness.PROJECT_ROOT / "tests" / "fixtures" / "pages"
 TARGET_MS = 10.0
 TARGET_SPEEDUP = 3.0
 
@@ -48,7 +52,7 @@ def _is_island(tag: object) -> bool:
 
 
 def parse_grid_with_beautifulsoup(html: str) -> tuple[FilmTile, ...]:
-    """The same extraction as read_in_data.parse_film_grid, the BeautifulSoup way."""
+    """The same extraction as parse_film_grid, the BeautifulSoup way."""
     soup = BeautifulSoup(html, "html.parser")
     films = []
     for tile in soup.find_all("li", class_=lambda classes: classes in _TILE_CLASSES):
@@ -90,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Figure 1: grid page parse time.")
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=2, help="unmeasured runs first")
-    parser.add_argument("--pages-dir", type=Path, default=harness.SHARED_PAGES_DIR)
+    parser.add_argument("--pages-dir", type=Path, default=FIXTURE_PAGES_DIR)
     args = parser.parse_args(argv)
     pages = [args.pages_dir / name for name in GRID_PAGES if (args.pages_dir / name).is_file()]
     if not pages:
@@ -103,8 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ours = parse_film_grid(html).films
         theirs = parse_grid_with_beautifulsoup(html)
         agree = ours == theirs
-        lxml_time = harness.time_runs(lambda: parse_film_grid(html), args.repeats, args.warmup)
-        soup_time = harness.time_runs(lambda: parse_grid_with_beautifulsoup(html),
+        lxml_time = harness.time_runs(partial(parse_film_grid, html), args.repeats, args.warmup)
+        soup_time = harness.time_runs(partial(parse_grid_with_beautifulsoup, html),
                                       args.repeats, args.warmup)
         speedup = soup_time.median / lxml_time.median
         met &= lxml_time.median * 1000 <= TARGET_MS and speedup >= TARGET_SPEEDUP and agree

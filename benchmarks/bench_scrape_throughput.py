@@ -1,9 +1,9 @@
 """Figure 2: scraping throughput against the local simulated site, no rate limit.
 
-The site runs in its own process (`python -m tests.simulated_site`), as the
+The site runs in its own process (`python -m simulated_site`), as the
 real one would be on another machine, so client and server do not share one
 GIL. For 1, 2, 4 and 8 workers the script scrapes the same members with
-`read_in_data.scrape_users` through a `fetch_ratings.Fetcher` built with
+`scrape_users` (scraping.crawl) through a `fetch_ratings.Fetcher` built with
 requests_per_second=0, and reports grid pages per second (median of runs) plus
 the CPU seconds the client and the server spent per page, which tells which
 side is the bottleneck. Target: >= 50 pages/s on 2 cores.
@@ -28,7 +28,9 @@ if __package__ in (None, ""):
 from benchmarks import harness  # noqa: E402
 from config import Config  # noqa: E402
 from fetch_ratings import Fetcher  # noqa: E402
-from read_in_data import parse_members_page, popular_members_path, scrape_users  # noqa: E402
+from letterboxd.members_page import parse_members_page  # noqa: E402
+from letterboxd.urls import popular_members_path  # noqa: E402
+from scraping.crawl import scrape_users  # noqa: E402
 
 TARGET_PAGES_PER_SECOND = 50.0
 SITE_START_TIMEOUT = 60.0
@@ -38,7 +40,7 @@ SITE_START_TIMEOUT = 60.0
 def simulated_site(users: int, seed: int) -> Iterator[tuple[str, int]]:
     """(base URL, server pid) of a simulated site running in a child process."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.simulated_site", "--generate-users", str(users),
+        [sys.executable, "-m", "simulated_site", "--generate-users", str(users),
          "--seed", str(seed), "--port", "0"],
         cwd=harness.PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

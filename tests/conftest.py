@@ -1,7 +1,8 @@
 """Shared test fixtures.
 
-`../shared/` (real saved pages, the 500k ratings sample) is optional: tests that
-need it skip cleanly where it is absent.
+`../shared/` (the 500k ratings sample) is optional: tests that need it skip cleanly
+where it is absent. The real saved pages the parser tests read are copied into
+tests/fixtures/pages, so those run everywhere.
 """
 from __future__ import annotations
 
@@ -15,16 +16,7 @@ if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
 SHARED_DIR = PROJECT_ROOT.parent / "shared"
-SHARED_PAGES_DIR = SHARED_DIR / "letterboxd_pages"
 SHARED_DATASET_DIR = SHARED_DIR / "datasets" / "letterboxd_ratings_500k"
-
-
-def shared_page(name: str) -> str:
-    """Text of a saved real page, or skip the test where ../shared is absent."""
-    path = SHARED_PAGES_DIR / name
-    if not path.is_file():
-        pytest.skip(f"{path} is not available")
-    return path.read_text(encoding="utf-8")
 
 
 @pytest.fixture

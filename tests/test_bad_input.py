@@ -25,7 +25,7 @@ from load_save_and_translate_data import (MAX_FAILED_SCRAPES, DatasetStore, Scra
 from names import validate_slug, validate_username
 from read_in_data import (FilmTile, film_path, scrape_film, scrape_user_films, user_films_path,
                           watchlist_path)
-from tests.simulated_site import SiteData, SiteEntry, SiteFilm, SimulatedSite
+from simulated_site import SiteData, SiteEntry, SiteFilm, SimulatedSite
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,7 +14,7 @@ from config import Config
 from errors import BadInputError, ConfigError
 from errors import EXIT_BAD_INPUT, EXIT_BLOCKED
 from load_save_and_translate_data import exclusive_writer, load_ratings_dataset
-from tests.simulated_site import FaultConfig, SiteData, SimulatedSite
+from simulated_site import FaultConfig, SiteData, SimulatedSite
 
 
 def dataset_triples(data_dir: Path) -> set[tuple[str, str, int]]:

@@ -19,9 +19,8 @@ import config
 from compile_training_data import main
 from errors import EXIT_BLOCKED, EXIT_UNAVAILABLE
 from load_save_and_translate_data import load_ratings_dataset
-from tests.simulated_site_pages import challenge_page
-from tests.simulated_site import (MEMBERS_PER_PAGE, FaultConfig, SiteData, SimulatedSite,
-                                  _Reply)
+from simulated_site import MEMBERS_PER_PAGE, FaultConfig, Reply, SiteData, SimulatedSite
+from simulated_site.pages import challenge_page
 
 RETRIES = 10
 WORKERS = 3
@@ -79,7 +78,7 @@ class SiteWithOutage(SimulatedSite):
         self.down: set[str] = set()
         self.challenged: set[str] = set()
 
-    def reply(self, target: str) -> _Reply:
+    def reply(self, target: str) -> Reply:
         """The real answer, replaced (the request log keeps the real status)."""
         reply = super().reply(target)
         if any(target.startswith(prefix) for prefix in self.challenged):

@@ -33,8 +33,8 @@ from errors import (BlockedError, FetchError, InvalidNameError, NotFoundError, e
 from fetch_ratings import (Fetcher, RateLimiter, RobotsPolicy, classify_response,
                           parse_retry_after)
 from read_in_data import scrape_users
-from tests.conftest import shared_page
-from tests.simulated_site_pages import ROBOTS_TXT
+from simulated_site.pages import ROBOTS_TXT
+from tests.helpers import fixture_page
 
 USER_AGENT = "fetch-ratings-tests/1.0 (+https://example.invalid/contact)"
 
@@ -55,7 +55,7 @@ RATE_LIMITED_PAGE = ("<html><head><title>Access denied | letterboxd.com used Clo
                      "restrict access</title></head><body><h1>Error 1015</h1>"
                      "<h2>You are being rate limited</h2></body></html>")
 CLOUDFLARE_HEADERS = {"Server": "cloudflare", "CF-RAY": "8a1b2c3d4e5f6789-AMS"}
-SHARED_PAGES = ["youngjaek__user_films_page1_thebigal_RAW.html",
+REAL_PAGES = ["youngjaek__user_films_page1_thebigal_RAW.html",
                 "youngjaek__film_mulholland-drive_RAW.html",
                 "youngjaek__list_dave_official-top-250_page1_RAW.html",
                 "sdl60660__members_popular_this-week_page1_RENDERED.html",
@@ -241,9 +241,9 @@ def test_ordinary_page_behind_cloudflare_is_fine() -> None:
     assert classify_response("u", 200, CLOUDFLARE_HEADERS, "<html>films</html>") is None
 
 
-@pytest.mark.parametrize("name", SHARED_PAGES)
+@pytest.mark.parametrize("name", REAL_PAGES)
 def test_real_saved_pages_are_not_mistaken_for_errors(name: str) -> None:
-    assert classify_response("u", 200, CLOUDFLARE_HEADERS, shared_page(name)) is None
+    assert classify_response("u", 200, CLOUDFLARE_HEADERS, fixture_page(name)) is None
 
 
 @pytest.mark.parametrize("status", [200, 403, 503])
@@ -335,8 +335,8 @@ def test_parse_retry_after_variants() -> None:
 
 
 @pytest.mark.parametrize("status, error", [
-    (404, NotFoundError), (410, NotFoundError), (500, TransientError), (502, TransientError), (503, TransientError),
-    (504, TransientError), (408, TransientError), (425, TransientError),
+    (404, NotFoundError), (410, NotFoundError), (500, TransientError), (502, TransientError),
+    (503, TransientError), (504, TransientError), (408, TransientError), (425, TransientError),
 ])
 def test_status_codes(status: int, error: type[Exception]) -> None:
     with pytest.raises(error) as caught:
@@ -911,7 +911,7 @@ def test_server_sees_the_configured_rate(site: ScriptedSite) -> None:
             list(pool.map(fetcher.get_html, paths))
     times = sorted(request.at for request in site.requests if request.path in paths)
     assert len(times) == count
-    # Small allowance for localhost delivery delays; without the limiter this takes ~30 ms.
+    # A small allowance for localhost delivery delays; without the limiter it is far faster.
     assert times[-1] - times[0] >= (count - 1) / rate * (1 - jitter) - 0.05
 
 

@@ -26,7 +26,7 @@ import pytest
 
 import config
 from load_save_and_translate_data import load_ratings_dataset
-from tests.simulated_site import SiteData, SimulatedSite
+from simulated_site import SiteData, SimulatedSite
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SEED = 6

@@ -11,7 +11,7 @@ import cli
 from compile_training_data import main as build_main
 from errors import EXIT_BAD_INPUT, EXIT_BLOCKED, EXIT_UNAVAILABLE
 from recommend import main as recommend_main
-from tests.simulated_site import FaultConfig, SiteData, SimulatedSite
+from simulated_site import FaultConfig, SiteData, SimulatedSite
 
 DATASET_USERS = 30
 

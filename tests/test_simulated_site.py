@@ -22,12 +22,13 @@ from bs4 import BeautifulSoup
 from protego import Protego
 
 from names import validate_slug, validate_username
+from simulated_site import (FILMS_PER_PAGE, MEMBERS_PER_PAGE, WATCHLIST_PER_PAGE, FaultConfig,
+                            SimulatedSite, SiteData, SiteEntry, SiteFilm)
+from simulated_site.command import main
 from tests.conftest import PROJECT_ROOT
-from tests.simulated_site import (FILMS_PER_PAGE, MEMBERS_PER_PAGE, WATCHLIST_PER_PAGE,
-                                  FaultConfig, SimulatedSite, SiteData, SiteEntry, SiteFilm, main)
 
-JSON_LD = re.compile(r'<script type="application/ld\+json">\s*/\* <!\[CDATA\[ \*/(.*?)/\* \]\]> \*/',
-                     re.S)
+JSON_LD = re.compile(r'<script type="application/ld\+json">\s*'
+                     r'/\* <!\[CDATA\[ \*/(.*?)/\* \]\]> \*/', re.S)
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +144,8 @@ def test_members_page_beyond_the_last_is_empty_without_next(site: SimulatedSite)
 
 # --- a member's films ---------------------------------------------------------------
 
-def test_films_grid_has_72_tiles_pagination_and_ratings(site: SimulatedSite, data: SiteData) -> None:
+def test_films_grid_has_72_tiles_pagination_and_ratings(site: SimulatedSite,
+                                                         data: SiteData) -> None:
     username = user_with_pages(data, 2 * FILMS_PER_PAGE)
     entries = data.users[username]
     pages = math.ceil(len(entries) / FILMS_PER_PAGE)
@@ -186,7 +188,8 @@ def test_raw_markup_single_quotes_json_and_can_drop_film_id(data: SiteData) -> N
     with SimulatedSite(data) as site:
         html = get(site, f"/{username}/films/").text
         assert html.count("data-film-id=") == FILMS_PER_PAGE
-        assert re.search(r"data-postered-identifier='\{\"lid\":\"[A-Za-z0-9]{4,6}\",\"uid\":\"film:\d+\"",
+        assert re.search(r"data-postered-identifier='\{\"lid\":\"[A-Za-z0-9]{4,6}\","
+                         r"\"uid\":\"film:\d+\"",
                          html)
         site.update_faults(strip_film_id=True)
         stripped = get(site, f"/{username}/films/").text
@@ -464,13 +467,15 @@ def test_ratings_csv_round_trips_through_the_served_pages(tmp_path: Path) -> Non
     assert list(data.users) == ["bigfan", "casual_1", "zed", "abe"]
     assert data.films["film-number-3"].title == 'Three, "the" Film'
     assert data.films["film-number-3"].genres == ("Drama", "Comedy")
-    assert (data.films["the-thing-1982"].title, data.films["the-thing-1982"].year) == ("The Thing", 1982)
+    the_thing = data.films["the-thing-1982"]
+    assert (the_thing.title, the_thing.year) == ("The Thing", 1982)
     assert data.films["film-number-9"].year is None
 
     with SimulatedSite(data) as site:
         served = set()
         for username in data.users:
-            served |= {(username, slug, rating) for slug, rating, _, _ in scrape_user(site, username)}
+            served |= {(username, slug, rating)
+                       for slug, rating, _, _ in scrape_user(site, username)}
         listed = [a["href"].strip("/") for a in soup(get(site, "/members/popular/"))
                   .select("td.table-person a.name")]
     assert served == set(rows)
@@ -518,7 +523,8 @@ def test_changes_show_up_while_serving() -> None:
         assert rating_count() == expected + (not was_rated)
         assert grid_tiles(soup(get(site, f"/{username}/films/")))[0][:2] == (slug, 3)
         data.set_rating(username, "brand-new-film-2031", 9)
-        assert grid_tiles(soup(get(site, f"/{username}/films/")))[0][:2] == ("brand-new-film-2031", 9)
+        first_tile = grid_tiles(soup(get(site, f"/{username}/films/")))[0]
+        assert first_tile[:2] == ("brand-new-film-2031", 9)
         assert get(site, "/film/brand-new-film-2031/").status_code == 200
         data.remove_entry(username, slug)
         assert slug not in [t[0] for t in scrape_user(site, username)]
@@ -571,7 +577,7 @@ def test_request_log_records_time_path_status(site: SimulatedSite) -> None:
 
 def test_command_line_serves_generated_data() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.simulated_site", "--generate-users", "12", "--films", "40",
+        [sys.executable, "-m", "simulated_site", "--generate-users", "12", "--films", "40",
          "--strip-film-id"], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True)
     try:

@@ -1,9 +1,10 @@
 """HTML of the simulated letterboxd.com, shaped like the real 2026 server markup.
 
-The structure (tags, classes, data attributes, quoting) follows the saved raw pages in
-shared/letterboxd_pages and the spec in shared/docs/letterboxd_markup.md, so parsers
-written against the real site work here unchanged. The surrounding chrome (menus,
-scripts, ads) is left out: parsers must not depend on it. Pure functions only.
+The structure (tags, classes, data attributes, quoting) follows the saved real pages
+(tests/fixtures/pages, copied from ../shared/letterboxd_pages) and the spec in
+../shared/docs/letterboxd_markup.md, so parsers written against the real site work
+here unchanged. The surrounding chrome (menus, scripts, ads) is left out: parsers must
+not depend on it. Pure functions only.
 """
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import json
 from functools import lru_cache
 from html import escape
 
-from tests.simulated_site_data import MemberRow, SiteEntry, SiteFilm
+from letterboxd.urls import film_url
+from simulated_site.records import MemberRow, SiteEntry, SiteFilm
 
 ROBOTS_TXT = """\
 # Rules of letterboxd.com/robots.txt (2025-07 snapshot), served by the simulated site.
@@ -255,7 +257,7 @@ def film_page(film: SiteFilm, rating_count: int, rating_mean: float | None, *,
     identifier = _identifier(film)
     linked_data: dict[str, object] = {
         "@type": "Movie", "@context": "http://schema.org",
-        "url": f"https://letterboxd.com/film/{slug}/", "@id": f"https://letterboxd.com/film/{slug}/",
+        "url": film_url(slug), "@id": film_url(slug),
         "name": film.title, "genre": list(film.genres), "dateCreated": "2011-06-22",
     }
     if film.year is not None:
@@ -281,7 +283,7 @@ def film_page(film: SiteFilm, rating_count: int, rating_mean: float | None, *,
     genres = " ".join(f'<a href="/films/genre/{_attr(genre.lower().replace(" ", "-"))}/" '
                       f'class="text-slug">{_attr(genre)}</a>' for genre in film.genres)
     head = (f'\t<meta property="og:type" content="video.movie">\n'
-            f'\t<meta property="og:url" content="https://letterboxd.com/film/{slug}/">\n'
+            f'\t<meta property="og:url" content="{film_url(slug)}">\n'
             f'\t<meta property="og:title" content="{_attr(film.display_name)}">\n'
             f'\t<meta name="production:identifier" content="{_attr(identifier)}">\n'
             f'\t<meta name="production:name" content="{title}">\n'

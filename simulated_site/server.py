@@ -1,22 +1,16 @@
-"""A local, simulated letterboxd.com for tests, benchmarks and demos.
+"""The simulated letterboxd.com's HTTP server: routing, injected faults, the request log.
 
 Serves robots.txt, the popular-members table, members' film grids and watchlists and
 film pages in the real 2026 markup, plus the site's error, private and Cloudflare
-pages, from a `SiteData`. `FaultConfig` injects 429s, 5xx, resets, slow and truncated
-answers, vanished and private members and a Cloudflare challenge, deterministically:
-the n-th request for a path always meets the same fate for a given seed, whatever the
-thread interleaving. Binds 127.0.0.1 only unless told otherwise.
-
-    python -m tests.simulated_site --generate-users 200 --films 800 --port 8000
-    python -m tests.simulated_site --ratings ../shared/datasets/letterboxd_ratings_500k/ratings.csv.gz
+pages, from a `SiteData`. A `FaultConfig` injects 429s, 5xx, resets, slow and
+truncated answers, vanished and private members and a Cloudflare challenge. Binds
+127.0.0.1 only unless told otherwise.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import logging
-import random
 import re
 import socket
 import struct
@@ -24,23 +18,19 @@ import sys
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterable, NamedTuple, Sequence
+from typing import Iterable, NamedTuple
 from urllib.parse import urlsplit
 
-from tests import simulated_site_pages as pages
-from tests.simulated_site_data import MemberRow, SiteData, SiteEntry, SiteFilm
-
-__all__ = ["FaultConfig", "SimulatedSite", "SiteData", "SiteEntry", "SiteFilm", "MemberRow",
-           "MEMBERS_PER_PAGE", "FILMS_PER_PAGE", "WATCHLIST_PER_PAGE", "main"]
+import simulated_site.pages as pages
+from simulated_site.data import SiteData
+from simulated_site.faults import RESET, Fate, FaultConfig, draw_fate
 
 logger = logging.getLogger(__name__)
 
 MEMBERS_PER_PAGE = 30
 FILMS_PER_PAGE = 72
 WATCHLIST_PER_PAGE = 28
-RESET = 0  # status recorded in the request log for a connection closed without an answer
 
 _MEMBERS = re.compile(r"/members/popular/(?:page/(?P<page>\d+)/)?")
 _FILM = re.compile(r"/film/(?P<slug>[^/]+)/")
@@ -48,52 +38,7 @@ _USER_GRID = re.compile(r"/(?P<user>[A-Za-z0-9_]{1,15})/(?P<kind>films|watchlist
                         r"(?:page/(?P<page>\d+)/)?")
 
 
-@dataclass
-class FaultConfig:
-    """What goes wrong, and how often. Fields may be changed while the site runs.
-
-    Rates are probabilities per request; reset, truncated, 429 and 5xx exclude each
-    other (their sum must not exceed 1), slowness comes on top. robots.txt is spared
-    unless `faults_on_robots`.
-    """
-
-    seed: int = 0
-    rate_429: float = 0.0
-    retry_after: int = 1
-    rate_5xx: float = 0.0
-    rate_reset: float = 0.0
-    rate_truncated: float = 0.0
-    rate_slow: float = 0.0
-    slow_seconds: float = 2.0
-    # Listed on /members/popular/ but their films and watchlist pages are 404s.
-    vanished_users: frozenset[str] = frozenset()
-    # Their films and watchlist pages are Letterboxd's own 403.
-    private_users: frozenset[str] = frozenset()
-    # Every request after the first N (robots.txt aside) gets the Cloudflare challenge.
-    challenge_after: int | None = None
-    # The 2026 markup: no data-film-id, only data-postered-identifier.
-    strip_film_id: bool = False
-    # The first K requests for each path fail with this status (0 = connection reset).
-    fail_first: int = 0
-    fail_first_status: int = 503
-    faults_on_robots: bool = False
-
-    def __post_init__(self) -> None:
-        self.vanished_users = frozenset(name.lower() for name in self.vanished_users)
-        self.private_users = frozenset(name.lower() for name in self.private_users)
-        rates = (self.rate_429, self.rate_5xx, self.rate_reset, self.rate_truncated,
-                 self.rate_slow)
-        if any(not 0 <= rate <= 1 for rate in rates):
-            raise ValueError("fault rates must be between 0 and 1")
-        if self.rate_429 + self.rate_5xx + self.rate_reset + self.rate_truncated > 1:
-            raise ValueError("rate_429 + rate_5xx + rate_reset + rate_truncated must not exceed 1")
-        if self.retry_after < 0 or self.slow_seconds < 0 or self.fail_first < 0:
-            raise ValueError("retry_after, slow_seconds and fail_first must not be negative")
-        if self.challenge_after is not None and self.challenge_after < 0:
-            raise ValueError("challenge_after must not be negative")
-
-
-class _Reply(NamedTuple):
+class Reply(NamedTuple):
     """Everything the handler needs to answer one request, decided up front."""
 
     status: int
@@ -167,6 +112,10 @@ class SimulatedSite:
         self.faults = dataclasses.replace(self.faults, **changes)
         return self.faults
 
+    def sleep_unless_stopping(self, seconds: float) -> bool:
+        """Wait `seconds` (a slow answer), cut short by `stop()`; True if the site is stopping."""
+        return self._stopping.wait(seconds)
+
     @property
     def request_log(self) -> list[tuple[float, str, int]]:
         """(monotonic arrival time, path, status) per request; status 0 = reset."""
@@ -195,7 +144,7 @@ class SimulatedSite:
 
     # --- answering ----------------------------------------------------------------
 
-    def reply(self, target: str) -> _Reply:
+    def reply(self, target: str) -> Reply:
         """Decide the answer to GET `target`, and log it. No I/O: the handler sends it."""
         arrived = time.monotonic()
         path = urlsplit(target).path or "/"
@@ -209,12 +158,12 @@ class SimulatedSite:
             if not exempt:
                 self._faultable_requests += 1
             faultable_number = self._faultable_requests
-        draw = None if exempt else _draw(faults, path, attempt)
+        draw = None if exempt else draw_fate(faults, path, attempt)
         reply = None if draw is None else self._injected_fault(faults, draw, attempt,
                                                                 faultable_number, ray)
         if reply is None:
             status, body, headers = self._route(path, target, faults, ray)
-            reply = _Reply(status, body, headers, draw.truncate_fault if draw else None, 0.0)
+            reply = Reply(status, body, headers, draw.truncate_fault if draw else None, 0.0)
         if draw is not None and draw.slow:
             reply = reply._replace(delay=faults.slow_seconds)
         with self._lock:
@@ -225,8 +174,8 @@ class SimulatedSite:
                 self._fault_counts["slow"] += 1
         return reply
 
-    def _injected_fault(self, faults: FaultConfig, draw: "_Draw", attempt: int,
-                        faultable_number: int, ray: str) -> _Reply | None:
+    def _injected_fault(self, faults: FaultConfig, draw: Fate, attempt: int,
+                        faultable_number: int, ray: str) -> Reply | None:
         if faults.challenge_after is not None and faultable_number > faults.challenge_after:
             return _html_reply(403, pages.challenge_page(ray), ray, "challenge",
                                extra=(("cf-mitigated", "challenge"),
@@ -238,9 +187,9 @@ class SimulatedSite:
         return None
 
     @staticmethod
-    def _error_reply(status: int, faults: FaultConfig, ray: str, fault: str) -> _Reply:
+    def _error_reply(status: int, faults: FaultConfig, ray: str, fault: str) -> Reply:
         if status == RESET:
-            return _Reply(RESET, b"", (), "reset", 0.0)
+            return Reply(RESET, b"", (), "reset", 0.0)
         if status == 429:
             return _html_reply(429, pages.rate_limited_page(), ray, fault,
                                extra=(("retry-after", str(faults.retry_after)),))
@@ -296,33 +245,6 @@ class SimulatedSite:
                                          strip_film_id=faults.strip_film_id)
 
 
-class _Draw(NamedTuple):
-    error_status: int | None
-    error_fault: str
-    truncate_fault: str | None
-    slow: bool
-
-
-def _draw(faults: FaultConfig, path: str, attempt: int) -> _Draw:
-    """The fate of the `attempt`-th request for `path`: a pure function of the seed."""
-    rng = random.Random(f"{faults.seed}|{path}|{attempt}")
-    roll, code_roll, slow_roll = rng.random(), rng.random(), rng.random()
-    slow = slow_roll < faults.rate_slow
-    edge = faults.rate_reset
-    if roll < edge:
-        return _Draw(RESET, "reset", None, slow)
-    edge += faults.rate_truncated
-    if roll < edge:
-        return _Draw(None, "", "truncated", slow)
-    edge += faults.rate_429
-    if roll < edge:
-        return _Draw(429, "429", None, slow)
-    edge += faults.rate_5xx
-    if roll < edge:
-        return _Draw((500, 502, 503)[int(code_roll * 3)], "5xx", None, slow)
-    return _Draw(None, "", None, slow)
-
-
 def _ray_id(seed: int, number: int) -> str:
     return hashlib.blake2b(f"{seed}:{number}".encode(), digest_size=8).hexdigest() + "-LHR"
 
@@ -334,8 +256,8 @@ def _headers(content_type: str, ray: str) -> tuple[tuple[str, str], ...]:
 
 
 def _html_reply(status: int, html: str, ray: str, fault: str,
-                extra: Iterable[tuple[str, str]] = ()) -> _Reply:
-    return _Reply(status, html.encode(), _headers("text/html; charset=utf-8", ray) + tuple(extra),
+                extra: Iterable[tuple[str, str]] = ()) -> Reply:
+    return Reply(status, html.encode(), _headers("text/html; charset=utf-8", ray) + tuple(extra),
                   fault, 0.0)
 
 
@@ -409,7 +331,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, send_body: bool) -> None:
         site = self.server.site
         reply = site.reply(self.path)
-        if reply.delay and site._stopping.wait(reply.delay):
+        if reply.delay and site.sleep_unless_stopping(reply.delay):
             self.close_connection = True
             return
         if reply.fault == "reset":
@@ -434,84 +356,3 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if send_body:
             self.wfile.write(body)
-
-
-# --- command line ---------------------------------------------------------------
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m tests.simulated_site",
-        description="Serve a simulated letterboxd.com on this machine for tests and demos.")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--ratings", metavar="FILE",
-                        help="ratings CSV (user_id,movie_id,rating_val), .gz allowed")
-    source.add_argument("--generate-users", type=int, metavar="N",
-                        help="generate N synthetic members instead")
-    parser.add_argument("--movies", metavar="FILE", help="film metadata CSV for --ratings")
-    parser.add_argument("--films", type=int, default=None, metavar="M",
-                        help="number of generated films (default: 4 per member, at least 50)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for generated data and faults")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
-    parser.add_argument("--strip-film-id", action="store_true",
-                        help="omit data-film-id, as the real site has since April 2026")
-    parser.add_argument("--rate-429", type=float, default=0.0)
-    parser.add_argument("--retry-after", type=int, default=1, metavar="SECONDS")
-    parser.add_argument("--rate-5xx", type=float, default=0.0)
-    parser.add_argument("--rate-reset", type=float, default=0.0)
-    parser.add_argument("--rate-truncated", type=float, default=0.0)
-    parser.add_argument("--rate-slow", type=float, default=0.0)
-    parser.add_argument("--slow-seconds", type=float, default=2.0)
-    parser.add_argument("--challenge-after", type=int, default=None, metavar="N",
-                        help="answer every request after the first N with a Cloudflare challenge")
-    parser.add_argument("--fail-first", type=int, default=0, metavar="K",
-                        help="fail the first K requests for each path")
-    parser.add_argument("--fail-first-status", type=int, default=503)
-    parser.add_argument("--private-user", action="append", default=[], metavar="NAME")
-    parser.add_argument("--vanished-user", action="append", default=[], metavar="NAME")
-    parser.add_argument("--faults-on-robots", action="store_true")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        faults = FaultConfig(
-            seed=args.seed, rate_429=args.rate_429, retry_after=args.retry_after,
-            rate_5xx=args.rate_5xx, rate_reset=args.rate_reset,
-            rate_truncated=args.rate_truncated, rate_slow=args.rate_slow,
-            slow_seconds=args.slow_seconds, challenge_after=args.challenge_after,
-            fail_first=args.fail_first, fail_first_status=args.fail_first_status,
-            private_users=frozenset(args.private_user),
-            vanished_users=frozenset(args.vanished_user),
-            strip_film_id=args.strip_film_id, faults_on_robots=args.faults_on_robots)
-        if args.ratings:
-            data = SiteData.from_ratings_csv(args.ratings, args.movies)
-        else:
-            films = args.films if args.films is not None else max(50, 4 * args.generate_users)
-            data = SiteData.generate(args.seed, args.generate_users, films)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    site = SimulatedSite(data, faults)
-    try:
-        url = site.start(args.host, args.port)
-    except OSError as error:
-        print(f"error: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
-        return 2
-    print(f"Simulated Letterboxd at {url}", flush=True)
-    print(f"{len(data.users)} members, {len(data.films)} films. Ctrl-C stops.", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        site.stop()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

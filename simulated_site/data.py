@@ -11,67 +11,24 @@ import hashlib
 import random
 import re
 import threading
-import unicodedata
-from dataclasses import dataclass
 from functools import partial
 from itertools import repeat
 from pathlib import Path
-from typing import Iterable, NamedTuple
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
 from names import SLUG_PATTERN, USERNAME_PATTERN, validate_slug, validate_username
+from simulated_site.records import GridPage, MemberRow, SiteEntry, SiteFilm
+from simulated_site.synthetic import generate_films, generate_members
 
 MAX_FILM_ID = 2_000_000
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _YEAR_SUFFIX = re.compile(r"^(?P<stem>.+)-(?P<year>18[89]\d|19\d\d|20[0-3]\d)$")
-# Paths of the real site that a generated username must not shadow.
-_RESERVED_NAMES = frozenset({"film", "films", "members", "list", "lists", "about", "search",
-                             "settings", "pro", "journal", "csi", "esi", "ajax", "tmdb", "imdb"})
-
-
-@dataclass(frozen=True)
-class SiteFilm:
-    slug: str
-    title: str
-    year: int | None
-    letterboxd_id: int
-    lid: str
-    genres: tuple[str, ...] = ()
-    tmdb_id: int | None = None
-    imdb_id: str | None = None
-
-    @property
-    def display_name(self) -> str:
-        """Title with the year, as in `data-item-name`."""
-        return self.title if self.year is None else f"{self.title} ({self.year})"
-
-
-class SiteEntry(NamedTuple):
-    """One film on a member's grid. A tuple: half a million of them load in a blink."""
-
-    slug: str
-    rating: int | None
-    liked: bool = False
-
 
 # Builds a SiteEntry from a (slug, rating, liked) tuple without a Python-level call.
 _new_entry = partial(tuple.__new__, SiteEntry)
-
-
-class MemberRow(NamedTuple):
-    username: str
-    display_name: str
-    watched: int
-    liked: int
-
-
-class GridPage(NamedTuple):
-    """One page of a member's grid, copied out under the lock."""
-
-    tiles: list[tuple[SiteFilm, SiteEntry]]
-    total: int
 
 
 class SiteData:
@@ -103,7 +60,8 @@ class SiteData:
     # --- building -----------------------------------------------------------
 
     @classmethod
-    def from_ratings_csv(cls, path: str | Path, movies_path: str | Path | None = None) -> "SiteData":
+    def from_ratings_csv(cls, path: str | Path,
+                         movies_path: str | Path | None = None) -> "SiteData":
         """Load `user_id,movie_id,rating_val` (username, slug, 1..10); `.gz` is fine.
 
         Members are ordered by number of ratings (most first, ties by username); each
@@ -168,33 +126,12 @@ class SiteData:
             raise ValueError("need n_users >= 0, n_films >= 1 and 0 <= min_watched <= max_watched")
         rng = random.Random(seed)
         data = cls()
-        films = _generate_films(rng, n_films)
+        films = generate_films(rng, n_films)
         data._add_films_in_slug_order({film.slug: film for film in films})
-        slugs = [film.slug for film in films]  # index = popularity rank
-        quality = [rng.gauss(0.0, 1.0) for _ in slugs]
-        cumulative = list(np.cumsum([1.0 / (rank + 1) ** 0.85 for rank in range(len(slugs))]))
-        members = []
-        for username in _generate_usernames(rng, n_users):
-            watched_count = min(n_films, min_watched + int((max_watched - min_watched)
-                                                           * rng.random() ** 3))
-            watched = _weighted_sample(rng, len(slugs), cumulative, watched_count)
-            bias = rng.gauss(0.0, 0.6)
-            unrated_chance = unrated_fraction * 2 * rng.random()
-            entries = []
-            for film_index in watched:
-                rating = None
-                if rng.random() >= unrated_chance:
-                    drawn = rng.choices(range(1, 11), weights=_RATING_WEIGHTS)[0]
-                    rating = min(10, max(1, round(drawn + 0.8 * quality[film_index] + bias)))
-                like_chance = liked_fraction * (2.5 if rating is not None and rating >= 9 else 0.6)
-                entries.append(SiteEntry(slugs[film_index], rating, rng.random() < like_chance))
-            watched_set = set(watched)
-            unwatched_pool = [i for i in range(len(slugs)) if i not in watched_set]
-            watchlist = [slugs[i] for i in rng.sample(unwatched_pool,
-                                                      min(len(unwatched_pool),
-                                                          _watchlist_size(rng)))]
-            members.append((username, entries, _display_name(rng, username), watchlist))
-        members.sort(key=lambda member: (-len(member[1]), member[0]))
+        members = generate_members(rng, [film.slug for film in films], n_users,
+                                   min_watched=min_watched, max_watched=max_watched,
+                                   unrated_fraction=unrated_fraction,
+                                   liked_fraction=liked_fraction)
         for username, entries, display_name, watchlist in members:
             data._put_user(username, entries, display_name, watchlist, position=None)
         return data
@@ -212,7 +149,8 @@ class SiteData:
                 self._add_film(self._derived_film(validate_slug(slug), None))
             for index, entry in enumerate(entries):
                 if entry.slug == slug:
-                    entries[index] = SiteEntry(slug, rating, entry.liked if liked is None else liked)
+                    entries[index] = SiteEntry(slug, rating,
+                                               entry.liked if liked is None else liked)
                     self._count_rating(slug, entry.rating, -1)
                     break
             else:
@@ -373,7 +311,8 @@ class SiteData:
         self._used_lids.add(film.lid)
 
     def _derived_film(self, slug: str, partial: SiteFilm | None) -> SiteFilm:
-        """`partial` (or a film made up from the slug) with a free id and lid hashed from the slug."""
+        """`partial` (or a film made up from the slug) with a free id and a lid hashed from
+        the slug."""
         digest = _slug_digest(slug)
         film_id = 1 + digest % MAX_FILM_ID
         while film_id in self._used_ids:
@@ -383,122 +322,6 @@ class SiteData:
             title, year = _title_and_year_from_slug(slug)
             return SiteFilm(slug, title, year, film_id, lid, (), *_external_ids(slug))
         return dataclasses.replace(partial, letterboxd_id=film_id, lid=lid)
-
-
-# Half-star weights for 1..10, shaped like real Letterboxd ratings (mean about 7.1).
-_RATING_WEIGHTS = (1, 2, 3, 5, 8, 14, 20, 22, 11, 14)
-_GENRES = ("Action", "Adventure", "Animation", "Comedy", "Crime", "Documentary", "Drama",
-           "Family", "Fantasy", "History", "Horror", "Music", "Mystery", "Romance",
-           "Science Fiction", "Thriller", "TV Movie", "War", "Western")
-_ADJECTIVES = ("Silent", "Last", "Crimson", "Hidden", "Broken", "Golden", "Endless", "Quiet",
-               "Wild", "Lonely", "Electric", "Frozen", "Distant", "Secret", "Burning", "Pale")
-_NOUNS = ("River", "Summer", "Mirror", "Garden", "Empire", "Harbor", "Letter", "Station",
-          "Forest", "Machine", "Winter", "Island", "Promise", "Shadow", "Highway", "Orchard")
-# Titles that break naive CSV writers, HTML templating and spreadsheets.
-_AWKWARD_TITLES = (
-    "Love, Actually, Again",
-    'The "Perfect" Heist',
-    "Amélie’s Café",
-    "=1+1 Is Two",
-    "Tom & Jerry’s <Big> Night",
-    "O'Brien's Road",
-    "Crouching Tiger 卧虎藏龙",
-    "Żółć, Sól i Pieprz",
-)
-_SYLLABLES = ("ka", "lo", "mi", "ra", "ven", "to", "sa", "ne", "bo", "di", "jun", "el", "ar",
-              "fi", "mo", "zu", "le", "na", "ty", "or")
-_FIRST_NAMES = ("Anna", "Zoë", "José", "Mika", "Sam", "Léa", "Omar", "Yuki", "Björn", "Ada")
-
-
-def _generate_films(rng: random.Random, n_films: int) -> list[SiteFilm]:
-    """Films in popularity order, awkward titles among the popular ones."""
-    awkward_at = {1 + 2 * i: title for i, title in enumerate(_AWKWARD_TITLES) if 1 + 2 * i < n_films}
-    yearless_at = {i for i in range(n_films) if rng.random() < 0.01}
-    if n_films >= 20:
-        yearless_at.add(n_films // 3)
-    films: list[SiteFilm] = []
-    slugs: set[str] = set()
-    for index in range(n_films):
-        title = awkward_at.get(index) or _random_title(rng)
-        year = None if index in yearless_at else max(1900, 2025 - int(abs(rng.gauss(0, 22))))
-        slug = _unique_slug(_slugify(title), year, slugs)
-        genres = tuple(rng.sample(_GENRES, rng.randint(1, 3)))
-        tmdb_id = None if rng.random() < 0.03 else rng.randint(2, 1_400_000)
-        imdb_id = None if rng.random() < 0.05 else f"tt{rng.randint(1, 9_999_999):07d}"
-        films.append(SiteFilm(slug, title, year, 0, "", genres, tmdb_id, imdb_id))
-    return films
-
-
-def _random_title(rng: random.Random) -> str:
-    adjective, noun, other = rng.choice(_ADJECTIVES), rng.choice(_NOUNS), rng.choice(_NOUNS)
-    return rng.choice((f"The {adjective} {noun}", f"{noun} of the {other}", f"{adjective} {noun}s",
-                       f"{noun}", f"A {adjective} {noun} in {rng.randint(1950, 2030)}"))
-
-
-def _slugify(title: str) -> str:
-    ascii_text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "film"
-
-
-def _unique_slug(base: str, year: int | None, taken: set[str]) -> str:
-    """Letterboxd's habit: a remake gets `-YEAR`, then `-1`, `-2`..."""
-    candidates = [base] + ([f"{base}-{year}"] if year is not None else [])
-    candidates += [f"{base}-{n}" for n in range(1, len(taken) + 2)]
-    slug = next(candidate for candidate in candidates if candidate not in taken)
-    taken.add(slug)
-    return slug
-
-
-def _generate_usernames(rng: random.Random, count: int) -> list[str]:
-    names: list[str] = []
-    taken: set[str] = set()
-    while len(names) < count:
-        stem = "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 4)))
-        suffix = rng.choice(("", "", "_", str(rng.randint(1, 99)), f"_{rng.randint(1, 999)}"))
-        name = (stem + suffix)[:15].rstrip("_") or stem[:15]
-        if name in taken or name in _RESERVED_NAMES:
-            continue
-        taken.add(validate_username(name))
-        names.append(name)
-    return names
-
-
-def _display_name(rng: random.Random, username: str) -> str:
-    style = rng.random()
-    if style < 0.4:
-        return username
-    if style < 0.8:
-        return f"{rng.choice(_FIRST_NAMES)} {username.strip('_0123456789').title()}"
-    if style < 0.9:
-        return f"{rng.choice(_FIRST_NAMES)} & \"{username}\""
-    return f"{rng.choice(_FIRST_NAMES)} ({username})"
-
-
-def _watchlist_size(rng: random.Random) -> int:
-    roll = rng.random()
-    if roll < 0.7:
-        return rng.randint(0, 8)
-    if roll < 0.9:
-        return rng.randint(9, 27)
-    return rng.randint(29, 60)
-
-
-def _weighted_sample(rng: random.Random, population: int, cumulative: list[float],
-                     count: int) -> list[int]:
-    """`count` distinct indices, popular ones likelier, in draw order."""
-    chosen: dict[int, None] = {}
-    for _ in range(50):
-        if len(chosen) >= count:
-            break
-        for index in rng.choices(range(population), cum_weights=cumulative, k=count):
-            chosen.setdefault(index, None)
-            if len(chosen) >= count:
-                break
-    if len(chosen) < count:
-        rest = [i for i in range(population) if i not in chosen]
-        for index in rng.sample(rest, count - len(chosen)):
-            chosen[index] = None
-    return list(chosen)
 
 
 def _slug_digest(slug: str) -> int:

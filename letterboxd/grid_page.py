@@ -1,0 +1,124 @@
+"""A page of posters (a member's films, a watchlist, a list) to a FilmGridPage.
+
+Three generations of tile markup are read: the 2026 `griditem` with a LazyPoster
+island, the list's `posteritem`, and the legacy `poster-container`. The film id is
+taken from wherever it still lives, since `data-film-id` left the markup in April 2026.
+"""
+from __future__ import annotations
+
+import logging
+import re
+
+import lxml.etree
+import lxml.html
+
+from errors import InvalidNameError, MarkupError
+from letterboxd.markup import (FILM_LINK, NEXT_LINK, PAGINATION, document, film_uid, has_class,
+                               int_or_none, json_object, split_name_and_year)
+from letterboxd.records import FilmGridPage, FilmTile
+from names import is_valid_lid, validate_slug
+
+logger = logging.getLogger(__name__)
+
+_TILES = lxml.etree.XPath(
+    f"//li[{has_class('griditem')} or {has_class('posteritem')}"
+    f" or {has_class('poster-container')}]")
+_TILE_ISLAND = lxml.etree.XPath(
+    ".//*[@data-item-slug or @data-film-slug or @data-component-class='LazyPoster'][1]")
+_TILE_VIEWING_DATA = lxml.etree.XPath(f".//p[{has_class('poster-viewingdata')}]")
+_TILE_IMAGE_ALT = lxml.etree.XPath(".//img/@alt")
+_PAGE_CONTENT = lxml.etree.XPath("//*[@id='content']")
+_PAGE_NUMBERS = lxml.etree.XPath(f".//*[{has_class('paginate-pages')}]//li//text()")
+_CURRENT_PAGE = lxml.etree.XPath(f".//li[{has_class('paginate-current')}]//text()")
+
+_RATED = re.compile(r"(?:^|\s)rated-(\d+)(?:\s|$)")
+_PAGE_IN_HREF = re.compile(r"/page/(\d+)/")
+
+
+def _tile_slug(island: lxml.html.HtmlElement) -> str | None:
+    slug = island.get("data-item-slug") or island.get("data-film-slug")
+    if slug:
+        match = FILM_LINK.search(slug)  # legacy tiles held "/film/SLUG/"
+        return match.group(1) if match else slug
+    for link in (island.get("data-item-link"), island.get("data-target-link")):
+        match = FILM_LINK.search(link or "")
+        if match:
+            return match.group(1)
+    return None
+
+
+def _tile_title_and_year(island: lxml.html.HtmlElement) -> tuple[str, int | None]:
+    name = (island.get("data-item-name") or island.get("data-item-full-display-name")
+            or island.get("data-film-name"))
+    if not name:
+        alts = _TILE_IMAGE_ALT(island)
+        # The rendered DOM says "Poster for Title (2025)", the raw HTML just "Title".
+        name = alts[0].strip().removeprefix("Poster for ") if alts else ""
+    title, year = split_name_and_year(name)
+    return title, year or int_or_none(island.get("data-film-release-year"))
+
+
+def _tile_viewing(tile: lxml.html.HtmlElement) -> tuple[int | None, bool, int | None]:
+    """Rating, liked flag and the film id the viewing-data paragraph carries."""
+    rating, liked, film_id = None, False, None
+    for paragraph in _TILE_VIEWING_DATA(tile):
+        film_id = film_id or film_uid(paragraph.get("data-item-uid"))
+        for element in paragraph.iter():
+            classes = element.get("class")
+            if not classes:
+                continue
+            match = _RATED.search(classes)
+            if match and 1 <= int(match.group(1)) <= 10:
+                rating = int(match.group(1))
+            tokens = classes.split()
+            if "icon-liked" in tokens or "liked" in tokens:
+                liked = True
+    return rating, liked, film_id
+
+
+def _parse_tile(tile: lxml.html.HtmlElement) -> FilmTile | None:
+    islands = _TILE_ISLAND(tile)
+    if not islands:
+        return None
+    island = islands[0]
+    slug = _tile_slug(island)
+    try:
+        slug = validate_slug(slug)
+    except InvalidNameError:
+        logger.warning("skipping a poster whose film slug is not valid: %r", slug)
+        return None
+    identifier = json_object(island.get("data-postered-identifier"))
+    rating, liked, viewing_film_id = _tile_viewing(tile)
+    letterboxd_id = (film_uid(identifier.get("uid")) or viewing_film_id
+                     or int_or_none(island.get("data-film-id")))
+    lid = identifier.get("lid")
+    title, year = _tile_title_and_year(island)
+    return FilmTile(slug=slug, letterboxd_id=letterboxd_id,
+                    lid=lid if is_valid_lid(lid) else None,
+                    title=title, year=year, rating=rating, liked=liked)
+
+
+def _last_page(page: lxml.html.HtmlElement) -> int:
+    """Highest page we know exists: listed numbers, or one past the current if `next` exists."""
+    last = 1
+    for pagination in PAGINATION(page):
+        numbers = [int(text) for text in _PAGE_NUMBERS(pagination) if text.strip().isdigit()]
+        current = next((int(text) for text in _CURRENT_PAGE(pagination)
+                        if text.strip().isdigit()), 1)
+        last = max([last, current, *numbers])
+        for link in NEXT_LINK(pagination):
+            match = _PAGE_IN_HREF.search(link.get("href") or "")
+            last = max(last, int(match.group(1)) if match else current + 1)
+    return last
+
+
+def parse_film_grid(html: str) -> FilmGridPage:
+    """A page of posters: a user's films, a watchlist or a list."""
+    page = document(html)
+    tiles = _TILES(page)
+    films = tuple(film for film in map(_parse_tile, tiles) if film is not None)
+    if tiles and not films:
+        raise MarkupError(f"none of the {len(tiles)} posters on the page could be read")
+    if not tiles and not _PAGE_CONTENT(page):
+        raise MarkupError("no posters and no Letterboxd page content: not a grid page")
+    return FilmGridPage(films=films, last_page=_last_page(page))

@@ -1,0 +1,77 @@
+"""lxml helpers the page parsers share: reading a document, class tokens, ids, numbers.
+
+The parsers read attribute values rather than cosmetic classes where they can,
+because those survived every markup change since 2025, and they raise MarkupError
+instead of returning "nothing" when a page is not what we expect, so a redesign is
+noticed instead of silently producing an empty dataset. lxml XPath, not
+BeautifulSoup, because a crawl parses every grid page it fetches (BENCHMARKS.md,
+figure 1).
+"""
+from __future__ import annotations
+
+import json
+import re
+
+import lxml.etree
+import lxml.html
+
+from errors import MarkupError
+
+
+def has_class(name: str) -> str:
+    """XPath predicate for one whole class token (contains() alone would match prefixes)."""
+    return f"contains(concat(' ', normalize-space(@class), ' '), ' {name} ')"
+
+
+# Pagination looks the same on grids and on the members table.
+PAGINATION = lxml.etree.XPath(f"//div[{has_class('pagination')}]")
+NEXT_LINK = lxml.etree.XPath(f".//a[{has_class('next')}]")
+
+FILM_LINK = re.compile(r"/film/([^/]+)/")
+FILM_UID = re.compile(r"film:(\d+)")
+_NAME_WITH_YEAR = re.compile(r"(?P<title>.+?)\s+\((?P<year>\d{4})\)")
+_DIGITS = re.compile(r"\d[\d,]*")
+
+
+def document(html: str) -> lxml.html.HtmlElement:
+    """The parsed page; MarkupError for text that is no HTML at all."""
+    try:
+        return lxml.html.document_fromstring(html)
+    except (lxml.etree.ParserError, ValueError) as error:
+        raise MarkupError(f"not an HTML page: {error}") from None
+
+
+def json_object(text: str | None) -> dict:
+    """The JSON object in an attribute or script, {} when absent or malformed."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def film_uid(uid: object) -> int | None:
+    """The number in a "film:NNN" uid, None for anything else."""
+    match = FILM_UID.fullmatch(uid) if isinstance(uid, str) else None
+    return int(match.group(1)) if match else None
+
+
+def int_or_none(text: str | None) -> int | None:
+    """The first number in the text, thousands separators allowed."""
+    match = _DIGITS.search(text or "")
+    return int(match.group(0).replace(",", "")) if match else None
+
+
+def split_name_and_year(name: str) -> tuple[str, int | None]:
+    """`Title (2025)` -> ("Title", 2025); a name without a year comes back whole."""
+    match = _NAME_WITH_YEAR.fullmatch(name)
+    if match is None:
+        return name, None
+    return match.group("title"), int(match.group("year"))
+
+
+def clean_text(text: str) -> str:
+    """Collapse runs of whitespace, including the &nbsp; Letterboxd puts into titles."""
+    return " ".join(text.split())
