@@ -23,15 +23,15 @@ from recommender.second_stage import LinearStage, learn_weights
 logger = logging.getLogger(__name__)
 
 # Inner users need enough ratings to split 80/20, and the weights enough users to learn from.
-MIN_INNER_RATINGS = 5
-MIN_INNER_USERS = 20
-INNER_KNOWN_SHARE = 0.8
+_MIN_INNER_RATINGS = 5
+_MIN_INNER_USERS = 20
+_INNER_KNOWN_SHARE = 0.8
 # Inner users whose first-stage scores are computed in one product (bounds its memory).
-SCORED_TOGETHER = 100
+_SCORED_TOGETHER = 100
 # The extra fit converges less far: with 3 ALS sweeps instead of 6 (and at most 2 power
 # iterations) the learned weights ranked as well on the 500k sample (seeds 1-3), in
 # less time.
-INNER_FIT_ITERATIONS = {"svd_power_iterations": 2, "als_iterations": 3}
+_INNER_FIT_ITERATIONS = {"svd_power_iterations": 2, "als_iterations": 3}
 
 
 def fit_model(user_index: np.ndarray, film_index: np.ndarray, ratings: np.ndarray,
@@ -136,16 +136,16 @@ def _learn_second_stage(user_index: np.ndarray, film_index: np.ndarray, ratings:
     started = time.perf_counter()
     rng = np.random.default_rng([params.seed, 1])
     counts = np.bincount(user_index, minlength=n_users)
-    eligible = np.flatnonzero(counts >= MIN_INNER_RATINGS)
+    eligible = np.flatnonzero(counts >= _MIN_INNER_RATINGS)
     n_inner = min(params.rerank_users, len(eligible) // 5)
-    if n_inner < MIN_INNER_USERS:
+    if n_inner < _MIN_INNER_USERS:
         logger.info("too few users to learn the second stage from; keeping the first's order")
         return LinearStage.first_stage_order()
     inner = np.zeros(n_users, dtype=bool)
     inner[rng.choice(eligible, n_inner, replace=False)] = True
     kept, kept_watched = ~inner[user_index], ~inner[watched_users]
     inner_params = replace(params, **{name: min(getattr(params, name), iterations)
-                                      for name, iterations in INNER_FIT_ITERATIONS.items()})
+                                      for name, iterations in _INNER_FIT_ITERATIONS.items()})
     model = fit_both_models(
         user_index[kept], film_index[kept], ratings[kept], n_users, n_films, inner_params,
         watched_users[kept_watched], watched_films[kept_watched])
@@ -159,7 +159,7 @@ def _learn_second_stage(user_index: np.ndarray, film_index: np.ndarray, ratings:
     for user_rows in np.split(rows, bounds):
         user = user_index[user_rows[0]]
         user_rows = rng.permutation(user_rows)
-        cut = int(INNER_KNOWN_SHARE * len(user_rows))
+        cut = int(_INNER_KNOWN_SHARE * len(user_rows))
         known, hidden = user_rows[:cut], user_rows[cut:]
         seen_unrated = watched_films[watched_rows[
             np.searchsorted(watched_users[watched_rows], user):
@@ -167,8 +167,8 @@ def _learn_second_stage(user_index: np.ndarray, film_index: np.ndarray, ratings:
         profiles.append(model.fold_in(film_index[known], ratings[known], seen_unrated))
         loved.append(film_index[hidden][ratings[hidden] >= params.high_rating])
     groups = []
-    for start in range(0, len(profiles), SCORED_TOGETHER):
-        chunk = profiles[start:start + SCORED_TOGETHER]
+    for start in range(0, len(profiles), _SCORED_TOGETHER):
+        chunk = profiles[start:start + _SCORED_TOGETHER]
         scores = model.first_stage_scores(np.column_stack([p.ranking_query for p in chunk]))
         for column, (profile, hits) in enumerate(zip(chunk, loved[start:])):
             candidates, features, _ = model.candidate_features(

@@ -28,7 +28,7 @@ def top_n(scores: np.ndarray, n: int) -> np.ndarray:
     return best[np.argsort(-scores[best], kind="stable")].astype(np.int64)
 
 
-def worker_count() -> int:
+def _worker_count() -> int:
     """The cores this process may use, at most MAX_WORKERS."""
     try:
         available = len(os.sched_getaffinity(0))
@@ -61,7 +61,7 @@ class SparsePattern:
         self.order, self.indptr, self.indices = _row_major(rows, columns, shape[0])
         self.shape = shape
         # Threads pay off only when each gets a sizeable share of the entries.
-        blocks = max(1, min(worker_count(), int(self.indptr[-1]) // MIN_BLOCK_ENTRIES))
+        blocks = max(1, min(_worker_count(), int(self.indptr[-1]) // MIN_BLOCK_ENTRIES))
         work = np.linspace(0, self.indptr[-1], blocks + 1)
         bounds = np.unique(np.concatenate([[0], np.searchsorted(self.indptr, work[1:-1]),
                                            [shape[0]]]))

@@ -73,7 +73,7 @@ class Affinity:
         return np.clip((raw_scores - centre) / spread, -self.clip, self.clip).astype(np.float32)
 
 
-def noise_weights(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray,
+def _noise_weights(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray,
                   pooled_variance: float, prior: float, power: float) -> np.ndarray:
     """Weight per user from the spread of their own ratings, shrunk to the pooled spread."""
     safe_counts = np.maximum(counts, 1)
@@ -82,12 +82,12 @@ def noise_weights(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray,
     return (pooled_variance / np.maximum(variance, 1e-6 * pooled_variance)) ** power
 
 
-def user_step_features(film_bias: np.ndarray, film_factors: np.ndarray) -> np.ndarray:
+def _user_step_features(film_bias: np.ndarray, film_factors: np.ndarray) -> np.ndarray:
     """What a user's weights multiply: 1 (their bias), the film bias (their scale), factors."""
     return np.column_stack([np.ones(len(film_bias)), film_bias, film_factors]).astype(np.float32)
 
 
-def user_regularisation(params: ModelParams) -> np.ndarray:
+def _user_regularisation(params: ModelParams) -> np.ndarray:
     return np.concatenate([[params.user_bias_reg, params.user_scale_reg],
                            np.full(params.rating_factors, params.factor_reg)])
 
@@ -97,12 +97,12 @@ def user_weights(values: np.ndarray, film_bias: np.ndarray, film_factors: np.nda
                  affinity_coefficient: float, params: ModelParams) -> np.ndarray:
     """One user's weights from their ratings (`values`) of films with these biases and
     factors: the same ridge regression the last ALS sweep solved for training users."""
-    weight = noise_weights(np.array([len(values)]), np.array([values.sum(dtype=np.float64)]),
+    weight = _noise_weights(np.array([len(values)]), np.array([values.sum(dtype=np.float64)]),
                            np.array([np.square(values, dtype=np.float64).sum()]),
                            pooled_variance, params.noise_prior, params.noise_power)
-    features = user_step_features(film_bias, film_factors)
+    features = _user_step_features(film_bias, film_factors)
     targets = values - global_mean - film_bias - affinity_coefficient * affinity
-    reg = user_regularisation(params) / weight[0]
+    reg = _user_regularisation(params) / weight[0]
     gram = features.T.astype(np.float64) @ features + np.diag(reg)
     return np.linalg.solve(gram, features.T.astype(np.float64) @ targets).astype(np.float32)
 
@@ -160,7 +160,7 @@ def fit_rating_model(user_index: np.ndarray, film_index: np.ndarray, ratings: np
     pooled = float(np.maximum(squares - sums * sums / np.maximum(counts, 1), 0).sum()
                    / len(ratings))
     pooled = max(pooled, 1e-6)
-    noise_weight = noise_weights(counts, sums, squares, pooled, params.noise_prior,
+    noise_weight = _noise_weights(counts, sums, squares, pooled, params.noise_prior,
                                  params.noise_power)
     rating_noise_weight = noise_weight[user_index].astype(np.float32)
     user_ones = users.matrix(np.ones(len(ratings), dtype=np.float32))
@@ -168,13 +168,13 @@ def fit_rating_model(user_index: np.ndarray, film_index: np.ndarray, ratings: np
     user_affinity = users.matrix(affinity)
     weighted_affinity = affinity * rating_noise_weight
     affinity_energy = float(np.dot(weighted_affinity, affinity)) + params.affinity_reg
-    user_reg = user_regularisation(params)[None, :] / noise_weight[:, None]
+    user_reg = _user_regularisation(params)[None, :] / noise_weight[:, None]
     film_reg = np.concatenate([[params.item_bias_reg],
                                np.full(params.rating_factors, params.factor_reg)])
     centred = ratings - np.float32(global_mean)
     coefficient = 0.0
     for sweep in range(params.als_iterations):
-        features = user_step_features(film_bias, film_factors)
+        features = _user_step_features(film_bias, film_factors)
         offset = centred - np.float32(coefficient) * affinity
         weights = solve_ridge(user_ones @ pair_products(features),
                               users.matrix(offset - film_bias[film_index]) @ features,
@@ -190,7 +190,7 @@ def fit_rating_model(user_index: np.ndarray, film_index: np.ndarray, ratings: np
         # Least squares for the one coefficient, the rest of the model held fixed:
         # sum w a (r - mean - b_i - theta_u . f_i) = sum w a (r - mean - b_i)
         #   - sum_u w_u theta_u . (sum_i a_ui f_i).
-        features = user_step_features(film_bias, film_factors)
+        features = _user_step_features(film_bias, film_factors)
         explained = np.einsum("ij,ij->i", weights, user_affinity @ features) @ noise_weight
         # At least zero: films that fit someone's taste are never predicted lower for it
         # (tiny, structureless data could otherwise fit a negative coefficient).
