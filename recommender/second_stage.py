@@ -32,7 +32,7 @@ LOVED_PRIOR = 20.0
 # How many of the user's most similar rated films the "top five" feature averages.
 _TOP_SIMILAR = 5
 # Newton's method stops when a step would lower the loss by less than this, or after
-# this many steps (it needs about ten).
+# this many steps (it needs far fewer).
 _CONVERGED = 1e-12
 _NEWTON_STEPS = 50
 

@@ -441,8 +441,8 @@ def test_top_n_takes_the_best_finite_scores_in_order() -> None:
 
 
 def test_ratings_without_structure_never_turn_the_stars_against_a_films_fit() -> None:
-    """On random ratings the least-squares coefficient on the ranking score came out near
-    -1.4: the film a user's taste fits best was then predicted lowest."""
+    """On random ratings the least-squares coefficient on the ranking score came out
+    negative: the film a user's taste fits best was then predicted lowest."""
     rng = np.random.default_rng(0)
     pairs = np.unique(np.column_stack([rng.integers(0, 30, 400), rng.integers(0, 40, 400)]),
                       axis=0)
