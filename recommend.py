@@ -26,10 +26,9 @@ from config import Config
 from errors import BadInputError, ModelFileError, NotFoundError, PrivateError
 from letterboxd_export import FilmMatcher, ListEntry, list_import_csv, read_export
 from load_save_and_translate_data import load_ratings_dataset, spreadsheet_safe
-from model_cache import CachedModel, load_or_fit
 from letterboxd.urls import LIST_IMPORT_PAGE, film_url, short_link
 from names import validate_username
-from recommender_model import top_items
+from recommender.cache import CachedModel, load_or_fit
 from safe_files import write_atomically
 
 logger = logging.getLogger("letterboxd.recommend")
@@ -262,23 +261,18 @@ def recommend(data: CachedModel, taste: UserTaste, args: argparse.Namespace,
     """The ranked list among the `allowed` films (see `film_filter`) and, for a cold start,
     a note saying why it is popularity-based."""
     model = data.model
-    profile = model.fold_in(taste.rated_films, taste.ratings, watched_items=taste.watched)
+    profile = model.fold_in(taste.rated_films, taste.ratings, watched_films=taste.watched)
     mask = candidate_mask(data, taste, args, allowed)
-    note = None
     if args.boost_watchlist and taste.watchlist is None:
         logger.warning("--boost-watchlist: the watchlist of %s is not known: %s", taste.name,
                        UNKNOWN_WATCHLIST)
     boosted = taste.watchlist if args.boost_watchlist else None
-    if model.is_cold(profile):
+    chosen = model.pick(profile, args.top, allowed=mask, boosted=boosted)
+    best = chosen.films
+    note = None
+    if chosen.cold_start:
         note = (f"only {len(taste.rated_films)} of this user's ratings match the dataset: "
                 "showing the dataset's most loved films instead of personal picks")
-        scores = model.popularity_scores().astype(np.float64)
-        if boosted is not None and len(boosted) and mask.any():
-            scores[boosted] += 2.0 * float(np.std(scores[mask]))
-        scores[~mask] = -np.inf
-        best = top_items(scores, args.top)
-    else:
-        best = model.rank(profile, args.top, allowed=mask, boosted=boosted)
     predicted = model.predict(profile, best)
     on_watchlist = set() if taste.watchlist is None else set(taste.watchlist.tolist())
     reasons = {film_id: () if note else model.explain(profile, film_id)
@@ -373,7 +367,7 @@ def list_entries(picks: list[Recommendation]) -> list[ListEntry]:
 # --- the command ----------------------------------------------------------------------
 
 def run_evaluation(args: argparse.Namespace, config: Config) -> int:
-    import evaluation  # only this path needs it
+    from recommender import evaluation  # only this path needs it
 
     started = time.monotonic()
     watched = None  # a published ratings file has no watched-unrated films

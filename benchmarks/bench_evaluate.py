@@ -1,9 +1,8 @@
 """Figure 7: the recommender's quality table on the shared 500k-rating sample.
 
 Runs the evaluation exactly as a user would, in a subprocess, and prints its
-table verbatim with the wall time: `python evaluation.py RATINGS_CSV` where
-evaluation.py has its own command line, else `python recommend.py --evaluate
-RATINGS_CSV`. Skips cleanly where the sample is absent.
+table verbatim with the wall time: `python recommend.py --evaluate RATINGS_CSV`.
+Skips cleanly where the sample is absent.
 
     python benchmarks/bench_evaluate.py [--ratings PATH] [--seed 0]
 """
@@ -22,13 +21,7 @@ if __package__ in (None, ""):
 from benchmarks import harness  # noqa: E402
 
 
-def evaluation_command(ratings: Path, seed: int, holdout_users: int | None) -> list[str]:
-    script = harness.PROJECT_ROOT / "evaluation.py"
-    if script.is_file() and "__main__" in script.read_text(encoding="utf-8"):
-        command = ["evaluation.py", str(ratings)] + (["--seed", str(seed)] if seed else [])
-        if holdout_users is not None:
-            command += ["--holdout-users", str(holdout_users)]
-        return command
+def evaluation_command(ratings: Path, seed: int) -> list[str]:
     return ["recommend.py", "--evaluate", str(ratings), "--seed", str(seed)]
 
 
@@ -36,8 +29,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Figure 7: evaluation table.")
     harness.add_sample_arguments(parser, seeds=False)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--holdout-users", type=int, default=None,
-                        help="held-out users (default: evaluation.py's own default)")
     parser.add_argument("--blas-threads", type=int, default=None,
                         help="cap BLAS threads in the run (default: the library's choice)")
     args = parser.parse_args(argv)
@@ -46,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     harness.print_header("Figure 7: evaluation on " + args.ratings.name
                          + (f", BLAS threads capped at {args.blas_threads}"
                             if args.blas_threads else ""))
-    command = evaluation_command(args.ratings, args.seed, args.holdout_users)
+    command = evaluation_command(args.ratings, args.seed)
     print("command: python " + " ".join(command))
     start = time.perf_counter()
     completed = subprocess.run([sys.executable, *command], cwd=harness.PROJECT_ROOT,

@@ -1,7 +1,7 @@
 """Figure 5: fitting the recommender on 1M and 20M ratings: seconds and peak RSS.
 
 Each run is a fresh child process that loads the dataset, then times
-`RecommenderModel.fit` alone (with the watched-unrated films, as `recommend.py`
+`fit_model` alone (with the watched-unrated films, as `recommend.py`
 fits it). Peak RSS is the whole process's (load included,
 since that is what `recommend.py` needs the first time); the peak reached by
 the load alone is shown beside it. Targets: 1M in <= 10 s, 20M in <= 180 s,
@@ -29,20 +29,19 @@ TARGET_PEAK_BYTES = 6 * 10**9
 
 def _child(data_dir: Path) -> None:
     from load_save_and_translate_data import load_ratings_dataset
-    from recommender_model import RecommenderModel
+    from recommender.fit import fit_model
 
     start = time.perf_counter()
     data = load_ratings_dataset(data_dir)
     load_seconds = time.perf_counter() - start
     after_load = harness.peak_rss_bytes()
     start = time.perf_counter()
-    model = RecommenderModel.fit(data.user_index, data.film_index, data.rating,
-                                 data.n_users, data.n_films,
-                                 watched=(data.unrated_user, data.unrated_film))
+    model = fit_model(data.user_index, data.film_index, data.rating, data.n_users,
+                      data.n_films, watched=(data.unrated_user, data.unrated_film))
     fit_seconds = time.perf_counter() - start
     print(json.dumps({"seconds": fit_seconds, "load_seconds": load_seconds,
                       "peak_rss": harness.peak_rss_bytes(), "peak_after_load": after_load,
-                      "n_users": model.n_users, "n_items": model.n_items}))
+                      "n_users": model.n_users, "n_films": model.n_films}))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.child is not None:
         _child(args.child)
         return 0
-    harness.print_header("Figure 5: RecommenderModel.fit"
+    harness.print_header("Figure 5: fit_model"
                          + (f", BLAS threads capped at {args.blas_threads}"
                             if args.blas_threads else ""))
     print(f"{'ratings':>11} {'fit median s':>13} {'peak RSS':>10} {'peak after load':>16} "

@@ -2,8 +2,8 @@
 
 Each method ranks every film outside a held-out user's fold-in part; the score is
 recall@50 of the hidden films rated >= 8, over popularity's, exactly as
-`evaluation.py` computes it (same split for the same seed). Hyperparameters were
-tuned on seeds 1-3; seed 0 is the one BENCHMARKS.md reports.
+`recommender/evaluation.py` computes it (same split for the same seed). Hyperparameters
+were tuned on seeds 1-3; seed 0 is the one BENCHMARKS.md reports.
 
 The alternatives keep a dense users x films matrix and, for EASE, a films x films
 inverse, so this script is for samples of up to about 15,000 films.
@@ -24,9 +24,12 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import harness  # noqa: E402
-from evaluation import (TOP_K, load_ratings_table, ranking_metrics,  # noqa: E402
-                        split_holdout, top_k)
-from recommender_model import ModelParams, RecommenderModel, interaction_weight  # noqa: E402
+from recommender.evaluation import (TOP_K, load_ratings_table, ranking_metrics,  # noqa: E402
+                                    split_holdout, top_k)
+from recommender.fit import fit_model  # noqa: E402
+from recommender.model import RecommenderModel  # noqa: E402
+from recommender.params import ModelParams  # noqa: E402
+from recommender.ranking import interaction_weight  # noqa: E402
 
 MAX_FILMS = 15_000
 RELEVANT = 8
@@ -39,12 +42,12 @@ class Split:
 
     def __init__(self, table, seed: int) -> None:
         users, items, ratings = (np.asarray(table.user_index, np.int64),
-                                 np.asarray(table.item_index, np.int64),
+                                 np.asarray(table.film_index, np.int64),
                                  np.asarray(table.ratings, np.float32))
         train, held_out = split_holdout(users, table.n_users, 300, np.random.default_rng(seed))
         self.train = (users[train], items[train], ratings[train])
-        self.n_users, self.n_items = table.n_users, table.n_items
-        dense = np.zeros((table.n_users, table.n_items), np.float32)
+        self.n_users, self.n_films = table.n_users, table.n_films
+        dense = np.zeros((table.n_users, table.n_films), np.float32)
         dense[users[train], items[train]] = ratings[train]
         self.ratings = dense[np.unique(users[train])]
         self.known = [(items[known], ratings[known]) for known, _ in held_out]
@@ -58,13 +61,13 @@ class Split:
         """The product's model (or an earlier version) on the training users, fitted once
         per split. The first stage is all these methods compete with."""
         if version not in self._models:
-            self._models[version] = RecommenderModel.fit(*self.train, self.n_users,
-                                                         self.n_items, MODEL_VERSIONS[version])
+            self._models[version] = fit_model(*self.train, self.n_users, self.n_films,
+                                              MODEL_VERSIONS[version])
         return self._models[version]
 
     def fold_in_rows(self, scaled: bool = True) -> np.ndarray:
         """The held-out users' weighted known ratings, one dense row each."""
-        rows = np.zeros((len(self.known), self.n_items))
+        rows = np.zeros((len(self.known), self.n_films))
         for row, (items, ratings) in zip(rows, self.known):
             row[items] = interaction_weight(ratings) * (self.column_scale[items] if scaled else 1)
         return rows
@@ -174,8 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if harness.sample_missing(args.ratings):
         return 0
     table = load_ratings_table(args.ratings)
-    if table.n_items > MAX_FILMS:
-        parser.error(f"{table.n_items:,} films: the dense alternatives stop at {MAX_FILMS:,}")
+    if table.n_films > MAX_FILMS:
+        parser.error(f"{table.n_films:,} films: the dense alternatives stop at {MAX_FILMS:,}")
     harness.print_header("Figure 7b: recall@50 / popularity's, per seed")
     ratios: dict[str, list[float]] = {name: [] for name in [*SCORERS, *BLENDS]}
     for seed in args.seeds:

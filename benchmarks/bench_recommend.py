@@ -87,7 +87,7 @@ def run_command(argv: Sequence[str], env: dict[str, str] | None = None) -> float
 def breakdown(data_dir: Path, export: Path) -> dict[str, float]:
     """Seconds of each in-process stage, after imports, with the model cached."""
     import recommend
-    from model_cache import load_or_fit
+    from recommender.cache import load_or_fit
 
     stages = {}
     start = time.perf_counter()

@@ -3,11 +3,11 @@
 Published ratings files hold ratings only, while a real profile also lists films
 watched but never rated (about one in ten on the synthetic datasets). This script
 turns a share of the sample's ratings into such films, for training and held-out
-users alike, and runs evaluation.py's protocol with three ways of treating them:
+users alike, and runs the evaluation's protocol with three ways of treating them:
 
 * ignored: neither fitted on nor folded in (but still left out of the lists);
 * fold-in only: counted when a user is folded in, not when fitting;
-* fitted and folded in: the product, as `RecommenderModel.fit(watched=...)` does.
+* fitted and folded in: the product, as `fit_model(watched=...)` does.
 
 The score is recall@50 of hidden films rated >= 8 over popularity's, and the
 held-out RMSE; each seed draws its own split and its own unrated films.
@@ -27,8 +27,9 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import harness  # noqa: E402
-from evaluation import TOP_K, load_ratings_table, ranking_metrics, split_holdout, top_k  # noqa: E402
-from recommender_model import RecommenderModel  # noqa: E402
+from recommender.evaluation import (TOP_K, load_ratings_table, ranking_metrics,  # noqa: E402
+                                    split_holdout, top_k)
+from recommender.fit import fit_model  # noqa: E402
 
 RELEVANT = 8
 WAYS = ("ignored", "fold-in only", "fitted and folded in")
@@ -37,19 +38,18 @@ WAYS = ("ignored", "fold-in only", "fitted and folded in")
 def measure(table, seed: int, share: float) -> dict[str, tuple[float, float]]:
     """Per way: (recall@50 over popularity's, held-out RMSE) on one seed's split."""
     users, items, ratings = (np.asarray(table.user_index, np.int64),
-                             np.asarray(table.item_index, np.int64),
+                             np.asarray(table.film_index, np.int64),
                              np.asarray(table.ratings, np.float32))
     rng = np.random.default_rng(seed)
     train, held_out = split_holdout(users, table.n_users, 300, rng)
     unrated = rng.random(len(ratings)) < share
     rated_train, watched_train = train & ~unrated, train & unrated
     fitted = (users[rated_train], items[rated_train], ratings[rated_train],
-              table.n_users, table.n_items)
-    plain = RecommenderModel.fit(*fitted)
-    with_watched = RecommenderModel.fit(*fitted, watched=(users[watched_train],
-                                                           items[watched_train]))
+              table.n_users, table.n_films)
+    plain = fit_model(*fitted)
+    with_watched = fit_model(*fitted, watched=(users[watched_train], items[watched_train]))
     popularity = np.bincount(items[rated_train], weights=ratings[rated_train] >= RELEVANT,
-                             minlength=table.n_items)
+                             minlength=table.n_films)
     recalls: dict[str, list[float]] = {way: [] for way in (*WAYS, "popularity")}
     errors: dict[str, list[np.ndarray]] = {way: [] for way in WAYS}
     for known, hidden in held_out:
@@ -60,7 +60,7 @@ def measure(table, seed: int, share: float) -> dict[str, tuple[float, float]]:
                                                                  watched)}
         models = {"ignored": plain, "fold-in only": plain, "fitted and folded in": with_watched}
         relevant = items[hidden][ratings[hidden] >= RELEVANT]
-        unseen = np.ones(table.n_items, dtype=bool)
+        unseen = np.ones(table.n_films, dtype=bool)
         unseen[items[known]] = False  # watched films are left out even where ignored
         for way, profile in profiles.items():
             errors[way].append(models[way].predict(profile, items[hidden]) - ratings[hidden])

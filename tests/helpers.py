@@ -4,6 +4,10 @@ from __future__ import annotations
 import html as html_escaping
 from pathlib import Path
 
+import numpy as np
+
+from tests.synthetic_ratings import SyntheticRatings
+
 # --- scraping: saved pages and grid markup (page parsers, crawl, fetcher) ----
 
 FIXTURE_PAGES_DIR = Path(__file__).resolve().parent / "fixtures" / "pages"
@@ -28,3 +32,11 @@ def grid_html(tiles: list[str], pagination: str = "") -> str:
     """A grid page holding `tiles`, then `pagination`."""
     return (f'<html><body><div id="content"><ul class="grid">{"".join(tiles)}</ul>'
             f'{pagination}</div></body></html>')
+
+
+# --- the recommender: ratings of synthetic users -----------------------------------------
+
+def ratings_of(data: SyntheticRatings, user: int) -> tuple[np.ndarray, np.ndarray]:
+    """The films one synthetic user rated, and their ratings."""
+    rows = data.user_index == user
+    return data.film_index[rows], data.ratings[rows]

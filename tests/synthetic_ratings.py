@@ -14,33 +14,33 @@ import numpy as np
 
 class SyntheticRatings(NamedTuple):
     user_index: np.ndarray  # int32
-    item_index: np.ndarray  # int32
+    film_index: np.ndarray  # int32
     ratings: np.ndarray     # int8, 1..10
     n_users: int
-    n_items: int
+    n_films: int
 
 
-def synthetic_ratings(seed: int = 0, n_users: int = 300, n_items: int = 200, rank: int = 3,
+def synthetic_ratings(seed: int = 0, n_users: int = 300, n_films: int = 200, rank: int = 3,
                       per_user: tuple[int, int] = (30, 80)) -> SyntheticRatings:
     rng = np.random.default_rng(seed)
     user_taste = rng.normal(size=(n_users, rank))
-    item_taste = rng.normal(size=(n_items, rank))
-    popularity = 1.0 / np.arange(1, n_items + 1) ** 0.8
+    film_taste = rng.normal(size=(n_films, rank))
+    popularity = 1.0 / np.arange(1, n_films + 1) ** 0.8
     rng.shuffle(popularity)
-    affinity = user_taste @ item_taste.T / np.sqrt(rank)
+    affinity = user_taste @ film_taste.T / np.sqrt(rank)
     user_bias = rng.normal(0.0, 0.8, n_users)
-    item_bias = rng.normal(0.0, 0.8, n_items)
-    users, items, ratings = [], [], []
+    film_bias = rng.normal(0.0, 0.8, n_films)
+    users, films, ratings = [], [], []
     for user in range(n_users):
         logits = np.log(popularity) + affinity[user]
         chance = np.exp(logits - logits.max())
-        watched = rng.choice(n_items, size=int(rng.integers(*per_user)), replace=False,
+        watched = rng.choice(n_films, size=int(rng.integers(*per_user)), replace=False,
                              p=chance / chance.sum())
-        stars = (6.5 + user_bias[user] + item_bias[watched] + 1.2 * affinity[user, watched]
+        stars = (6.5 + user_bias[user] + film_bias[watched] + 1.2 * affinity[user, watched]
                  + rng.normal(0.0, 0.8, len(watched)))
         users.append(np.full(len(watched), user))
-        items.append(watched)
+        films.append(watched)
         ratings.append(np.clip(np.round(stars), 1, 10))
     return SyntheticRatings(np.concatenate(users).astype(np.int32),
-                            np.concatenate(items).astype(np.int32),
-                            np.concatenate(ratings).astype(np.int8), n_users, n_items)
+                            np.concatenate(films).astype(np.int32),
+                            np.concatenate(ratings).astype(np.int8), n_users, n_films)

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 
 import config
-import model_cache
 from errors import BadInputError, ConfigError, DatasetError
 from load_save_and_translate_data import (DatasetStore, ScrapeStatus, UserScrapeRecord,
                                           load_ratings_dataset)
 from read_in_data import FilmTile
 import recommend
 from recommend import main
+from recommender import cache as model_cache
 
 NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
 N_FILMS = 120
@@ -240,7 +240,7 @@ def test_ctrl_c_while_a_stale_cache_loads_stops_rather_than_refits(
         raise AssertionError("refitted after Ctrl-C")
 
     monkeypatch.setattr(model_cache, "load_film_table", interrupted)
-    monkeypatch.setattr(model_cache.RecommenderModel, "fit", must_not_fit)
+    monkeypatch.setattr(model_cache, "fit_model", must_not_fit)
     with pytest.raises(KeyboardInterrupt):
         model_cache.load_or_fit(dataset_copy)
     monkeypatch.undo()
@@ -275,7 +275,7 @@ def test_the_index_json_names_arrays_written_together(dataset_copy: Path, capsys
     # Another run refitting on other data fills a folder of its own; ours stays intact.
     data = load_ratings_dataset(copy)
     other = dataclasses.replace(data, rating=np.full_like(data.rating, 3))
-    model_cache._save_index(model_dir, model_cache._build_index(other), other, "other")
+    model_cache.save_index(model_dir, model_cache.build_index(other), other, "other")
     assert json.loads(meta_path.read_text())["folder"] != meta["folder"]
     assert (model_dir / meta["folder"] / "rating_values.npy").exists()
     meta_path.write_text(json.dumps(meta))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from second_stage import FEATURES, LinearStage, learn_weights
+from recommender.second_stage import FEATURES, LinearStage, learn_weights
 
 
 def _lists(rng: np.random.Generator, n_lists: int, telling: int

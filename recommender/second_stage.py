@@ -1,17 +1,16 @@
 """The second ranking stage: a linear reordering of the first stage's best candidates.
 
-The first stage (EASE on the factors, in `recommender_model`) ranks every film by
-how likely the user is to watch it. What users ask for is films they will *love*,
-and whether a candidate will be loved depends on things the first stage's score
-mixes away: the stars the rating model predicts, how often the film is loved by
-those who watch it, and how close it is to the user's own favourites. So the best
-candidates are re-scored by a weighted sum of such features, with weights learned
-on the dataset itself when the model is fitted (`learn_weights`): a softmax over
-each inner user's candidates, maximising the probability of the films they
-actually loved (a listwise loss, as in ListNet, Cao et al. 2007).
+The first stage (EASE on the factors, `ranking.py`) ranks every film by how likely
+the user is to watch it. What users ask for is films they will *love*, and whether a
+candidate will be loved depends on things the first stage's score mixes away: the
+stars the rating model predicts, how often the film is loved by those who watch it,
+and how close it is to the user's own favourites. So the best candidates are
+re-scored by a weighted sum of such features, with weights learned on the dataset
+itself when the model is fitted (`learn_weights`, on lists `fit.py` gathers): a
+softmax over each inner user's candidates, maximising the probability of the films
+they actually loved (a listwise loss, as in ListNet, Cao et al. 2007).
 
-Measured on the shared 500k sample this raises recall@50 over the first stage
-alone by 1% on average over four splits (0.4% to 2%; figure 7d of BENCHMARKS.md).
+What this adds to recall over the first stage alone is figure 7d of BENCHMARKS.md.
 No film metadata is needed: genre and release-year features were tried and added
 nothing.
 """
@@ -33,7 +32,7 @@ LOVED_PRIOR = 20.0
 # How many of the user's most similar rated films the "top five" feature averages.
 _TOP_SIMILAR = 5
 # Newton's method stops when a step would lower the loss by less than this, or after
-# this many steps (it needs about ten).
+# this many steps (it needs far fewer).
 _CONVERGED = 1e-12
 _NEWTON_STEPS = 50
 
@@ -47,7 +46,7 @@ class FilmStatistics:
     singular: np.ndarray      # (k,): their singular values
     rating_count: np.ndarray  # (films,)
     loved_count: np.ndarray   # (films,): ratings >= the high rating
-    item_bias: np.ndarray     # (films,): the rating model's film bias
+    film_bias: np.ndarray     # (films,): the rating model's film bias
 
     def unit(self, films: np.ndarray) -> np.ndarray:
         """Factors scaled by the singular values, at unit length: their cosines approximate
@@ -64,7 +63,7 @@ class FilmStatistics:
 
 def candidate_features(films: FilmStatistics, candidates: np.ndarray,
                        standard_scores: np.ndarray, positions: np.ndarray,
-                       predicted_stars: np.ndarray, rated_items: np.ndarray,
+                       predicted_stars: np.ndarray, rated_films: np.ndarray,
                        ratings: np.ndarray, high_rating: float) -> np.ndarray:
     """One row of FEATURES per candidate.
 
@@ -72,8 +71,8 @@ def candidate_features(films: FilmStatistics, candidates: np.ndarray,
     positions: their places in the first-stage order (0 = best).
     """
     n = len(candidates)
-    if len(rated_items):
-        similarity = films.unit(candidates) @ films.unit(rated_items).T
+    if len(rated_films):
+        similarity = films.unit(candidates) @ films.unit(rated_films).T
         values = ratings.astype(np.float64)
         centred = (values - values.mean()) / (values.std() + 1.0)
         loved = values >= min(high_rating, values.max())
@@ -87,7 +86,7 @@ def candidate_features(films: FilmStatistics, candidates: np.ndarray,
     return np.column_stack([
         standard_scores, np.log1p(positions), predicted_stars,
         np.log1p(films.rating_count[candidates]), films.loved_share(candidates),
-        films.item_bias[candidates],
+        films.film_bias[candidates],
         weighted, best_loved, top_mean, mean]).astype(np.float64)
 
 

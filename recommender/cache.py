@@ -25,10 +25,13 @@ import numpy as np
 import pandas as pd
 
 import config
-from errors import DatasetError
+from errors import DatasetError, ModelFileError
 from load_save_and_translate_data import (RatingsData, dataset_fingerprint, load_film_table,
                                           load_ratings_dataset)
-from recommender_model import MAX_RATING, MIN_RATING, ModelFileError, RecommenderModel
+from recommender.fit import fit_model
+from recommender.model import RecommenderModel
+from recommender.model_file import load_model, save_model
+from recommender.params import MAX_RATING, MIN_RATING
 from safe_files import write_atomically
 
 logger = logging.getLogger(__name__)
@@ -102,7 +105,8 @@ def _csr(rows: np.ndarray, columns: np.ndarray, n_rows: int,
     return indptr, sorted_columns, values[order].astype(np.int8)
 
 
-def _build_index(data: RatingsData) -> dict[str, np.ndarray]:
+def build_index(data: RatingsData) -> dict[str, np.ndarray]:
+    """The per-user index of the dataset's ratings and unrated films (INDEX_ARRAYS)."""
     rating_indptr, rating_films, rating_values = _csr(data.user_index, data.film_index,
                                                       data.n_users, data.rating)
     unrated_indptr, unrated_films = _csr(data.unrated_user, data.unrated_film, data.n_users)
@@ -112,8 +116,8 @@ def _build_index(data: RatingsData) -> dict[str, np.ndarray]:
             "rating_counts": np.bincount(data.film_index, minlength=data.n_films)}
 
 
-def _save_index(directory: Path, arrays: dict[str, np.ndarray], data: RatingsData,
-                fingerprint: str) -> None:
+def save_index(directory: Path, arrays: dict[str, np.ndarray], data: RatingsData,
+               fingerprint: str) -> None:
     """Write the arrays into a folder of their own, then point the JSON at it.
 
     Two runs refitting at once (on different data) each fill their own folder, so the
@@ -191,9 +195,9 @@ def load_or_fit(data_dir: Path, *, refit: bool = False) -> CachedModel:
         if refit:
             raise ModelFileError("the cache was found damaged")
         # Hashing the model file releases the GIL, so it overlaps most of the film table's
-        # parsing: at 20M ratings each takes about a seventh of a second.
+        # parsing.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            loading = pool.submit(RecommenderModel.load, model_dir, fingerprint)
+            loading = pool.submit(load_model, model_dir, fingerprint)
             try:
                 # The fingerprint says the files are the ones validated when the model was
                 # fitted...
@@ -204,8 +208,8 @@ def load_or_fit(data_dir: Path, *, refit: bool = False) -> CachedModel:
                 loading.result()
                 raise
             model = loading.result()
-        index = _load_index(model_dir, fingerprint, model.n_items)
-        if model.n_items != len(films) or model.n_users != len(index["usernames"]):
+        index = _load_index(model_dir, fingerprint, model.n_films)
+        if model.n_films != len(films) or model.n_users != len(index["usernames"]):
             raise ModelFileError("the model does not match the dataset's size")
         logger.debug("using the cached model in %s", model_dir)
     except ModelFileError as reason:
@@ -213,14 +217,13 @@ def load_or_fit(data_dir: Path, *, refit: bool = False) -> CachedModel:
         data = load_ratings_dataset(data_dir)
         if not len(data.rating):
             raise DatasetError(data_dir, "holds no ratings yet: add users with "
-                               "`compile_training_data.py continue` first")
-        model = RecommenderModel.fit(data.user_index, data.film_index, data.rating,
-                                     data.n_users, data.n_films,
-                                     watched=(data.unrated_user, data.unrated_film))
-        arrays = _build_index(data)
+                               "`compile_training_data.py continue` first") from None
+        model = fit_model(data.user_index, data.film_index, data.rating, data.n_users,
+                          data.n_films, watched=(data.unrated_user, data.unrated_film))
+        arrays = build_index(data)
         try:
-            model.save(model_dir, fingerprint)
-            _save_index(model_dir, arrays, data, fingerprint)
+            save_model(model, model_dir, fingerprint)
+            save_index(model_dir, arrays, data, fingerprint)
         except OSError as error:
             logger.warning("could not cache the model in %s (%s): the next run fits it again",
                            model_dir, error)

@@ -17,24 +17,24 @@ Baselines: the global mean, user + film biases (regularised), and popularity
 (films ordered by how many ratings at the relevance threshold, 8 by default, they have;
 stars = damped film mean).
 
-    python evaluation.py RATINGS.csv[.gz] [--seed S] [--holdout-users N]
+    python recommend.py --evaluate [RATINGS.csv[.gz]] [--seed S]
 """
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from errors import DatasetError, exit_code_for
-from recommender_model import (MAX_RATING, MIN_RATING, ModelParams, RecommenderModel,
-                               fit_biases, top_items)
+from errors import DatasetError
+from recommender.fit import fit_model
+from recommender.linalg import top_n
+from recommender.params import MAX_RATING, MIN_RATING, ModelParams
+from recommender.rating import fit_biases
 
 logger = logging.getLogger(__name__)
 
@@ -45,17 +45,17 @@ TOP_K = 50
 CV_FOLDS = 3
 # Regularisation of the biases baseline, tuned like the model on a split other than seed 0.
 BASELINE_USER_REG = 2.0
-BASELINE_ITEM_REG = 2.0
+BASELINE_FILM_REG = 2.0
 
 
 class RatingsTable(NamedTuple):
     """Ratings as dense 0-based index arrays: what `evaluate` and the model take."""
 
     user_index: np.ndarray  # int32
-    item_index: np.ndarray  # int32
+    film_index: np.ndarray  # int32
     ratings: np.ndarray     # int8, 1..10
     n_users: int
-    n_items: int
+    n_films: int
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class EvaluationReport:
     seed: int
     n_ratings: int
     n_users: int
-    n_items: int
+    n_films: int
     holdout_users: int
     ranked_users: int         # held-out users with at least one relevant hidden film
     hidden_ratings: int
@@ -131,9 +131,9 @@ def load_ratings_table(path: Path) -> RatingsTable:
     if frame.empty:
         raise DatasetError(path, "holds no usable ratings")
     user_index, users = pd.factorize(frame["user_id"])
-    item_index, items = pd.factorize(frame["movie_id"])
-    return RatingsTable(user_index.astype(np.int32), item_index.astype(np.int32),
-                        frame["rating"].to_numpy().astype(np.int8), len(users), len(items))
+    film_index, films = pd.factorize(frame["movie_id"])
+    return RatingsTable(user_index.astype(np.int32), film_index.astype(np.int32),
+                        frame["rating"].to_numpy().astype(np.int8), len(users), len(films))
 
 
 # --- metrics -----------------------------------------------------------------------
@@ -150,7 +150,7 @@ def top_k(scores: np.ndarray, excluded: np.ndarray, k: int) -> np.ndarray:
     """The k best films outside `excluded` (the fold-in part), best first."""
     scores = scores.astype(np.float64)
     scores[excluded] = -np.inf
-    return top_items(scores, k)
+    return top_n(scores, k)
 
 
 @dataclass
@@ -178,25 +178,25 @@ class _Accumulator:
 
 # --- the protocol --------------------------------------------------------------------
 
-class _Baselines:
+class Baselines:
     """The three baselines, fitted on one training set."""
 
-    def __init__(self, user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray,
-                 n_users: int, n_items: int) -> None:
-        self.mean, self.user_bias, self.item_bias = fit_biases(
-            user_index, item_index, ratings, n_users, n_items,
-            user_reg=BASELINE_USER_REG, item_reg=BASELINE_ITEM_REG)
-        counts = np.bincount(item_index, minlength=n_items)
-        sums = np.bincount(item_index, weights=np.asarray(ratings, dtype=np.float64),
-                           minlength=n_items)
-        self.film_mean = (sums + BASELINE_ITEM_REG * self.mean) / (counts + BASELINE_ITEM_REG)
+    def __init__(self, user_index: np.ndarray, film_index: np.ndarray, ratings: np.ndarray,
+                 n_users: int, n_films: int) -> None:
+        self.mean, self.user_bias, self.film_bias = fit_biases(
+            user_index, film_index, ratings, n_users, n_films,
+            user_reg=BASELINE_USER_REG, film_reg=BASELINE_FILM_REG)
+        counts = np.bincount(film_index, minlength=n_films)
+        sums = np.bincount(film_index, weights=np.asarray(ratings, dtype=np.float64),
+                           minlength=n_films)
+        self.film_mean = (sums + BASELINE_FILM_REG * self.mean) / (counts + BASELINE_FILM_REG)
 
-    def fold_in_user_bias(self, items: np.ndarray, ratings: np.ndarray) -> float:
-        residual = ratings - self.mean - self.item_bias[items]
-        return float(residual.sum() / (len(items) + BASELINE_USER_REG))
+    def fold_in_user_bias(self, films: np.ndarray, ratings: np.ndarray) -> float:
+        residual = ratings - self.mean - self.film_bias[films]
+        return float(residual.sum() / (len(films) + BASELINE_USER_REG))
 
-    def biases(self, user_bias: np.ndarray | float, items: np.ndarray) -> np.ndarray:
-        return np.clip(self.mean + user_bias + self.item_bias[items], MIN_RATING, MAX_RATING)
+    def biases(self, user_bias: np.ndarray | float, films: np.ndarray) -> np.ndarray:
+        return np.clip(self.mean + user_bias + self.film_bias[films], MIN_RATING, MAX_RATING)
 
 
 def _choose_holdout(user_index: np.ndarray, n_users: int, wanted: int,
@@ -234,8 +234,8 @@ def split_holdout(user_index: np.ndarray, n_users: int, holdout_users: int,
     return ~held, users
 
 
-def evaluate(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray,
-             n_users: int, n_items: int, *, seed: int = 0, holdout_users: int = 300,
+def evaluate(user_index: np.ndarray, film_index: np.ndarray, ratings: np.ndarray,
+             n_users: int, n_films: int, *, seed: int = 0, holdout_users: int = 300,
              params: ModelParams | None = None, relevance_threshold: int = 8,
              watched: tuple[np.ndarray, np.ndarray] | None = None) -> EvaluationReport:
     """Run the held-out-user protocol and the 3-fold CV; see the module docstring.
@@ -245,9 +245,9 @@ def evaluate(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray
     """
     params = params or ModelParams()
     user_index = np.asarray(user_index, dtype=np.int64)
-    item_index = np.asarray(item_index, dtype=np.int64)
+    film_index = np.asarray(film_index, dtype=np.int64)
     ratings = np.asarray(ratings, dtype=np.float32)
-    watched_users, watched_items = (np.asarray(part, dtype=np.int64) for part in (
+    watched_users, watched_films = (np.asarray(part, dtype=np.int64) for part in (
         watched if watched is not None else (np.empty(0), np.empty(0))))
     if len(ratings) < CV_FOLDS:
         raise ValueError("too few ratings to evaluate")
@@ -256,57 +256,56 @@ def evaluate(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray
     held_watched = np.isin(watched_users, user_index[~train])
     watched_order = np.argsort(watched_users[held_watched], kind="stable")
     held_watched_users = watched_users[held_watched][watched_order]
-    held_watched_items = watched_items[held_watched][watched_order]
+    held_watched_films = watched_films[held_watched][watched_order]
 
     started = time.perf_counter()
-    model = RecommenderModel.fit(user_index[train], item_index[train], ratings[train],
-                                 n_users, n_items, params,
-                                 watched=(watched_users[~held_watched],
-                                          watched_items[~held_watched]))
+    model = fit_model(user_index[train], film_index[train], ratings[train], n_users, n_films,
+                      params, watched=(watched_users[~held_watched],
+                                       watched_films[~held_watched]))
     fit_seconds = time.perf_counter() - started
-    baselines = _Baselines(user_index[train], item_index[train], ratings[train], n_users,
-                           n_items)
-    popularity = np.bincount(item_index[train], weights=ratings[train] >= relevance_threshold,
-                             minlength=n_items)
+    baselines = Baselines(user_index[train], film_index[train], ratings[train], n_users,
+                           n_films)
+    popularity = np.bincount(film_index[train], weights=ratings[train] >= relevance_threshold,
+                             minlength=n_films)
     names = (GLOBAL_MEAN, BIASES, POPULARITY, MODEL, RANKED_BY_STARS)
     results = {name: _Accumulator.empty() for name in names}
 
     per_user_seconds = 0.0
     ranked_users = hidden_ratings = 0
-    k = min(TOP_K, n_items)
+    k = min(TOP_K, n_films)
     for known, hidden in held_out:
-        known_items, known_ratings = item_index[known], ratings[known]
-        hidden_items, hidden_ratings_u = item_index[hidden], ratings[hidden]
+        known_films, known_ratings = film_index[known], ratings[known]
+        hidden_films, hidden_ratings_u = film_index[hidden], ratings[hidden]
         hidden_ratings += len(hidden)
         user = user_index[known[0]]
-        seen_unrated = held_watched_items[np.searchsorted(held_watched_users, user):
+        seen_unrated = held_watched_films[np.searchsorted(held_watched_users, user):
                                           np.searchsorted(held_watched_users, user, "right")]
 
         tick = time.perf_counter()
-        profile = model.fold_in(known_items, known_ratings, seen_unrated)
+        profile = model.fold_in(known_films, known_ratings, seen_unrated)
         ranked = model.rank(profile, k)
         model.predict(profile, ranked)
-        for item in ranked[:10]:
-            model.explain(profile, int(item))
+        for film in ranked[:10]:
+            model.explain(profile, int(film))
         per_user_seconds += time.perf_counter() - tick
 
-        user_bias = baselines.fold_in_user_bias(known_items, known_ratings)
-        stars = model.predict(profile, np.arange(n_items))
+        user_bias = baselines.fold_in_user_bias(known_films, known_ratings)
+        stars = model.predict(profile, np.arange(n_films))
         predictions: dict[str, np.ndarray] = {
             GLOBAL_MEAN: np.full(len(hidden), baselines.mean),
-            BIASES: baselines.biases(user_bias, hidden_items),
-            POPULARITY: baselines.film_mean[hidden_items],
-            MODEL: stars[hidden_items]}
+            BIASES: baselines.biases(user_bias, hidden_films),
+            POPULARITY: baselines.film_mean[hidden_films],
+            MODEL: stars[hidden_films]}
         for name, predicted in predictions.items():
             results[name].errors.append(predicted - hidden_ratings_u)
 
-        relevant = hidden_items[hidden_ratings_u >= relevance_threshold]
+        relevant = hidden_films[hidden_ratings_u >= relevance_threshold]
         if not len(relevant):
             continue
         ranked_users += 1
-        seen = np.concatenate([known_items, seen_unrated])
+        seen = np.concatenate([known_films, seen_unrated])
         rankings: dict[str, np.ndarray] = {
-            BIASES: top_k(baselines.biases(user_bias, np.arange(n_items)), seen, k),
+            BIASES: top_k(baselines.biases(user_bias, np.arange(n_films)), seen, k),
             POPULARITY: top_k(popularity, seen, k),
             MODEL: ranked,
             RANKED_BY_STARS: top_k(stars, seen, k)}
@@ -315,18 +314,18 @@ def evaluate(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray
             results[name].recalls.append(recall)
             results[name].ndcgs.append(ndcg)
 
-    cv = _cross_validated_rmse(user_index, item_index, ratings, n_users, n_items, params, rng,
-                               (watched_users, watched_items))
+    cv = _cross_validated_rmse(user_index, film_index, ratings, n_users, n_films, params, rng,
+                               (watched_users, watched_films))
     return EvaluationReport(
-        seed=seed, n_ratings=len(ratings), n_users=n_users, n_items=n_items,
+        seed=seed, n_ratings=len(ratings), n_users=n_users, n_films=n_films,
         holdout_users=len(held_out), ranked_users=ranked_users, hidden_ratings=hidden_ratings,
         relevance_threshold=relevance_threshold, top_k=k,
         methods=tuple(results[name].scores(name, cv.get(name)) for name in names),
         fit_seconds=fit_seconds, per_user_ms=1000 * per_user_seconds / len(held_out))
 
 
-def _cross_validated_rmse(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray,
-                          n_users: int, n_items: int, params: ModelParams,
+def _cross_validated_rmse(user_index: np.ndarray, film_index: np.ndarray, ratings: np.ndarray,
+                          n_users: int, n_films: int, params: ModelParams,
                           rng: np.random.Generator,
                           watched: tuple[np.ndarray, np.ndarray]) -> dict[str, float]:
     """RMSE over all ratings, each predicted by the fit on the folds it is not in."""
@@ -337,18 +336,18 @@ def _cross_validated_rmse(user_index: np.ndarray, item_index: np.ndarray, rating
     for held_fold in range(CV_FOLDS):
         test = fold == held_fold
         train = ~test
-        baselines = _Baselines(user_index[train], item_index[train], ratings[train], n_users,
-                               n_items)
-        model = RecommenderModel.fit(user_index[train], item_index[train], ratings[train],
-                                     n_users, n_items, params, watched=watched)
-        users, items, actual = user_index[test], item_index[test], ratings[test]
-        predictors: dict[str, Callable[[], np.ndarray]] = {
-            GLOBAL_MEAN: lambda: np.full(len(actual), baselines.mean),
-            BIASES: lambda: baselines.biases(baselines.user_bias[users], items),
-            POPULARITY: lambda: baselines.film_mean[items],
-            MODEL: lambda: model.predict_pairs(users, items)}
-        for name, predict in predictors.items():
-            squared[name] += float(np.sum((predict() - actual) ** 2))
+        baselines = Baselines(user_index[train], film_index[train], ratings[train], n_users,
+                               n_films)
+        model = fit_model(user_index[train], film_index[train], ratings[train], n_users,
+                          n_films, params, watched=watched)
+        users, films, actual = user_index[test], film_index[test], ratings[test]
+        predictions: dict[str, np.ndarray] = {
+            GLOBAL_MEAN: np.full(len(actual), baselines.mean),
+            BIASES: baselines.biases(baselines.user_bias[users], films),
+            POPULARITY: baselines.film_mean[films],
+            MODEL: model.predict_pairs(users, films)}
+        for name, predicted in predictions.items():
+            squared[name] += float(np.sum((predicted - actual) ** 2))
     return {name: float(np.sqrt(total / len(ratings))) for name, total in squared.items()}
 
 
@@ -361,7 +360,7 @@ def format_report(report: EvaluationReport) -> str:
 
     k = report.top_k
     lines = [
-        f"{report.n_ratings:,} ratings, {report.n_users:,} users, {report.n_items:,} films; "
+        f"{report.n_ratings:,} ratings, {report.n_users:,} users, {report.n_films:,} films; "
         f"seed {report.seed}",
         f"held out {report.holdout_users} users: fold-in {FOLD_IN_FRACTION:.0%} of each one's "
         f"ratings, {report.hidden_ratings:,} hidden ratings scored; ranking over all films "
@@ -391,28 +390,3 @@ def format_report(report: EvaluationReport) -> str:
                  f"{report.per_user_ms:.1f} ms per user")
     return "\n".join(lines)
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="evaluation.py", description="Evaluate the recommender against baselines on a "
-        "ratings CSV in the Kaggle layout (user_id,movie_id,rating_val).")
-    parser.add_argument("ratings", type=Path, help="ratings CSV, optionally gzipped")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
-    parser.add_argument("--holdout-users", type=int, default=300, metavar="N",
-                        help="users held out (default 300)")
-    args = parser.parse_args(argv)
-    if args.holdout_users < 1:
-        parser.error("--holdout-users must be at least 1")
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    try:
-        table = load_ratings_table(args.ratings)
-        report = evaluate(*table, seed=args.seed, holdout_users=args.holdout_users)
-    except (DatasetError, ValueError) as error:
-        sys.stderr.write(f"error: {error}\n")
-        return exit_code_for(error) if isinstance(error, DatasetError) else 2
-    sys.stdout.write(format_report(report) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,165 @@
+"""The linear algebra fitting needs: sparse products on all cores, a randomized SVD,
+batched ridge solves, and picking the best of many scores.
+
+scipy is imported inside the functions that use it: recommending from a saved model
+needs none of them but `top_n`, and skips that import.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+# Sparse products are split across threads only in blocks of at least this many entries.
+MIN_BLOCK_ENTRIES = 250_000
+# The most threads one sparse product is split across.
+MAX_WORKERS = 4
+
+
+def top_n(scores: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the n highest finite scores, best first; -inf marks an entry left out.
+
+    A partial sort: lists are short, catalogues are tens of thousands of films."""
+    n = min(n, int(np.isfinite(scores).sum()))
+    if n <= 0:
+        return np.empty(0, dtype=np.int64)
+    best = np.argpartition(-scores, n - 1)[:n]
+    return best[np.argsort(-scores[best], kind="stable")].astype(np.int64)
+
+
+def _worker_count() -> int:
+    """The cores this process may use, at most MAX_WORKERS."""
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        available = os.cpu_count() or 1
+    return max(1, min(MAX_WORKERS, available))
+
+
+class SparseRows:
+    """A CSR matrix cut into row blocks of equal work, multiplied on all cores.
+
+    scipy's sparse-dense product is single-threaded but releases the GIL, and it is
+    where fitting spends most of its time.
+    """
+
+    def __init__(self, blocks: list) -> None:  # of scipy.sparse.csr_matrix row blocks
+        self.blocks = blocks
+
+    def __matmul__(self, dense: np.ndarray) -> np.ndarray:
+        if len(self.blocks) == 1:
+            return np.asarray(self.blocks[0] @ dense)
+        with ThreadPoolExecutor(len(self.blocks)) as pool:
+            return np.vstack(list(pool.map(lambda block: block @ dense, self.blocks)))
+
+
+class SparsePattern:
+    """A fixed sparsity pattern that many different value arrays are multiplied through."""
+
+    def __init__(self, rows: np.ndarray, columns: np.ndarray, shape: tuple[int, int]) -> None:
+        self.order, self.indptr, self.indices = _row_major(rows, columns, shape[0])
+        self.shape = shape
+        # Threads pay off only when each gets a sizeable share of the entries.
+        blocks = max(1, min(_worker_count(), int(self.indptr[-1]) // MIN_BLOCK_ENTRIES))
+        work = np.linspace(0, self.indptr[-1], blocks + 1)
+        bounds = np.unique(np.concatenate([[0], np.searchsorted(self.indptr, work[1:-1]),
+                                           [shape[0]]]))
+        self.row_blocks = list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
+
+    def matrix(self, values_in_input_order: np.ndarray) -> SparseRows:
+        import scipy.sparse as sp
+
+        data = np.ascontiguousarray(values_in_input_order[self.order], dtype=np.float32)
+        blocks = []
+        for first, last in self.row_blocks:
+            start, stop = self.indptr[first], self.indptr[last]
+            blocks.append(sp.csr_matrix(
+                (data[start:stop], self.indices[start:stop],
+                 self.indptr[first:last + 1] - start), shape=(last - first, self.shape[1]),
+                copy=False))
+        return SparseRows(blocks)
+
+
+def _row_major(rows: np.ndarray, columns: np.ndarray, n_rows: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Permutation sorting entries by row, the CSR row pointer and the sorted columns."""
+    order = np.argsort(rows, kind="stable")
+    if len(order) < 2**31:
+        order = order.astype(np.int32)
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    return order, indptr, columns[order].astype(np.int32)
+
+
+def pair_products(features: np.ndarray) -> np.ndarray:
+    """Per row, the upper triangle of its outer product, so Grams are one sparse product."""
+    first, second = np.triu_indices(features.shape[1])
+    return features[:, first] * features[:, second]
+
+
+def solve_ridge(pair_sums: np.ndarray, rhs: np.ndarray, reg: np.ndarray) -> np.ndarray:
+    """Solve every row's (Gram + diag(reg)) w = rhs at once; reg may differ per row.
+
+    pair_sums: each row's Gram as the upper triangle `pair_products` sums to."""
+    n, width = rhs.shape
+    first, second = np.triu_indices(width)
+    gram = np.zeros((n, width, width))
+    gram[:, first, second] = pair_sums
+    gram[:, second, first] = pair_sums
+    diagonal = np.arange(width)
+    gram[:, diagonal, diagonal] += reg
+    return np.linalg.solve(gram, rhs.astype(np.float64)[:, :, None])[:, :, 0]
+
+
+def rowwise_dot(left: np.ndarray, left_rows: np.ndarray, right: np.ndarray,
+                right_rows: np.ndarray, chunk: int = 500_000) -> np.ndarray:
+    """left[left_rows[n]] . right[right_rows[n]] for every n, in chunks to bound memory."""
+    out = np.empty(len(left_rows), dtype=np.float32)
+    for start in range(0, len(left_rows), chunk):
+        stop = start + chunk
+        out[start:stop] = np.einsum("ij,ij->i", left[left_rows[start:stop]],
+                                    right[right_rows[start:stop]])
+    return out
+
+
+def orthonormalise(basis: np.ndarray, passes: int = 2) -> np.ndarray:
+    """An orthonormal basis of the columns: Cholesky QR, Householder QR if singular.
+
+    Faster than Householder QR on tall matrices and as accurate after a second pass,
+    for the moderately conditioned bases of a range finder. Between power iterations
+    one pass is enough: the next product only needs a well-conditioned basis.
+    """
+    import scipy.linalg
+
+    result = basis.astype(np.float64)
+    try:
+        for _ in range(passes):
+            factor = np.linalg.cholesky(result.T @ result)
+            result = scipy.linalg.solve_triangular(factor, result.T, lower=True).T
+    except np.linalg.LinAlgError:
+        result, _ = np.linalg.qr(basis.astype(np.float64))
+    return np.ascontiguousarray(result, dtype=np.float32)
+
+
+def top_right_singular_vectors(matrix: SparseRows, transposed: SparseRows,
+                               shape: tuple[int, int], rank: int, power_iterations: int,
+                               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Randomized range finder (Halko et al. 2011) with re-orthonormalised power iterations.
+
+    Returns the vectors (float32, one column each) and their singular values (float64).
+    """
+    width = min(rank + 20, *shape)
+    # Two passes for the basis that is finally projected on, one for those in between.
+    basis = orthonormalise(matrix @ rng.standard_normal((shape[1], width)).astype(np.float32),
+                           1 if power_iterations else 2)
+    for step in range(power_iterations):
+        basis = orthonormalise(transposed @ basis, 1)
+        basis = orthonormalise(matrix @ basis, 2 if step == power_iterations - 1 else 1)
+    # The right singular vectors of basis^T A, from the eigenvectors of its small Gram.
+    projected = (transposed @ basis).astype(np.float64)
+    eigenvalues, eigenvectors = np.linalg.eigh(projected.T @ projected)
+    top = np.argsort(eigenvalues)[::-1][:rank]
+    singular = np.sqrt(np.maximum(eigenvalues[top], 1e-12 * max(eigenvalues.max(), 1e-30)))
+    vectors = np.ascontiguousarray(projected @ eigenvectors[:, top] / singular, dtype=np.float32)
+    return vectors, singular
