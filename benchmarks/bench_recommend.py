@@ -86,19 +86,20 @@ def run_command(argv: Sequence[str], env: dict[str, str] | None = None) -> float
 
 def breakdown(data_dir: Path, export: Path) -> dict[str, float]:
     """Seconds of each in-process stage, after imports, with the model cached."""
-    import recommend
     from recommender.cache import load_or_fit
+    from recommending.filters import FilmFilter, allowed_films
+    from recommending.picks import recommend
+    from recommending.taste import taste_from_export
 
     stages = {}
     start = time.perf_counter()
     data = load_or_fit(data_dir)
     stages["load cached model"] = time.perf_counter() - start
     start = time.perf_counter()
-    taste = recommend.taste_from_export(data, export)
+    taste = taste_from_export(data, export)
     stages["read + match export"] = time.perf_counter() - start
-    args = recommend.parse_arguments(["--export", str(export), "--data-dir", str(data_dir)])
     start = time.perf_counter()
-    recommend.recommend(data, taste, args, recommend.film_filter(data, args))
+    recommend(data, taste, allowed_films(data, FilmFilter()), top=50)
     stages["fold-in + rank + explain"] = time.perf_counter() - start
     return stages
 

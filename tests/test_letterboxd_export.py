@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from errors import ExportError
-from letterboxd_export import (FilmMatcher, ListEntry, list_import_csv, read_export)
+from letterboxd.export_reader import FilmMatcher, read_export
+from letterboxd.list_import import ListEntry, list_import_csv
 
 RATINGS = ("Date,Name,Year,Letterboxd URI,Rating\n"
            "2020-08-07,Inception,2010,https://boxd.it/1skk,4\n"
@@ -121,8 +122,8 @@ def test_an_odd_year_is_left_out_not_fatal() -> None:
 
 
 def read_export_row(row: str):
-    from letterboxd_export import RATINGS_HEADER, _parse_films
-    return _parse_films(",".join(RATINGS_HEADER) + "\n" + row + "\n", "ratings.csv",
+    from letterboxd.export_reader import RATINGS_HEADER, parse_film_rows
+    return parse_film_rows(",".join(RATINGS_HEADER) + "\n" + row + "\n", "ratings.csv",
                         RATINGS_HEADER)[0]
 
 

@@ -18,7 +18,7 @@ from errors import BadInputError, ConfigError, DatasetError
 from load_save_and_translate_data import (DatasetStore, ScrapeStatus, UserScrapeRecord,
                                           load_ratings_dataset)
 from read_in_data import FilmTile
-import recommend
+from recommending import taste
 from recommend import main
 from recommender import cache as model_cache
 
@@ -359,11 +359,11 @@ def test_a_member_without_stored_films_is_read_from_the_site(tmp_path: Path, mon
 
     def from_site(data, username, config):
         asked.append(username)
-        return recommend.UserTaste(name=username, rated_films=np.array([0, 1, 2, 3, 4, 5]),
-                                   ratings=np.full(6, 8.0, dtype=np.float32),
-                                   watched=np.arange(6), watchlist=None, source_note="site")
+        return taste.UserTaste(name=username, rated_films=np.array([0, 1, 2, 3, 4, 5]),
+                                ratings=np.full(6, 8.0, dtype=np.float32),
+                                watched=np.arange(6), watchlist=None, source_note="site")
 
-    monkeypatch.setattr(recommend, "taste_from_site", from_site)
+    monkeypatch.setattr(taste, "taste_from_site", from_site)
     picks = recommended_slugs(tmp_path / "data", capsys, "ghost")
     assert asked == ["ghost"]
     assert set(picks) == {f"film-{i}" for i in range(6, 10)}
@@ -421,7 +421,7 @@ def test_genre_flags_are_checked_before_a_profile_is_read(dataset: Path, monkeyp
     def from_site(*args):
         raise AssertionError("the site was asked before the flags were checked")
 
-    monkeypatch.setattr(recommend, "taste_from_site", from_site)
+    monkeypatch.setattr(taste, "taste_from_site", from_site)
     with pytest.raises(BadInputError, match="no genre metadata"):
         main(["stranger", "--genre", "Horror", "--data-dir", str(dataset), "-q"])
 

@@ -1,4 +1,4 @@
-"""A user's own Letterboxd data export (ZIP or unzipped folder), and the list-import CSV.
+"""A user's own Letterboxd data export (ZIP or unzipped folder).
 
 The export is the sanctioned way to bring one's ratings: no network at all.
 Films are matched to the dataset by Letterboxd id (`boxd.it/<lid>`), then by
@@ -21,13 +21,11 @@ import numpy as np
 import pandas as pd
 
 from errors import ExportError
-from load_save_and_translate_data import spreadsheet_safe
 
 logger = logging.getLogger(__name__)
 
 RATINGS_HEADER = ("Date", "Name", "Year", "Letterboxd URI", "Rating")
 FILM_LIST_HEADER = ("Date", "Name", "Year", "Letterboxd URI")
-LIST_IMPORT_HEADER = ("LetterboxdURI", "Title", "Year", "Review")
 
 # A real export is a few MB; these bound what a hostile or broken file can cost.
 MAX_MEMBER_BYTES = 64 * 1024 * 1024
@@ -143,7 +141,7 @@ def _decode(data: bytes, source: Path) -> str:
         raise ExportError(f"{source} is not UTF-8 text") from None
 
 
-def _parse_films(text: str, name: str, header: Sequence[str]) -> tuple[ExportFilm, ...]:
+def parse_film_rows(text: str, name: str, header: Sequence[str]) -> tuple[ExportFilm, ...]:
     reader = csv.reader(io.StringIO(text, newline=""))
     found = next(reader, None)
     if found is None or tuple(column.strip() for column in found[:len(header)]) != tuple(header):
@@ -184,12 +182,12 @@ def read_export(path: Path) -> LetterboxdExport:
     if "ratings.csv" not in texts:
         raise ExportError(f"{path} has no ratings.csv: is it a Letterboxd data export?")
     return LetterboxdExport(
-        ratings=_parse_films(texts["ratings.csv"], "ratings.csv", RATINGS_HEADER),
-        watched=_parse_films(texts.get("watched.csv", ",".join(FILM_LIST_HEADER)),
+        ratings=parse_film_rows(texts["ratings.csv"], "ratings.csv", RATINGS_HEADER),
+        watched=parse_film_rows(texts.get("watched.csv", ",".join(FILM_LIST_HEADER)),
                              "watched.csv", FILM_LIST_HEADER),
-        watchlist=_parse_films(texts.get("watchlist.csv", ",".join(FILM_LIST_HEADER)),
+        watchlist=parse_film_rows(texts.get("watchlist.csv", ",".join(FILM_LIST_HEADER)),
                                "watchlist.csv", FILM_LIST_HEADER),
-        liked=_parse_films(texts.get("likes/films.csv", ",".join(FILM_LIST_HEADER)),
+        liked=parse_film_rows(texts.get("likes/films.csv", ",".join(FILM_LIST_HEADER)),
                            "likes/films.csv", FILM_LIST_HEADER))
 
 
@@ -273,23 +271,3 @@ class FilmMatcher:
             if title:
                 found[row] = self._title_index().get((title, rows[row].year), -1)
         return found
-
-
-@dataclass(frozen=True)
-class ListEntry:
-    uri: str
-    title: str
-    year: int | None
-    review: str
-
-
-def list_import_csv(entries: Sequence[ListEntry]) -> str:
-    """CSV text Letterboxd's list importer accepts, safe to open in a spreadsheet."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(LIST_IMPORT_HEADER)
-    for entry in entries:
-        writer.writerow((entry.uri, spreadsheet_safe(entry.title),
-                         "" if entry.year is None else entry.year,
-                         spreadsheet_safe(entry.review)))
-    return buffer.getvalue()
