@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from errors import ExportError
-from load_save_and_translate_data import spreadsheet_safe
+from dataset.layout import spreadsheet_safe
 
 logger = logging.getLogger(__name__)
 

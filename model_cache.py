@@ -26,8 +26,8 @@ import pandas as pd
 
 import config
 from errors import DatasetError
-from load_save_and_translate_data import (RatingsData, dataset_fingerprint, load_film_table,
-                                          load_ratings_dataset)
+from dataset.loading import (RatingsData, dataset_fingerprint, load_film_table,
+                             load_ratings_dataset)
 from recommender_model import MAX_RATING, MIN_RATING, ModelFileError, RecommenderModel
 from safe_files import write_atomically
 

@@ -23,9 +23,10 @@ import pandas as pd
 
 import cli
 from config import Config
+from dataset.layout import spreadsheet_safe
+from dataset.loading import load_ratings_dataset
 from errors import BadInputError, ModelFileError, NotFoundError, PrivateError
 from letterboxd_export import FilmMatcher, ListEntry, list_import_csv, read_export
-from load_save_and_translate_data import load_ratings_dataset, spreadsheet_safe
 from model_cache import CachedModel, load_or_fit
 from letterboxd.urls import LIST_IMPORT_PAGE, film_url, short_link
 from names import validate_username
