@@ -194,10 +194,15 @@ def write_csv_rows(handle: TextIO, rows: Iterable[Sequence[object]],
     rows at once; without it each row is checked here.
     """
     plain = csv.writer(handle, lineterminator="\n")
-    quoted = csv.writer(handle, lineterminator="\n", quoting=csv.QUOTE_ALL)
     if fully_quoted is None:
         rows = list(rows)
-        fully_quoted = map(needs_full_quoting, rows)
+        fully_quoted = list(map(needs_full_quoting, rows))
+    else:
+        fully_quoted = list(fully_quoted)
+    if not any(fully_quoted):  # the usual case, written in one call
+        plain.writerows(rows)
+        return
+    quoted = csv.writer(handle, lineterminator="\n", quoting=csv.QUOTE_ALL)
     for quote, run in groupby(zip(fully_quoted, rows), key=lambda pair: pair[0]):
         (quoted if quote else plain).writerows(row for _, row in run)
 
@@ -234,25 +239,31 @@ def spreadsheet_safe(cell: str) -> str:
 
 
 # A translated row is four parts, each a function of one thing, so that writers of many
-# rows (the importer, the benchmarks' generator) compute each part once per user, film
-# or rating and gather: translated_row is the one definition they all follow.
+# rows compute each part once per user, film or rating and gather (the store per batch,
+# the importer and the benchmarks' generator per file); translated_row_from_parts is the
+# one place that says how parts make a row. The film parts are cached: a batch repeats
+# the same films in many rows.
+_FILM_CACHE = 1 << 14
+
 
 def translated_user_cells(username: str) -> tuple[str]:
     return (spreadsheet_safe(username),)
 
 
+@lru_cache(maxsize=_FILM_CACHE)
 def translated_film_cells(title: str, year: int | str | None, slug: str) -> tuple[object, ...]:
     return (spreadsheet_safe(title), "" if year is None else year, slug)
 
 
+@lru_cache(maxsize=32)
 def translated_verdict_cells(rating: int, liked: bool | None) -> tuple[object, ...]:
     """Stars, half-star rating and like; a like nobody recorded (an import) is empty."""
     return (f"{rating / 2:g}", rating, "" if liked is None else ("true" if liked else "false"))
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=_FILM_CACHE)
 def translated_url_cells(slug: str) -> tuple[str]:
-    """The film's page; cached, as a batch repeats the same films in many rows."""
+    """The film's page on the site."""
     return (film_url(slug),)
 
 

@@ -23,7 +23,9 @@ from dataset.layout import (BACKUP_DIR, BLOCK_FILES, COMPACT_SUFFIX, FILM_MAPPIN
                             RATINGS_FILE, RATINGS_HEADER, STATE_FILE, TRANSLATED_FILE,
                             UNRATED_FILE, UPDATES_HEADER, USER_MAPPINGS_FILE, USER_UPDATES_FILE,
                             DatasetState, ScrapeStatus, backup_name, csv_bytes, format_time,
-                            header_bytes, parse_time, translated_row, utc_now)
+                            header_bytes, parse_time, translated_film_cells,
+                            translated_row_from_parts, translated_url_cells,
+                            translated_user_cells, translated_verdict_cells, utc_now)
 from dataset.loading import load_ratings_dataset
 from errors import DatasetError
 from names import validate_slug, validate_username
@@ -298,6 +300,7 @@ class DatasetStore:
                     users_refreshed += 1
             user_ratings = user_unrated = 0
             if record.status is ScrapeStatus.OK:
+                user_cells = translated_user_cells(username)
                 seen: set[str] = set()
                 for film in record.films:
                     slug = validate_slug(film.slug)
@@ -318,8 +321,10 @@ class DatasetStore:
                         user_unrated += 1
                     else:
                         ratings.append((user_id, film_id, film.rating))
-                        translated.append(translated_row(username, film.title, film.year,
-                                                         slug, film.rating, film.liked))
+                        translated.append(translated_row_from_parts(
+                            user_cells, translated_film_cells(film.title, film.year, slug),
+                            translated_verdict_cells(film.rating, film.liked),
+                            translated_url_cells(slug)))
                         user_ratings += 1
             updates.append((user_id, username, stamp, record.status.value,
                             user_ratings, user_unrated))
