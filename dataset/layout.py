@@ -188,7 +188,7 @@ def needs_full_quoting(row: Sequence[object]) -> bool:
 
 def write_csv_rows(handle: TextIO, rows: Iterable[Sequence[object]],
                    fully_quoted: Iterable[bool] | None = None) -> None:
-    """Write rows as CSV with "\n" line ends, quoting fully the rows that need it.
+    """Write rows as CSV with "\\n" line ends, quoting fully the rows that need it.
 
     `fully_quoted` (one flag per row) lets a caller that has whole columns find those
     rows at once; without it each row is checked here.
