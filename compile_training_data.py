@@ -24,12 +24,12 @@ from config import Config
 from errors import (EXIT_BLOCKED, BadInputError, FetchError, MarkupError, NotFoundError,
                     PrivateError, StopCrawlError, TransientError, exit_code_for)
 from fetch_ratings import Fetcher
-from load_save_and_translate_data import (MAX_FAILED_SCRAPES, DatasetStore, ScrapeStatus,
-                                          UserScrapeRecord,
-                                          archive_dataset, dataset_exists, exclusive_writer,
+from load_save_and_translate_data import (MAX_FAILED_SCRAPES, DatasetStore, ScrapedFilm,
+                                          ScrapeStatus, UserScrapeRecord, archive_dataset,
+                                          dataset_exists, exclusive_writer,
                                           import_published_dataset)
-from read_in_data import (MembersPage, UserResult, iter_popular_members, parse_members_page,
-                          popular_members_path, scrape_users)
+from read_in_data import (FilmTile, MembersPage, UserResult, iter_popular_members,
+                          parse_members_page, popular_members_path, scrape_users)
 
 logger = logging.getLogger("letterboxd.builder")
 
@@ -174,9 +174,16 @@ class CandidateQueue:
                 return
 
 
+def _scraped_film(tile: FilmTile) -> ScrapedFilm:
+    """What the store keeps of a poster the parser read: the store knows no page records."""
+    return ScrapedFilm(slug=tile.slug, lid=tile.lid, letterboxd_id=tile.letterboxd_id,
+                       title=tile.title, year=tile.year, rating=tile.rating, liked=tile.liked)
+
+
 def _record_for(result: UserResult, display_name: str) -> UserScrapeRecord:
     if result.error is None:
-        return UserScrapeRecord(result.username, ScrapeStatus.OK, result.films or (),
+        return UserScrapeRecord(result.username, ScrapeStatus.OK,
+                                tuple(_scraped_film(tile) for tile in result.films or ()),
                                 display_name)
     if isinstance(result.error, NotFoundError):
         status = ScrapeStatus.NOT_FOUND

@@ -16,6 +16,11 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+# The dataset's file names live in dataset/layout.py; re-exported here for callers
+# that still read them as config.RATINGS_FILE and so on.
+from dataset.layout import (ARCHIVE_DIR, BACKUP_DIR, FILM_MAPPINGS_FILE,  # noqa: F401
+                            MODEL_DIR, RATINGS_FILE, STATE_FILE, TRANSLATED_FILE, UNRATED_FILE,
+                            USER_MAPPINGS_FILE, USER_UPDATES_FILE)
 from errors import ConfigError
 from letterboxd.urls import SITE
 
@@ -33,17 +38,6 @@ DEFAULT_USER_AGENT = (
     "set LETTERBOXD_USER_AGENT to name yourself and how to reach you)"
 )
 
-# Dataset file names (see the README for their columns).
-RATINGS_FILE = "latest_raw_user_ratings.csv"
-USER_MAPPINGS_FILE = "latest_user_mappings.csv"
-FILM_MAPPINGS_FILE = "latest_film_mappings.csv"
-USER_UPDATES_FILE = "latest_user_updates.csv"
-UNRATED_FILE = "latest_watched_unrated.csv"
-TRANSLATED_FILE = "latest_translated_user_ratings.csv"
-STATE_FILE = "dataset_state.json"
-BACKUP_DIR = "backups"
-ARCHIVE_DIR = "archive"
-MODEL_DIR = "model"
 
 
 def _is_loopback(hostname: str) -> bool:

@@ -18,10 +18,10 @@ from typing import Sequence
 
 import cli
 from config import Config
+from dataset.loading import load_ratings_dataset
 from errors import BadInputError
 from letterboxd.list_import import list_import_csv
 from letterboxd.urls import LIST_IMPORT_PAGE
-from load_save_and_translate_data import load_ratings_dataset
 from names import validate_username
 from presentation.picks import FORMATS, list_entries, render
 from recommender.cache import load_or_fit

@@ -24,12 +24,11 @@ import pandas as pd
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import config  # noqa: E402
 from benchmarks import harness  # noqa: E402
 from benchmarks.generate_dataset import RATING_HISTOGRAM  # noqa: E402
-from load_save_and_translate_data import (DatasetStore, ScrapeStatus,  # noqa: E402
-                                          UserScrapeRecord, _State)
-from read_in_data import FilmTile  # noqa: E402
+from dataset import layout  # noqa: E402
+from load_save_and_translate_data import (DatasetState, DatasetStore,  # noqa: E402
+                                          ScrapedFilm, ScrapeStatus, UserScrapeRecord)
 
 BATCH_USERS = 50
 TARGET_RATIO = 2.0
@@ -38,7 +37,7 @@ NEW_FILMS_FOR_EMPTY = 20_000  # catalogue a batch draws from when the dataset kn
 
 def _catalogue(data_dir: Path) -> list[str]:
     """Slugs a batch draws from: the dataset's films, most used first, plus never-seen ones."""
-    films = pd.read_csv(data_dir / config.FILM_MAPPINGS_FILE, usecols=["slug"], dtype=str,
+    films = pd.read_csv(data_dir / layout.FILM_MAPPINGS_FILE, usecols=["slug"], dtype=str,
                         keep_default_na=False)["slug"].tolist()
     fresh = max(NEW_FILMS_FOR_EMPTY - len(films), len(films) // 30)
     return films + [f"bench-new-film-{number}" for number in range(fresh)]
@@ -64,10 +63,10 @@ def make_batches(catalogue: Sequence[str], count: int, seed: int,
             unrated = rng.random(len(chosen)) < 0.1
             liked = rng.random(len(chosen)) < 0.15
             tiles = tuple(
-                FilmTile(slug=catalogue[index], letterboxd_id=100_000 + int(index),
-                         lid=None, title=catalogue[index].replace("-", " ").title(),
-                         year=1950 + int(index) % 75,
-                         rating=None if skip else int(rating), liked=bool(like))
+                ScrapedFilm(slug=catalogue[index], letterboxd_id=100_000 + int(index),
+                            lid=None, title=catalogue[index].replace("-", " ").title(),
+                            year=1950 + int(index) % 75,
+                            rating=None if skip else int(rating), liked=bool(like))
                 for index, rating, skip, like in zip(chosen, ratings, unrated, liked))
             records.append(UserScrapeRecord(f"bench{seed % 100}b{batch:03d}u{slot:02d}",
                                             ScrapeStatus.OK, tiles,
@@ -81,17 +80,17 @@ class _RollBack:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        self.state_bytes = (data_dir / config.STATE_FILE).read_bytes()
-        self.state = _State.read(data_dir / config.STATE_FILE)
-        self.had_backups = (data_dir / config.BACKUP_DIR).exists()
+        self.state_bytes = (data_dir / layout.STATE_FILE).read_bytes()
+        self.state = DatasetState.read(data_dir / layout.STATE_FILE)
+        self.had_backups = (data_dir / layout.BACKUP_DIR).exists()
 
     def restore(self) -> None:
         for name, size in self.state.committed.items():
             with open(self.data_dir / name, "r+b") as handle:
                 handle.truncate(size)
-        (self.data_dir / config.STATE_FILE).write_bytes(self.state_bytes)
+        (self.data_dir / layout.STATE_FILE).write_bytes(self.state_bytes)
         if not self.had_backups:
-            shutil.rmtree(self.data_dir / config.BACKUP_DIR, ignore_errors=True)
+            shutil.rmtree(self.data_dir / layout.BACKUP_DIR, ignore_errors=True)
 
 
 def time_commits(data_dir: Path, batches: int, seed: int,

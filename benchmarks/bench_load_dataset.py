@@ -2,7 +2,7 @@
 
 Every run happens in a fresh child process so its peak resident memory is
 its own (read from /proc/self/status VmHWM, which includes the interpreter
-and pandas, about 100 MB). Files are in the page cache after the first run;
+and pandas: the "after imports" column). Files are in the page cache after the first run;
 the median is of warm runs. Target: 20M ratings in <= 30 s and <= 3 GB.
 
     python benchmarks/bench_load_dataset.py [--sizes 5000000 20000000] [--repeats 3]
@@ -26,7 +26,7 @@ TARGET_PEAK_BYTES = 3 * 10**9
 
 
 def _child(data_dir: Path) -> None:
-    from load_save_and_translate_data import load_ratings_dataset
+    from dataset.loading import load_ratings_dataset
 
     before = harness.peak_rss_bytes()
     start = time.perf_counter()

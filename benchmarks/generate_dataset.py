@@ -21,8 +21,6 @@ structure so a recommender has something to learn.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import math
 import os
 import shutil
@@ -38,8 +36,7 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import config  # noqa: E402
-import load_save_and_translate_data as store  # noqa: E402
+from dataset import layout  # noqa: E402
 
 # Ratings 1..10 (half stars) in the shared 500k sample.
 RATING_HISTOGRAM = np.array([6602, 11736, 12025, 30573, 36113, 81222, 88168, 120848, 57955,
@@ -50,7 +47,7 @@ BATCH_USERS = 50            # the builder's default batch size
 MEMBERS_PER_PAGE = 30       # members listed per popular-members page
 FIRST_SCRAPE = datetime(2026, 11, 1, tzinfo=timezone.utc)
 MINUTES_PER_BATCH = 10
-CHUNK_ROWS = 100_000        # rows rendered per write; bounds memory at ~0.3 GB
+CHUNK_ROWS = 100_000        # rows rendered per write: bounds memory
 
 _TITLE_WORDS = ("night", "river", "glass", "summer", "ghost", "city", "house", "last", "blue",
                 "dream", "road", "winter", "silent", "paper", "heart", "storm", "golden", "dark",
@@ -202,9 +199,7 @@ def _taste_scores(users: np.ndarray, films: np.ndarray, n_users: int, n_films: i
 
 def _csv_fields(fields: Sequence[object]) -> str:
     """One CSV record without its line ending, quoted exactly like the store quotes."""
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(fields)
-    return buffer.getvalue()[:-1]
+    return layout.csv_bytes([fields]).decode("utf-8")[:-1]
 
 
 class _Tokens:
@@ -232,7 +227,7 @@ def _write_token_rows(path: Path, header: Sequence[str],
     id_base = np.cumsum([0] + [len(tokens.lengths) for tokens, _ in columns])[:-1]
     n_rows = len(columns[0][1]) if columns else 0
     with open(path, "wb") as handle:
-        handle.write((",".join(header) + "\n").encode("utf-8"))
+        handle.write(layout.csv_bytes((), header))
         for start in range(0, n_rows, CHUNK_ROWS):
             stop = min(start + CHUNK_ROWS, n_rows)
             token_ids = np.stack([ids[start:stop] + base for (_, ids), base
@@ -246,9 +241,8 @@ def _write_token_rows(path: Path, header: Sequence[str],
 
 def _write_rows(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]]) -> int:
     with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
+        layout.write_csv_rows(handle, [header])
+        layout.write_csv_rows(handle, rows)
         return handle.tell()
 
 
@@ -271,7 +265,8 @@ def _film_table(n: int, rng: np.random.Generator) -> list[tuple[object, ...]]:
         elif film_id % 499 == 17:
             title = f"-{first.title()}-"
         year = None if unknown_year[film_id] else int(years[film_id])
-        slug = f"{first}-{second}-{film_id}" if year is None else f"{first}-{second}-{year}-{film_id}"
+        slug = (f"{first}-{second}-{film_id}" if year is None
+                else f"{first}-{second}-{year}-{film_id}")
         lid = np.base_repr(int(letterboxd_ids[film_id]) * 7919 % 60_466_176, 36).lower()
         rows.append((slug, lid, int(letterboxd_ids[film_id]), title, year))
     return rows
@@ -343,51 +338,52 @@ def generate_dataset(out: Path, *, ratings: int, seed: int = 0,
     display_names = [name.rstrip("0123456789").title() + f" {slot}" if slot % 3 else ""
                      for slot, name in enumerate(usernames)]
     batch_of_user = np.arange(n_users) // BATCH_USERS
-    stamps = [store._format_time(FIRST_SCRAPE + timedelta(minutes=MINUTES_PER_BATCH * batch))
+    stamps = [layout.format_time(FIRST_SCRAPE + timedelta(minutes=MINUTES_PER_BATCH * batch))
               for batch in range(int(batch_of_user[-1]) + 1 if n_users else 0)]
 
     committed: dict[str, int] = {}
-    committed[config.USER_MAPPINGS_FILE] = _write_rows(
-        staging / config.USER_MAPPINGS_FILE, store.USERS_HEADER,
+    committed[layout.USER_MAPPINGS_FILE] = _write_rows(
+        staging / layout.USER_MAPPINGS_FILE, layout.USERS_HEADER,
         [(user_id, name, display) for user_id, (name, display)
          in enumerate(zip(usernames, display_names))])
-    committed[config.FILM_MAPPINGS_FILE] = _write_rows(
-        staging / config.FILM_MAPPINGS_FILE, store.FILMS_HEADER,
+    committed[layout.FILM_MAPPINGS_FILE] = _write_rows(
+        staging / layout.FILM_MAPPINGS_FILE, layout.FILMS_HEADER,
         [(film_id, slug, lid, letterboxd_id, title, "" if year is None else year, "")
          for film_id, (slug, lid, letterboxd_id, title, year) in enumerate(films)])
-    committed[config.USER_UPDATES_FILE] = _write_rows(
-        staging / config.USER_UPDATES_FILE, store.UPDATES_HEADER,
+    committed[layout.USER_UPDATES_FILE] = _write_rows(
+        staging / layout.USER_UPDATES_FILE, layout.UPDATES_HEADER,
         [(user_id, usernames[user_id], stamps[batch_of_user[user_id]],
-          (store.ScrapeStatus.PRIVATE if private[user_id] else store.ScrapeStatus.OK).value,
+          (layout.ScrapeStatus.PRIVATE if private[user_id] else layout.ScrapeStatus.OK).value,
           int(n_ratings[user_id]), int(n_unrated[user_id])) for user_id in range(n_users)])
 
     largest_id = max(n_users, n_films, 11)
     ids_then_comma = _Tokens([f"{number}," for number in range(largest_id)])
     ids_then_newline = _Tokens([f"{number}\n" for number in range(largest_id)])
-    committed[config.RATINGS_FILE] = _write_token_rows(
-        staging / config.RATINGS_FILE, store.RATINGS_HEADER,
+    committed[layout.RATINGS_FILE] = _write_token_rows(
+        staging / layout.RATINGS_FILE, layout.RATINGS_HEADER,
         [(ids_then_comma, rated_users), (ids_then_comma, rated_films),
          (ids_then_newline, rating_values.astype(np.int64))])
-    committed[config.UNRATED_FILE] = _write_token_rows(
-        staging / config.UNRATED_FILE, store.UNRATED_HEADER,
+    committed[layout.UNRATED_FILE] = _write_token_rows(
+        staging / layout.UNRATED_FILE, layout.UNRATED_HEADER,
         [(ids_then_comma, row_users[~is_rated]), (ids_then_newline, row_films[~is_rated])])
-    user_tokens = _Tokens([_csv_fields([store.spreadsheet_safe(name)]) + "," for name in usernames])
-    film_middle = _Tokens([
-        _csv_fields([store.spreadsheet_safe(title), "" if year is None else year, slug]) + ","
-        for slug, _, _, title, year in films])
-    verdicts = _Tokens([f"{rating / 2:g},{rating},{'true' if like else 'false'},"
+    # The translated row's parts (dataset.layout), each rendered once and then gathered.
+    user_tokens = _Tokens([_csv_fields(layout.translated_user_cells(name)) + ","
+                           for name in usernames])
+    film_middle = _Tokens([_csv_fields(layout.translated_film_cells(title, year, slug)) + ","
+                           for slug, _, _, title, year in films])
+    verdicts = _Tokens([_csv_fields(layout.translated_verdict_cells(rating, like)) + ","
                         for like in (False, True) for rating in range(1, 11)])
-    film_urls = _Tokens([_csv_fields([store.LETTERBOXD_FILM_URL.format(slug=slug)]) + "\n"
+    film_urls = _Tokens([_csv_fields(layout.translated_url_cells(slug)) + "\n"
                          for slug, *_ in films])
-    committed[config.TRANSLATED_FILE] = _write_token_rows(
-        staging / config.TRANSLATED_FILE, store.TRANSLATED_HEADER,
+    committed[layout.TRANSLATED_FILE] = _write_token_rows(
+        staging / layout.TRANSLATED_FILE, layout.TRANSLATED_HEADER,
         [(user_tokens, rated_users), (film_middle, rated_films),
          (verdicts, rating_values.astype(np.int64) - 1 + 10 * liked), (film_urls, rated_films)])
 
-    state = store._State(committed={name: committed[name] for name in store.HEADERS},
+    state = layout.DatasetState(committed={name: committed[name] for name in layout.HEADERS},
                          next_members_page=1 + math.ceil(n_users / MEMBERS_PER_PAGE),
                          batches=len(stamps))
-    (staging / config.STATE_FILE).write_bytes(state.to_bytes())
+    (staging / layout.STATE_FILE).write_bytes(state.to_bytes())
     os.replace(staging, out)
     return GeneratedSummary(ratings=len(rating_values), unrated=int((~is_rated).sum()),
                             users=n_users, films=n_films, seconds=time.perf_counter() - started)

@@ -11,7 +11,7 @@ import io
 from dataclasses import dataclass
 from typing import Sequence
 
-from load_save_and_translate_data import spreadsheet_safe
+from dataset.layout import spreadsheet_safe
 
 LIST_IMPORT_HEADER = ("LetterboxdURI", "Title", "Year", "Review")
 

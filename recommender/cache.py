@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 
 import config
+from dataset.loading import (RatingsData, dataset_fingerprint, load_film_table,
+                             load_ratings_dataset)
 from errors import DatasetError, ModelFileError
-from load_save_and_translate_data import (RatingsData, dataset_fingerprint, load_film_table,
-                                          load_ratings_dataset)
 from recommender.fit import fit_model
 from recommender.model import RecommenderModel
 from recommender.model_file import load_model, save_model

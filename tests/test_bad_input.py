@@ -15,38 +15,18 @@ from typing import Callable, Iterator
 import pytest
 
 import cli
-import config
 from compile_training_data import main
 from config import Config
+from dataset import layout
 from errors import EXIT_BAD_INPUT, DatasetError, InvalidNameError
 from fetch_ratings import Fetcher
-from load_save_and_translate_data import (MAX_FAILED_SCRAPES, DatasetStore, ScrapeStatus,
-                                          UserScrapeRecord, load_ratings_dataset)
+from load_save_and_translate_data import MAX_FAILED_SCRAPES, DatasetStore, load_ratings_dataset
 from names import validate_slug, validate_username
-from read_in_data import (FilmTile, film_path, scrape_film, scrape_user_films, user_films_path,
-                          watchlist_path)
+from read_in_data import film_path, scrape_film, scrape_user_films, user_films_path, watchlist_path
 from simulated_site import SiteData, SiteEntry, SiteFilm, SimulatedSite
+from tests.helpers import film, read_rows, scraped, snapshot, triples
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def tile(slug: str, rating: int | None, title: str | None = None) -> FilmTile:
-    return FilmTile(slug=slug, letterboxd_id=len(slug), lid=None,
-                    title=title or slug.title(), year=2001, rating=rating, liked=False)
-
-
-def ok(username: str, *tiles: FilmTile) -> UserScrapeRecord:
-    return UserScrapeRecord(username, ScrapeStatus.OK, tuple(tiles), username.title())
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(path.relative_to(folder)): path.read_bytes()
-            for path in sorted(folder.rglob("*")) if path.is_file()}
-
-
-def read_rows(path: Path) -> list[list[str]]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.reader(handle))
 
 
 @pytest.fixture
@@ -59,9 +39,9 @@ def site() -> Iterator[SimulatedSite]:
 def dataset(tmp_path: Path) -> Path:
     """Ratings lines: 2 "0,0,9", 3 "1,1,6", 4 "1,0,7", 5 "2,0,10", 6 "2,2,3"."""
     store = DatasetStore.open(tmp_path / "data", create=True)
-    store.commit_batch([ok("alice", tile("heat", 9), tile("alien", None)),
-                        ok("bob", tile("alien", 6), tile("heat", 7))])
-    store.commit_batch([ok("carol", tile("heat", 10), tile("brazil", 3))])
+    store.commit_batch([scraped("alice", film("heat", 9), film("alien", None)),
+                        scraped("bob", film("alien", 6), film("heat", 7))])
+    store.commit_batch([scraped("carol", film("heat", 10), film("brazil", 3))])
     return store.data_dir
 
 
@@ -86,29 +66,29 @@ def delete(name: str) -> Callable[[Path], None]:
 
 
 BROKEN = {
-    "wrong header": (replace_in(config.RATINGS_FILE, "user_id,film_id,rating", "user,film,stars"),
-                     config.RATINGS_FILE, 1, "wrong header"),
-    "non-integer rating": (replace_in(config.RATINGS_FILE, "\n1,1,6\n", "\n1,1,x\n"),
-                           config.RATINGS_FILE, 3, "not an integer"),
-    "rating out of range": (replace_in(config.RATINGS_FILE, "\n1,1,6\n", "\n1,1,11\n"),
-                            config.RATINGS_FILE, 3, "out of range"),
-    "duplicate rating row": (replace_in(config.RATINGS_FILE, "\n1,1,6\n", "\n1,0,7\n"),
-                             config.RATINGS_FILE, 4, "duplicate"),
-    "unknown film id": (replace_in(config.RATINGS_FILE, "\n1,1,6\n", "\n1,9,6\n"),
-                        config.RATINGS_FILE, 3, "unknown id"),
-    "duplicate user row": (replace_in(config.USER_MAPPINGS_FILE, "1,bob,Bob", "1,alice,Alice"),
-                           config.USER_MAPPINGS_FILE, 3, "duplicate username"),
-    "unknown user in the log": (replace_in(config.USER_UPDATES_FILE, "\n2,carol,", "\n7,carol,"),
-                                config.USER_UPDATES_FILE, 4, "out of range"),
-    "valid but grown edit": (replace_in(config.RATINGS_FILE, "\n1,1,6\n", "\n1,1,10\n"),
-                             config.RATINGS_FILE, 6, "changed since it was saved"),
-    "truncated mid-row": (cut_bytes(config.RATINGS_FILE, 3), config.RATINGS_FILE, 6,
+    "wrong header": (replace_in(layout.RATINGS_FILE, "user_id,film_id,rating", "user,film,stars"),
+                     layout.RATINGS_FILE, 1, "wrong header"),
+    "non-integer rating": (replace_in(layout.RATINGS_FILE, "\n1,1,6\n", "\n1,1,x\n"),
+                           layout.RATINGS_FILE, 3, "not an integer"),
+    "rating out of range": (replace_in(layout.RATINGS_FILE, "\n1,1,6\n", "\n1,1,11\n"),
+                            layout.RATINGS_FILE, 3, "out of range"),
+    "duplicate rating row": (replace_in(layout.RATINGS_FILE, "\n1,1,6\n", "\n1,0,7\n"),
+                             layout.RATINGS_FILE, 4, "duplicate"),
+    "unknown film id": (replace_in(layout.RATINGS_FILE, "\n1,1,6\n", "\n1,9,6\n"),
+                        layout.RATINGS_FILE, 3, "unknown id"),
+    "duplicate user row": (replace_in(layout.USER_MAPPINGS_FILE, "1,bob,Bob", "1,alice,Alice"),
+                           layout.USER_MAPPINGS_FILE, 3, "duplicate username"),
+    "unknown user in the log": (replace_in(layout.USER_UPDATES_FILE, "\n2,carol,", "\n7,carol,"),
+                                layout.USER_UPDATES_FILE, 4, "out of range"),
+    "valid but grown edit": (replace_in(layout.RATINGS_FILE, "\n1,1,6\n", "\n1,1,10\n"),
+                             layout.RATINGS_FILE, 6, "changed since it was saved"),
+    "truncated mid-row": (cut_bytes(layout.RATINGS_FILE, 3), layout.RATINGS_FILE, 6,
                           "truncated"),
-    "truncated log": (cut_bytes(config.USER_UPDATES_FILE, 30), config.USER_UPDATES_FILE, 4,
+    "truncated log": (cut_bytes(layout.USER_UPDATES_FILE, 30), layout.USER_UPDATES_FILE, 4,
                       "truncated"),
-    "missing film mappings": (delete(config.FILM_MAPPINGS_FILE), config.FILM_MAPPINGS_FILE,
+    "missing film mappings": (delete(layout.FILM_MAPPINGS_FILE), layout.FILM_MAPPINGS_FILE,
                               None, "missing"),
-    "missing state file": (delete(config.STATE_FILE), config.STATE_FILE, None, "missing"),
+    "missing state file": (delete(layout.STATE_FILE), layout.STATE_FILE, None, "missing"),
 }
 
 
@@ -130,7 +110,7 @@ def test_continue_on_a_broken_dataset_says_where_in_one_line_and_writes_nothing(
     assert snapshot(dataset) == before
     assert site.request_count() == 0  # refused before a single request
 
-    if name != config.STATE_FILE:
+    if name != layout.STATE_FILE:
         with pytest.raises(DatasetError) as caught:
             load_ratings_dataset(dataset)
         assert Path(caught.value.path) == dataset / name and caught.value.line == line
@@ -147,7 +127,7 @@ def test_the_command_line_prints_one_error_line_and_exits_2(dataset: Path,
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert finished.returncode == EXIT_BAD_INPUT
     assert finished.stderr.splitlines() == [
-        f"ERROR: {dataset / config.RATINGS_FILE}, line 3: rating 11 is out of range"]
+        f"ERROR: {dataset / layout.RATINGS_FILE}, line 3: rating 11 is out of range"]
     assert finished.stdout == ""
     assert snapshot(dataset) == before and site.request_count() == 0
 
@@ -155,9 +135,9 @@ def test_the_command_line_prints_one_error_line_and_exits_2(dataset: Path,
 def test_a_torn_tail_is_ignored_by_readers_and_cut_by_the_next_writer(dataset: Path) -> None:
     """kill -9 mid-batch leaves rows past the commit point: not data, and not an error."""
     clean = load_ratings_dataset(dataset)
-    for name, tail in ((config.USER_MAPPINGS_FILE, "3,dave,Dave\n4,e"),
-                       (config.RATINGS_FILE, "3,0,8\n3,1,"),
-                       (config.USER_UPDATES_FILE, "3,dave,2026-")):
+    for name, tail in ((layout.USER_MAPPINGS_FILE, "3,dave,Dave\n4,e"),
+                       (layout.RATINGS_FILE, "3,0,8\n3,1,"),
+                       (layout.USER_UPDATES_FILE, "3,dave,2026-")):
         with open(dataset / name, "a", encoding="utf-8") as handle:
             handle.write(tail)
     loaded = load_ratings_dataset(dataset)
@@ -165,8 +145,8 @@ def test_a_torn_tail_is_ignored_by_readers_and_cut_by_the_next_writer(dataset: P
     assert loaded.rating.tolist() == clean.rating.tolist()
     store = DatasetStore.open(dataset)
     assert store.user_count == 3 and not store.is_known("dave")
-    store.commit_batch([ok("dave", tile("heat", 8))])
-    assert read_rows(dataset / config.USER_MAPPINGS_FILE)[-1] == ["3", "dave", "Dave"]
+    store.commit_batch([scraped("dave", film("heat", 8))])
+    assert read_rows(dataset / layout.USER_MAPPINGS_FILE)[-1] == ["3", "dave", "Dave"]
     assert load_ratings_dataset(dataset).usernames == ["alice", "bob", "carol", "dave"]
 
 
@@ -215,9 +195,7 @@ def test_hostile_names_served_by_the_site_never_reach_a_request_or_the_dataset(
     assert not [path for _, path, _ in site.request_log if "evil" in path or ".." in path]
     loaded = load_ratings_dataset(tmp_path / "d")
     assert loaded.usernames == [user for user in data.users if user != "../evil"]
-    slugs = loaded.films["slug"].to_numpy()
-    assert {(loaded.usernames[u], slugs[f], int(r)) for u, f, r in
-            zip(loaded.user_index, loaded.film_index, loaded.rating)} == {
+    assert triples(loaded) == {
         triple for triple in data.rating_triples() if ".." not in triple[0] + triple[1]}
     assert [path.name for path in tmp_path.iterdir()] == ["d"]
 
@@ -238,13 +216,11 @@ def test_pages_over_the_size_limit_are_refused_and_their_users_reported(
     too_big = {path.split("/")[1] for path, size in sizes.items() if size > limit}
     fitting = {path.split("/")[1] for path, size in sizes.items() if size <= limit}
     assert too_big and fitting
-    statuses = {row[1]: row[3] for row in read_rows(data_dir / config.USER_UPDATES_FILE)[1:]}
+    statuses = {row[1]: row[3] for row in read_rows(data_dir / layout.USER_UPDATES_FILE)[1:]}
     assert statuses == {**{user: "failed" for user in too_big}, **{user: "ok" for user in fitting}}
     assert f"skipped (failed): {len(too_big)}" in capsys.readouterr().out
     loaded = load_ratings_dataset(data_dir)
-    slugs = loaded.films["slug"].to_numpy()
-    assert {(loaded.usernames[u], slugs[f], int(r)) for u, f, r in
-            zip(loaded.user_index, loaded.film_index, loaded.rating)} == {
+    assert triples(loaded) == {
         triple for triple in site.data.rating_triples() if triple[0] in fitting}
 
     # Later runs retry them, but a failure that keeps coming back is given up on.
@@ -275,7 +251,7 @@ def test_a_user_given_up_on_is_not_queued_again_from_the_members_list(
         build("continue", 1)
     scrapes = Counter(path.split("/")[1] for _, path, _ in site.request_log
                       if path.endswith("/films/"))
-    failed = {row[1] for row in read_rows(data_dir / config.USER_UPDATES_FILE)[1:]
+    failed = {row[1] for row in read_rows(data_dir / layout.USER_UPDATES_FILE)[1:]
               if row[3] == "failed"}
     assert failed and max(scrapes[user] for user in failed) == MAX_FAILED_SCRAPES
 
@@ -288,17 +264,17 @@ RISKY_TITLES = {"+cmd": "'+cmd", "@SUM(A1)": "'@SUM(A1)", "-2+3": "'-2+3", "\tTa
 
 def assert_human_and_machine_files(data_dir: Path, raw_titles: set[str],
                                    shown_titles: set[str]) -> None:
-    translated_path = data_dir / config.TRANSLATED_FILE
+    translated_path = data_dir / layout.TRANSLATED_FILE
     translated = read_rows(translated_path)
     titles = {row[1] for row in translated[1:]}
     assert shown_titles <= titles
     assert not [title for title in titles if title[:1] in ("=", "+", "-", "@", "\t", "\r")]
     # One physical line per rating: compaction copies this file line by line.
     assert translated_path.read_bytes().count(b"\n") == len(translated)
-    film_titles = {row[4] for row in read_rows(data_dir / config.FILM_MAPPINGS_FILE)[1:]}
+    film_titles = {row[4] for row in read_rows(data_dir / layout.FILM_MAPPINGS_FILE)[1:]}
     assert raw_titles <= film_titles
     assert not [title for title in film_titles if title.startswith("'")]
-    ratings = read_rows(data_dir / config.RATINGS_FILE)
+    ratings = read_rows(data_dir / layout.RATINGS_FILE)
     assert all(cell.isdigit() for row in ratings[1:] for cell in row)
     loaded = load_ratings_dataset(data_dir)  # the raw titles do not break a reader
     assert raw_titles <= set(loaded.films["title"])
@@ -312,11 +288,11 @@ def test_formula_titles_are_neutralised_only_in_the_human_facing_file(
     assert main(["new", "--output-dir", str(data_dir), "--base-url", site.base_url,
                  "--rate", "0", "--users", "1000", "-q"]) == 0
     store = DatasetStore.open(data_dir)
-    store.commit_batch([ok("zed", *(tile(f"risky-{i}", 6, title=title)
+    store.commit_batch([scraped("zed", *(film(f"risky-{i}", 6, title=title)
                                     for i, title in enumerate(RISKY_TITLES)))])
     assert_human_and_machine_files(data_dir, {formula_title, *RISKY_TITLES},
                                    {"'" + formula_title, *RISKY_TITLES.values()})
-    DatasetStore.open(data_dir).commit_batch([ok("zed", tile("risky-0", 7))])  # a refresh
+    DatasetStore.open(data_dir).commit_batch([scraped("zed", film("risky-0", 7))])  # a refresh
     assert DatasetStore.open(data_dir).compact() > 0
     assert_human_and_machine_files(data_dir, {formula_title, *RISKY_TITLES},
                                    {"'" + formula_title})

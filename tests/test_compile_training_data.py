@@ -11,17 +11,12 @@ import config
 import cli
 from compile_training_data import main
 from config import Config
+from dataset import layout
 from errors import BadInputError, ConfigError
 from errors import EXIT_BAD_INPUT, EXIT_BLOCKED
 from load_save_and_translate_data import exclusive_writer, load_ratings_dataset
 from simulated_site import FaultConfig, SiteData, SimulatedSite
-
-
-def dataset_triples(data_dir: Path) -> set[tuple[str, str, int]]:
-    data = load_ratings_dataset(data_dir)
-    slugs = data.films["slug"].to_numpy()
-    return {(data.usernames[u], slugs[f], int(r))
-            for u, f, r in zip(data.user_index, data.film_index, data.rating)}
+from tests.helpers import copy_fixture_dataset, dataset_triples
 
 
 def site_triples(site_data: SiteData, users=None) -> set[tuple[str, str, int]]:
@@ -91,7 +86,7 @@ def test_refresh_yields_the_sites_new_state_exactly(site, site_data: SiteData,
     assert build("continue", site.base_url, data_dir, "--users", "0",
                  "--refresh-older-than", "0") == 0
     assert dataset_triples(data_dir) == site_triples(site_data)
-    ratings_rows = (data_dir / config.RATINGS_FILE).read_text().count("\n") - 1
+    ratings_rows = (data_dir / layout.RATINGS_FILE).read_text().count("\n") - 1
     assert ratings_rows == len(site_triples(site_data))  # compacted: no dead rows left
 
 
@@ -103,7 +98,7 @@ def test_vanished_and_private_users_are_recorded_and_skipped(
     data_dir = tmp_path / "data"
     with SimulatedSite(site_data, faults) as site:
         assert build("new", site.base_url, data_dir, "--users", "10") == 0
-    log = (data_dir / config.USER_UPDATES_FILE).read_text()
+    log = (data_dir / layout.USER_UPDATES_FILE).read_text()
     assert f",{users[1]},"in log and ",not_found," in log and ",private," in log
     scraped = set(users[:10]) - {users[1], users[2]}  # skipped users count towards --users
     assert dataset_triples(data_dir) == site_triples(site_data, scraped)
@@ -133,11 +128,11 @@ def test_new_archives_the_previous_dataset(site, tmp_path: Path) -> None:
     assert build("new", site.base_url, data_dir, "--users", "3") == 0
     # Checked before archiving, then crawled from: the first members page is read once.
     assert site.request_count("/members/popular/") == 1
-    before = (data_dir / config.RATINGS_FILE).read_bytes()
+    before = (data_dir / layout.RATINGS_FILE).read_bytes()
     assert build("new", site.base_url, data_dir, "--users", "2") == 0
-    archived = list((data_dir / config.ARCHIVE_DIR).iterdir())
+    archived = list((data_dir / layout.ARCHIVE_DIR).iterdir())
     assert len(archived) == 1
-    assert (archived[0] / config.RATINGS_FILE).read_bytes() == before
+    assert (archived[0] / layout.RATINGS_FILE).read_bytes() == before
 
 
 def test_test_mode_writes_to_test_output_and_never_touches_output(
@@ -209,7 +204,7 @@ def test_new_on_a_blocking_site_leaves_the_previous_dataset_live(
         assert build("new", blocking.base_url, data_dir, "--users", "2") == EXIT_BLOCKED
         assert blocking.request_count("/members/") == 1  # robots.txt aside, one page
     assert {path.name: path.read_bytes() for path in data_dir.iterdir() if path.is_file()} == before
-    assert not (data_dir / config.ARCHIVE_DIR).exists()
+    assert not (data_dir / layout.ARCHIVE_DIR).exists()
     assert "not started" in capsys.readouterr().err
 
 
@@ -258,3 +253,19 @@ def test_a_filesystem_without_locks_warns_and_goes_on(
     assert build("new", site.base_url, tmp_path / "data", "--users", "2") == 0
     assert "cannot lock" in capsys.readouterr().err
     assert load_ratings_dataset(tmp_path / "data").n_users == 2
+
+
+def test_continue_extends_a_dataset_written_before_the_dataset_package(tmp_path: Path) -> None:
+    data_dir = copy_fixture_dataset(tmp_path / "data")
+    before = dataset_triples(data_dir)
+    site_data = SiteData.generate(seed=3, n_users=100, n_films=200)
+    with SimulatedSite(site_data) as site:  # the fixture's crawl stopped before page 3
+        assert build("continue", site.base_url, data_dir, "--users", "2") == 0
+        assert site.request_count("/dave/films/") == 1  # its failed user is retried
+    after = load_ratings_dataset(data_dir)
+    assert after.usernames[:6] == ["alice", "bob", "carol", "dave", "erin", "frank"]
+    new_users = set(after.usernames[6:])
+    assert len(new_users) == 2 and new_users <= set(list(site_data.users)[60:])
+    assert dataset_triples(data_dir) == before | site_triples(site_data, new_users)
+    assert (data_dir / layout.RATINGS_FILE).read_text().count("\n") - 1 == len(
+        after.rating)  # compacted: the refreshed user's old rows are gone
