@@ -3,7 +3,7 @@
 Precedence, lowest first: the defaults below, then `LETTERBOXD_*` environment
 variables, then command-line flags. Everything that talks to the network reads
 `Config.base_url`, so the whole toolkit can run against the local simulated
-site (`python -m tests.simulated_site`).
+site (`python -m simulated_site`).
 """
 from __future__ import annotations
 
@@ -16,11 +16,6 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-# The dataset's file names live in dataset/layout.py; re-exported here for callers
-# that still read them as config.RATINGS_FILE and so on.
-from dataset.layout import (ARCHIVE_DIR, BACKUP_DIR, FILM_MAPPINGS_FILE,  # noqa: F401
-                            MODEL_DIR, RATINGS_FILE, STATE_FILE, TRANSLATED_FILE, UNRATED_FILE,
-                            USER_MAPPINGS_FILE, USER_UPDATES_FILE)
 from errors import ConfigError
 from letterboxd.urls import SITE
 

@@ -30,9 +30,9 @@ import pandas as pd
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import config  # noqa: E402
 from benchmarks import harness  # noqa: E402
 from benchmarks.generate_dataset import RATING_HISTOGRAM  # noqa: E402
+from dataset import layout  # noqa: E402
 
 TARGET_SECONDS = 1.0
 EXPORT_RATINGS = 300
@@ -40,7 +40,7 @@ EXPORT_RATINGS = 300
 
 def write_export_zip(data_dir: Path, path: Path, ratings: int, seed: int) -> None:
     """A Letterboxd export for someone new: ratings.csv and watched.csv of known films."""
-    films = pd.read_csv(data_dir / config.FILM_MAPPINGS_FILE, dtype=str, keep_default_na=False)
+    films = pd.read_csv(data_dir / layout.FILM_MAPPINGS_FILE, dtype=str, keep_default_na=False)
     rng = np.random.default_rng(seed)
     # Ids follow first appearance, so low ids are the popular films.
     popular = min(len(films), max(ratings * 4, 2000))
@@ -68,7 +68,7 @@ def _csv_text(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 
 def first_member(data_dir: Path) -> str:
-    log = pd.read_csv(data_dir / config.USER_UPDATES_FILE, dtype=str, keep_default_na=False)
+    log = pd.read_csv(data_dir / layout.USER_UPDATES_FILE, dtype=str, keep_default_na=False)
     return str(log[(log["status"] == "ok") & (log["n_ratings"].astype(int) > 0)]
                ["username"].iloc[0])
 

@@ -57,7 +57,8 @@ class Timing:
 
     @property
     def spread(self) -> str:
-        return f"min {min(self.seconds):.4g} s, max {max(self.seconds):.4g} s, n={len(self.seconds)}"
+        return (f"min {min(self.seconds):.4g} s, max {max(self.seconds):.4g} s, "
+                f"n={len(self.seconds)}")
 
 
 def time_runs(action: Callable[[], object], repeats: int, warmup: int = 0) -> Timing:

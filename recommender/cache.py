@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-import config
+from dataset import layout
 from dataset.loading import (RatingsData, dataset_fingerprint, load_film_table,
                              load_ratings_dataset)
 from errors import DatasetError, ModelFileError
@@ -187,9 +187,9 @@ def load_or_fit(data_dir: Path, *, refit: bool = False) -> CachedModel:
     `refit` replaces a cache that was found damaged after it loaded (the per-user index
     is memory-mapped, so its values are checked only as they are read)."""
     data_dir = Path(data_dir)
-    if not (data_dir / config.STATE_FILE).exists():
+    if not (data_dir / layout.STATE_FILE).exists():
         load_ratings_dataset(data_dir)  # says what is missing, and how to build it
-    model_dir = data_dir / config.MODEL_DIR
+    model_dir = data_dir / layout.MODEL_DIR
     fingerprint = dataset_fingerprint(data_dir)
     try:
         if refit:

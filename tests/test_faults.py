@@ -15,7 +15,7 @@ from typing import Iterator
 import pytest
 
 import cli
-import config
+from dataset import layout
 from compile_training_data import main
 from errors import EXIT_BLOCKED, EXIT_UNAVAILABLE
 from load_save_and_translate_data import load_ratings_dataset
@@ -39,7 +39,7 @@ def site_triples(site_data: SiteData, users: set[str]) -> set[tuple[str, str, in
 
 
 def update_log(data_dir: Path) -> list[dict[str, str]]:
-    with open(data_dir / config.USER_UPDATES_FILE, newline="", encoding="utf-8") as handle:
+    with open(data_dir / layout.USER_UPDATES_FILE, newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
 
 

@@ -24,15 +24,15 @@ from typing import Callable, Iterator
 
 import pytest
 
-import config
+from dataset import layout
 from load_save_and_translate_data import load_ratings_dataset
 from simulated_site import SiteData, SimulatedSite
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SEED = 6
 KILLS = 20
-DATA_FILES = (config.RATINGS_FILE, config.USER_MAPPINGS_FILE, config.FILM_MAPPINGS_FILE,
-              config.TRANSLATED_FILE, config.UNRATED_FILE)
+DATA_FILES = (layout.RATINGS_FILE, layout.USER_MAPPINGS_FILE, layout.FILM_MAPPINGS_FILE,
+              layout.TRANSLATED_FILE, layout.UNRATED_FILE)
 BACKUP_NAME = re.compile(r"raw_user_ratings_\d{8}T\d{6}Z_b(\d{6})\.csv")
 
 
@@ -65,7 +65,7 @@ def finish(process: subprocess.Popen[str]) -> tuple[str, str]:
 
 def read_state(data_dir: Path) -> dict | None:
     try:
-        return json.loads((data_dir / config.STATE_FILE).read_bytes())
+        return json.loads((data_dir / layout.STATE_FILE).read_bytes())
     except FileNotFoundError:
         return None
 
@@ -77,7 +77,7 @@ def log_without_times(data: bytes) -> list[list[str]]:
 
 
 def stray_temp_files(data_dir: Path) -> list[Path]:
-    return [path for folder in (data_dir, data_dir / config.BACKUP_DIR) if folder.is_dir()
+    return [path for folder in (data_dir, data_dir / layout.BACKUP_DIR) if folder.is_dir()
             for path in folder.iterdir() if path.name.startswith(".")]
 
 
@@ -122,14 +122,14 @@ def assert_committed_part_is_a_prefix_of_the_clean_run(data_dir: Path, clean: Cl
         uncommitted |= len(content) > committed
         assert content[:committed] == (clean.data_dir / name).read_bytes()[:committed], name
     committed_log = log_without_times(
-        (data_dir / config.USER_UPDATES_FILE).read_bytes()[
-            :state["committed_bytes"][config.USER_UPDATES_FILE]])
-    clean_log = log_without_times((clean.data_dir / config.USER_UPDATES_FILE).read_bytes())
+        (data_dir / layout.USER_UPDATES_FILE).read_bytes()[
+            :state["committed_bytes"][layout.USER_UPDATES_FILE]])
+    clean_log = log_without_times((clean.data_dir / layout.USER_UPDATES_FILE).read_bytes())
     assert committed_log == clean_log[:len(committed_log)]
     # The read-only loader must cope with a torn tail the next `continue` will cut off.
     loaded = load_ratings_dataset(data_dir)
-    committed_users = (data_dir / config.USER_MAPPINGS_FILE).read_bytes()[
-        :state["committed_bytes"][config.USER_MAPPINGS_FILE]].count(b"\n") - 1
+    committed_users = (data_dir / layout.USER_MAPPINGS_FILE).read_bytes()[
+        :state["committed_bytes"][layout.USER_MAPPINGS_FILE]].count(b"\n") - 1
     assert loaded.usernames == load_ratings_dataset(clean.data_dir).usernames[:committed_users]
     return uncommitted
 
@@ -192,8 +192,8 @@ class Killer:
             state = read_state(self._data_dir)
             if state is None:
                 return False
-            path = self._data_dir / config.USER_MAPPINGS_FILE
-            grown = path.stat().st_size > state["committed_bytes"][config.USER_MAPPINGS_FILE]
+            path = self._data_dir / layout.USER_MAPPINGS_FILE
+            grown = path.stat().st_size > state["committed_bytes"][layout.USER_MAPPINGS_FILE]
             tail_cut = tail_cut or not grown
             return grown and tail_cut
 
@@ -230,8 +230,8 @@ def test_kill_minus_9_at_random_moments_then_continue_gives_the_clean_dataset(
 
     for name in DATA_FILES:
         assert (data_dir / name).read_bytes() == (clean_run.data_dir / name).read_bytes(), name
-    assert log_without_times((data_dir / config.USER_UPDATES_FILE).read_bytes()) == \
-        log_without_times((clean_run.data_dir / config.USER_UPDATES_FILE).read_bytes())
+    assert log_without_times((data_dir / layout.USER_UPDATES_FILE).read_bytes()) == \
+        log_without_times((clean_run.data_dir / layout.USER_UPDATES_FILE).read_bytes())
     data = load_ratings_dataset(data_dir)
     pairs = list(zip(data.user_index.tolist(), data.film_index.tolist()))
     assert len(pairs) == len(set(pairs)) == len(site.data.rating_triples())
@@ -240,11 +240,11 @@ def test_kill_minus_9_at_random_moments_then_continue_gives_the_clean_dataset(
     assert state is not None and clean_state is not None
     assert {key: value for key, value in state.items() if key != "pending_backup"} == \
         {key: value for key, value in clean_state.items() if key != "pending_backup"}
-    backups = sorted((data_dir / config.BACKUP_DIR).iterdir())
+    backups = sorted((data_dir / layout.BACKUP_DIR).iterdir())
     numbers = [int(BACKUP_NAME.fullmatch(path.name).group(1)) for path in backups]
     assert numbers == list(range(1, state["batches"] + 1))
     backed_up_rows = [line for path in backups for line in path.read_bytes().splitlines()[1:]]
-    assert backed_up_rows == (data_dir / config.RATINGS_FILE).read_bytes().splitlines()[1:]
+    assert backed_up_rows == (data_dir / layout.RATINGS_FILE).read_bytes().splitlines()[1:]
     assert stray_temp_files(data_dir) == []
 
 
@@ -276,12 +276,12 @@ def test_ctrl_c_saves_the_users_in_hand_and_continue_completes_the_dataset(
     assert started_before_signal <= set(saved) <= set(requested)
     assert all(row == "ok" for row in (
         line.split(",")[3] for line in
-        (data_dir / config.USER_UPDATES_FILE).read_text().splitlines()[1:]))
+        (data_dir / layout.USER_UPDATES_FILE).read_text().splitlines()[1:]))
     assert_committed_part_is_a_prefix_of_the_clean_run(data_dir, clean_run)
 
     finish(start_builder("continue", site, data_dir))
     for name in DATA_FILES:
         assert (data_dir / name).read_bytes() == (clean_run.data_dir / name).read_bytes(), name
-    assert log_without_times((data_dir / config.USER_UPDATES_FILE).read_bytes()) == \
-        log_without_times((clean_run.data_dir / config.USER_UPDATES_FILE).read_bytes())
+    assert log_without_times((data_dir / layout.USER_UPDATES_FILE).read_bytes()) == \
+        log_without_times((clean_run.data_dir / layout.USER_UPDATES_FILE).read_bytes())
     assert stray_temp_files(data_dir) == []

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import config
+from dataset import layout
 from errors import BadInputError, ConfigError, DatasetError
 from load_save_and_translate_data import (DatasetStore, ScrapeStatus, UserScrapeRecord,
                                           load_ratings_dataset)
@@ -212,7 +213,7 @@ def test_letterboxd_list_file_has_the_import_columns(dataset: Path, tmp_path: Pa
 def test_a_corrupt_or_stale_model_is_refitted_not_trusted(dataset_copy: Path, capsys) -> None:
     copy = dataset_copy
     first = recommended_slugs(copy, capsys, "user0", "-n", "10")
-    model_dir = copy / config.MODEL_DIR
+    model_dir = copy / layout.MODEL_DIR
     arrays = next(model_dir.glob("recommender_model.npz"))
     arrays.write_bytes(arrays.read_bytes()[:100])
     assert recommended_slugs(copy, capsys, "user0", "-n", "10") == first
@@ -256,20 +257,20 @@ def test_impossible_values_in_the_cached_index_mean_a_refit(
     data = load_ratings_dataset(copy)
     user = data.usernames[data.unrated_user[0]]  # has a row in every array
     first = recommended_slugs(copy, capsys, user, "-n", "10")
-    meta = json.loads((copy / config.MODEL_DIR / model_cache.INDEX_META_FILE).read_text())
-    stored = np.load(copy / config.MODEL_DIR / meta["folder"] / f"{array}.npy", mmap_mode="r+")
+    meta = json.loads((copy / layout.MODEL_DIR / model_cache.INDEX_META_FILE).read_text())
+    stored = np.load(copy / layout.MODEL_DIR / meta["folder"] / f"{array}.npy", mmap_mode="r+")
     stored[:] = value
     stored.flush()
     del stored
     assert recommended_slugs(copy, capsys, user, "-n", "10") == first
-    fresh = json.loads((copy / config.MODEL_DIR / model_cache.INDEX_META_FILE).read_text())
+    fresh = json.loads((copy / layout.MODEL_DIR / model_cache.INDEX_META_FILE).read_text())
     assert fresh["folder"] != meta["folder"]
 
 
 def test_the_index_json_names_arrays_written_together(dataset_copy: Path, capsys) -> None:
     copy = dataset_copy
     first = recommended_slugs(copy, capsys, "user0", "-n", "10")
-    model_dir = copy / config.MODEL_DIR
+    model_dir = copy / layout.MODEL_DIR
     meta_path = model_dir / model_cache.INDEX_META_FILE
     meta = json.loads(meta_path.read_text())
     # Another run refitting on other data fills a folder of its own; ours stays intact.
@@ -290,8 +291,8 @@ def test_the_index_json_names_arrays_written_together(dataset_copy: Path, capsys
 def test_a_dataset_folder_that_cannot_hold_the_cache_still_recommends(
         dataset_copy: Path, capsys) -> None:
     copy = dataset_copy
-    shutil.rmtree(copy / config.MODEL_DIR, ignore_errors=True)
-    (copy / config.MODEL_DIR).write_text("not a folder")
+    shutil.rmtree(copy / layout.MODEL_DIR, ignore_errors=True)
+    (copy / layout.MODEL_DIR).write_text("not a folder")
     capsys.readouterr()
     assert main(["user0", "-n", "10", "--format", "json", "--data-dir", str(copy), "-q"]) == 0
     captured = capsys.readouterr()
@@ -445,7 +446,7 @@ def test_control_characters_in_titles_never_reach_the_terminal(tmp_path: Path, c
 def test_a_row_a_running_builder_has_not_committed_is_not_read(dataset_copy: Path, capsys) -> None:
     copy = dataset_copy
     first = recommended_slugs(copy, capsys, "user0", "-n", "10")
-    with open(copy / config.FILM_MAPPINGS_FILE, "a", encoding="utf-8") as handle:
+    with open(copy / layout.FILM_MAPPINGS_FILE, "a", encoding="utf-8") as handle:
         handle.write('999,half-written,,"A title the builder is still wri')
     assert recommended_slugs(copy, capsys, "user0", "-n", "10") == first  # refit
     assert recommended_slugs(copy, capsys, "user0", "-n", "10") == first  # cached
