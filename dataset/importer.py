@@ -60,6 +60,8 @@ class ImportSummary:
 def _read_source_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+    except FileNotFoundError:
+        raise DatasetError(path, "no such file") from None
     except (OSError, EOFError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
         raise DatasetError(path, f"cannot be read as CSV ({error})") from None
     missing = [column for column in required if column not in frame.columns]

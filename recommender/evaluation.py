@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from errors import DatasetError
+from dataset.importer import read_published_ratings
 from recommender.fit import fit_model
 from recommender.linalg import top_n
 from recommender.params import MAX_RATING, MIN_RATING, ModelParams
@@ -38,7 +38,6 @@ from recommender.rating import fit_biases
 
 logger = logging.getLogger(__name__)
 
-KAGGLE_COLUMNS = ("user_id", "movie_id", "rating_val")
 FOLD_IN_FRACTION = 0.8
 MIN_HOLDOUT_RATINGS = 10
 TOP_K = 50
@@ -102,38 +101,13 @@ POPULARITY = "popularity"
 # --- loading -----------------------------------------------------------------------
 
 def load_ratings_table(path: Path) -> RatingsTable:
-    """A Kaggle-layout CSV (user_id, movie_id, rating_val; optionally gzipped) as indices.
-
-    Rows without a user, film or a rating in 1..10 are dropped with a warning; a
-    repeated (user, film) pair keeps its last rating. Ids follow first appearance.
-    """
-    path = Path(path)
-    try:
-        frame = pd.read_csv(path, usecols=list(KAGGLE_COLUMNS),
-                            dtype={"user_id": str, "movie_id": str, "rating_val": str})
-    except FileNotFoundError:
-        raise DatasetError(path, "no such file") from None
-    except (OSError, ValueError, EOFError, pd.errors.ParserError) as error:
-        raise DatasetError(path, f"not a ratings CSV with columns {', '.join(KAGGLE_COLUMNS)} "
-                           f"({error})") from None
-    ratings = pd.to_numeric(frame["rating_val"], errors="coerce")
-    valid = (frame["user_id"].notna() & frame["movie_id"].notna() & ratings.notna()
-             & ratings.between(MIN_RATING, MAX_RATING) & (ratings == ratings.round()))
-    if not valid.all():
-        logger.warning("%s: dropped %d rows without a user, film or rating in %d..%d", path,
-                       int((~valid).sum()), MIN_RATING, MAX_RATING)
-    frame = frame.loc[valid, ["user_id", "movie_id"]].assign(rating=ratings[valid])
-    duplicated = frame.duplicated(["user_id", "movie_id"], keep="last")
-    if duplicated.any():
-        logger.warning("%s: %d repeated (user, film) pairs keep their last rating", path,
-                       int(duplicated.sum()))
-        frame = frame.loc[~duplicated]
-    if frame.empty:
-        raise DatasetError(path, "holds no usable ratings")
-    user_index, users = pd.factorize(frame["user_id"])
-    film_index, films = pd.factorize(frame["movie_id"])
+    """A ratings file in the Kaggle layout as dense indices, read by the one reader of that
+    layout (`dataset.importer.read_published_ratings`); ids follow first appearance."""
+    published = read_published_ratings(Path(path))
+    user_index, users = pd.factorize(published.usernames)
+    film_index, films = pd.factorize(published.slugs)
     return RatingsTable(user_index.astype(np.int32), film_index.astype(np.int32),
-                        frame["rating"].to_numpy().astype(np.int8), len(users), len(films))
+                        published.ratings.astype(np.int8), len(users), len(films))
 
 
 # --- metrics -----------------------------------------------------------------------
