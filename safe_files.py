@@ -1,4 +1,4 @@
-"""Crash-safe file primitives: atomic replacement and durable appends.
+"""Safe files: crash-safe replacement and appends, and cells a spreadsheet will not run.
 
 A file is either replaced whole (written to a temporary sibling, fsynced, then
 renamed over the target) or grown by appends that are fsynced before the
@@ -8,6 +8,7 @@ is the torn tail of an interrupted run and is cut off on the next open.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
@@ -81,3 +82,18 @@ def remove_stray_temp_files(directory: Path) -> list[Path]:
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
+
+
+# A leading character that makes a spreadsheet treat a cell as a formula.
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """Neutralise a cell a spreadsheet would run as a formula (for human-facing CSVs only).
+
+    Line breaks become spaces too: compaction copies the translated file line by line.
+    """
+    if cell.startswith(_FORMULA_PREFIXES):
+        cell = "'" + cell
+    return _LINE_BREAK.sub(" ", cell)

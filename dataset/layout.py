@@ -16,7 +16,7 @@ Layout and guarantees (the README documents every column):
 * Ids are dense row numbers assigned in order of first appearance and never
   change, so `continue` keeps them stable.
 
-Pure (no numpy, no pandas): `config` re-exports the file names from here.
+Pure (no numpy, no pandas), so every reader of a file name can import it cheaply.
 """
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ from typing import Iterable, Sequence, TextIO
 
 from errors import DatasetError
 from letterboxd.urls import film_url
+from safe_files import spreadsheet_safe
 
 FORMAT_VERSION = 1
 
@@ -221,21 +222,8 @@ def header_bytes(name: str) -> bytes:
     return csv_bytes((), HEADERS[name])
 
 
-# --- spreadsheet safety and the translated (human-facing) file ----------------------------
+# --- the translated (human-facing) file ------------------------------------------------------
 
-# A leading character that makes a spreadsheet treat a cell as a formula.
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-
-
-def spreadsheet_safe(cell: str) -> str:
-    """Neutralise a cell a spreadsheet would run as a formula (for human-facing CSVs only).
-
-    Line breaks become spaces too: compaction copies the translated file line by line.
-    """
-    if cell.startswith(_FORMULA_PREFIXES):
-        cell = "'" + cell
-    return _LINE_BREAK.sub(" ", cell)
 
 
 # A translated row is four parts, each a function of one thing, so that writers of many

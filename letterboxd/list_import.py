@@ -11,7 +11,7 @@ import io
 from dataclasses import dataclass
 from typing import Sequence
 
-from dataset.layout import spreadsheet_safe
+from safe_files import spreadsheet_safe
 
 LIST_IMPORT_HEADER = ("LetterboxdURI", "Title", "Year", "Review")
 

@@ -7,7 +7,7 @@ from typing import Sequence
 import pandas as pd
 
 from letterboxd.list_import import ListEntry
-from dataset.layout import spreadsheet_safe
+from safe_files import spreadsheet_safe
 from recommending.picks import Recommendation
 
 FORMATS = ("table", "csv", "json")
