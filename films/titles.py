@@ -1,12 +1,12 @@
 """How Letterboxd writes a film's title, slug and year, as text rules.
 
-Derived from the real data (the shared 500k sample's 4,974 films): a slug is the
+Derived from real data (the films of the shared ratings sample): a slug is the
 title with accents folded, apostrophes, full stops, asterisks, colons and middle
 dots dropped inside words, every other run of non-alphanumerics turned into one
 hyphen, and "-YEAR" (sometimes "-YEAR-N" or "-N") added when an older film holds
-the plain slug. The two spellings `slug_candidates` returns reproduce more than 99%
-of the sample's slugs from its titles; the rest (renamed films such as
-"frozen-2" for "Frozen II") are left to the other rules of the matcher.
+the plain slug. The two spellings `slug_candidates` returns reproduce nearly all of
+the sample's slugs from its titles; the rest (renamed films such as "frozen-2" for
+"Frozen II") are left to the other rules of the matcher.
 """
 from __future__ import annotations
 
