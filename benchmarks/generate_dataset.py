@@ -348,7 +348,8 @@ def generate_dataset(out: Path, *, ratings: int, seed: int = 0,
          in enumerate(zip(usernames, display_names))])
     committed[layout.FILM_MAPPINGS_FILE] = _write_rows(
         staging / layout.FILM_MAPPINGS_FILE, layout.FILMS_HEADER,
-        [(film_id, slug, lid, letterboxd_id, title, "" if year is None else year, "")
+        [(film_id, slug, lid, letterboxd_id, title, "" if year is None else year,
+          *layout.NO_FILM_METADATA)
          for film_id, (slug, lid, letterboxd_id, title, year) in enumerate(films)])
     committed[layout.USER_UPDATES_FILE] = _write_rows(
         staging / layout.USER_UPDATES_FILE, layout.UPDATES_HEADER,
