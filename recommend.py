@@ -27,7 +27,8 @@ from presentation.picks import FORMATS, list_entries, render
 from recommender.cache import load_or_fit
 from recommending.filters import FilmFilter, allowed_films
 from recommending.picks import WatchlistUse, recommend
-from recommending.taste import taste_from_export, taste_of_username
+from recommending.taste import (describe_unmatched, taste_from_export, taste_of_username,
+                                unmatched_details)
 from safe_files import write_atomically
 
 logger = logging.getLogger("letterboxd.recommend")
@@ -49,9 +50,13 @@ def list_request(args: argparse.Namespace) -> ListRequest:
                  WatchlistUse.BOOST if args.boost_watchlist else WatchlistUse.EXCLUDE)
     return ListRequest(
         film_filter=FilmFilter(min_ratings=args.min_ratings, max_ratings=args.max_ratings,
+                               obscurity=args.obscurity,
                                year_from=args.year_from, year_to=args.year_to,
                                genres=tuple(args.genre),
-                               excluded_genres=tuple(args.exclude_genre)),
+                               excluded_genres=tuple(args.exclude_genre),
+                               languages=tuple(args.language), countries=tuple(args.country),
+                               min_runtime=args.min_runtime, max_runtime=args.max_runtime,
+                               include_tv=args.include_tv),
         top=args.top, watchlist=watchlist, output_format=args.format,
         letterboxd_list=args.letterboxd_list)
 
@@ -84,6 +89,22 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                       "e.g. from an imported dataset)")
     pick.add_argument("--exclude-genre", action="append", default=[], metavar="G",
                       help="leave out films of this genre (repeatable)")
+    pick.add_argument("--language", action="append", default=[], metavar="CODE",
+                      help="only films whose original language is this (ISO 639-1 code such "
+                      "as ja, or a name; repeatable)")
+    pick.add_argument("--country", action="append", default=[], metavar="C",
+                      help="only films made in this country (ISO code such as FR, or a name; "
+                      "repeatable)")
+    pick.add_argument("--min-runtime", type=int, metavar="MIN",
+                      help="only films of at least MIN minutes")
+    pick.add_argument("--max-runtime", type=int, metavar="MIN",
+                      help="only films of at most MIN minutes")
+    pick.add_argument("--obscurity", type=float, metavar="P",
+                      help="leave out the P%% most-rated films of the dataset (e.g. 50 keeps "
+                      "the less rated half; see also --max-ratings)")
+    pick.add_argument("--include-tv", action="store_true",
+                      help="list series too (by default only films; series are left out "
+                      "where the metadata says what a title is)")
     watchlist = pick.add_mutually_exclusive_group()
     watchlist.add_argument("--watchlist-only", action="store_true",
                            help="pick only from the user's watchlist")
@@ -157,6 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         username = validate_username(args.username.strip())
         data, taste = taste_of_username(data, username, config, refresh=args.refresh)
     logger.info("%s: %s", taste.name, taste.source_note)
+    if taste.unmatched:
+        logger.info("%s", describe_unmatched(taste.unmatched))
+        for line in unmatched_details(taste.unmatched):
+            logger.debug("%s", line)
     if len(taste.watched) == 0 and len(taste.rated_films) == 0:
         raise BadInputError(f"{taste.name} has no ratings that match the dataset's films")
     picks, note = recommend(data, taste, allowed, top=request.top, watchlist=request.watchlist)

@@ -130,9 +130,9 @@ class FilmCatalogue:
 
     @cached_property
     def canonical(self) -> np.ndarray:
-        """Canonical film id per film: the lowest id among the films that are one film
-        (same lid; or same title and year with runtimes that agree; or a slug that is
-        the other's plus the film's year)."""
+        """Canonical film id per film: the lowest id among the films that are one film:
+        the same lid; the same title and year with runtimes both known and agreeing; or
+        the same title under a slug that is the other's plus the film's year."""
         if self._canonical is not None:
             return self._canonical
         parent = np.arange(self.size)
@@ -167,20 +167,23 @@ class FilmCatalogue:
                 & (frame["year"].to_numpy()[1:] == frame["year"].to_numpy()[:-1]))
         ordered = frame["film"].to_numpy()
         first, second = ordered[:-1][same], ordered[1:][same]
+        # Two films may share a title and a year: only a runtime both know makes it one.
+        close = np.abs(runtimes[first] - runtimes[second]) <= _SAME_RUNTIME_MINUTES
+        yield from zip(first[close], second[close])
 
         slugs = self._films["slug"].astype(str)
-        parts = slugs.str.extract(r"^(?P<base>.+?)-(?P<year>\d{4})(?:-\d+)?$")
+        # "-YEAR-N" says Letterboxd has several films of that title and year: never linked.
+        parts = slugs.str.extract(r"^(?P<base>.+?)-(?P<year>\d{4})$")
         slug_year = pd.to_numeric(parts["year"]).to_numpy(dtype="float64", na_value=np.nan)
         base = pd.Index(slugs.to_numpy()).get_indexer(parts["base"].fillna("").to_numpy())
-        film_year = self.years.astype("float64")
-        linked = (base >= 0) & (slug_year == film_year)
-        linked[linked] &= np.isin(self.years[base[linked]], [0]) | (
-            self.years[base[linked]] == self.years[linked])
-        first = np.concatenate([first, base[linked]])
-        second = np.concatenate([second, films[linked]])
-        # Unknown runtimes (NaN) compare False, so they count as agreeing.
-        agree = ~(np.abs(runtimes[first] - runtimes[second]) > _SAME_RUNTIME_MINUTES)
-        yield from zip(first[agree], second[agree])
+        linked = (base >= 0) & (slug_year == self.years.astype("float64"))
+        linked[linked] &= ((np.isin(self.years[base[linked]], [0])
+                            | (self.years[base[linked]] == self.years[linked]))
+                           & (self._keys[base[linked]] == self._keys[linked]))
+        first, second = base[linked], films[linked]
+        # Unknown runtimes (NaN) compare False: they do not keep the two apart.
+        apart = np.abs(runtimes[first] - runtimes[second]) > _SAME_RUNTIME_MINUTES
+        yield from zip(first[~apart], second[~apart])
 
     def same_films(self, film_ids: Iterable[int]) -> np.ndarray:
         """Every film id that is one of these films, under any of its slugs."""

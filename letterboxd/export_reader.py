@@ -1,8 +1,8 @@
 """A user's own Letterboxd data export (ZIP or unzipped folder).
 
-The export is the sanctioned way to bring one's ratings: no network at all.
-Films are matched to the dataset by Letterboxd id (`boxd.it/<lid>`), then by
-slug, then by title and year.
+The export is the sanctioned way to bring one's ratings: no network at all. This
+module reads its files within limits into `ExportFilm` rows; films/matching.py finds
+them in a dataset.
 """
 from __future__ import annotations
 
@@ -11,21 +11,23 @@ import io
 import logging
 import math
 import re
-import unicodedata
 import zipfile
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
-from typing import Iterable, Sequence
-
-import numpy as np
-import pandas as pd
+from typing import Sequence
 
 from errors import ExportError
+from films.matching import FilmReference
+from names import SLUG_PATTERN
 
 logger = logging.getLogger(__name__)
 
 RATINGS_HEADER = ("Date", "Name", "Year", "Letterboxd URI", "Rating")
 FILM_LIST_HEADER = ("Date", "Name", "Year", "Letterboxd URI")
+# Its Letterboxd URI is the diary entry's, not the film's: only Name and Year name the film.
+DIARY_HEADER = ("Date", "Name", "Year", "Letterboxd URI", "Rating", "Rewatch", "Tags",
+                "Watched Date")
 
 # A real export is a few MB; these bound what a hostile or broken file can cost.
 MAX_MEMBER_BYTES = 64 * 1024 * 1024
@@ -36,17 +38,19 @@ MAX_COMPRESSION_RATIO = 200
 # Folders of an export that hold files named like the ones we read, with other content.
 _EXPORT_FOLDERS = frozenset({"lists", "likes", "orphaned", "deleted"})
 _BOXD_URI = re.compile(r"^https?://boxd\.it/([A-Za-z0-9]+)/?$")
-_FILM_URI = re.compile(r"^https?://(?:www\.)?letterboxd\.com/film/([a-z0-9-]+)/?$")
+_FILM_URI = re.compile(rf"^https?://(?:www\.)?letterboxd\.com/film/({SLUG_PATTERN})/?$")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @dataclass(frozen=True)
 class ExportFilm:
-    """One row of ratings.csv, watched.csv, watchlist.csv or likes/films.csv."""
+    """One row of ratings.csv, watched.csv, watchlist.csv, likes/films.csv or diary.csv."""
 
     name: str
     year: int | None
-    uri: str
+    uri: str                   # the film's boxd.it or letterboxd.com link; "" in the diary
     rating: int | None = None  # 1..10 (stars times two)
+    date: date | None = None   # when it was logged (the diary: when it was watched)
 
     @property
     def lid(self) -> str | None:
@@ -58,6 +62,11 @@ class ExportFilm:
         match = _FILM_URI.match(self.uri)
         return match.group(1) if match else None
 
+    @property
+    def reference(self) -> FilmReference:
+        """What the row says of the film, for the matcher."""
+        return FilmReference(title=self.name, year=self.year, lid=self.lid, slug=self.slug)
+
 
 @dataclass(frozen=True)
 class LetterboxdExport:
@@ -65,11 +74,17 @@ class LetterboxdExport:
     watched: tuple[ExportFilm, ...]
     watchlist: tuple[ExportFilm, ...]
     liked: tuple[ExportFilm, ...]
+    diary: tuple[ExportFilm, ...] = ()
+
+    @property
+    def logged(self) -> tuple[ExportFilm, ...]:
+        """Every row saying the person has seen the film: rated, watched, liked, diary."""
+        return self.ratings + self.watched + self.liked + self.diary
 
 
 def _member_texts(path: Path) -> dict[str, str]:
     """The CSV files we use, keyed by path suffix, read within the size limits."""
-    wanted = ("ratings.csv", "watched.csv", "watchlist.csv", "likes/films.csv")
+    wanted = ("ratings.csv", "watched.csv", "watchlist.csv", "likes/films.csv", "diary.csv")
     texts: dict[str, str] = {}
     if path.is_dir():
         for suffix in wanted:
@@ -141,12 +156,28 @@ def _decode(data: bytes, source: Path) -> str:
         raise ExportError(f"{source} is not UTF-8 text") from None
 
 
+def _date(text: str) -> date | None:
+    text = text.strip()
+    if not _DATE.fullmatch(text):
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
 def parse_film_rows(text: str, name: str, header: Sequence[str]) -> tuple[ExportFilm, ...]:
+    """The rows of one export file; `header` says which (RATINGS_HEADER, DIARY_HEADER...).
+
+    A rating is required in ratings.csv and may be blank in the diary; the diary's own
+    link (an entry's, not the film's) is left out, and its date is the watched date.
+    """
     reader = csv.reader(io.StringIO(text, newline=""))
     found = next(reader, None)
     if found is None or tuple(column.strip() for column in found[:len(header)]) != tuple(header):
         raise ExportError(f"{name} has the header {found!r}, expected {','.join(header)}")
     rating_column = header.index("Rating") if "Rating" in header else None
+    diary = header == DIARY_HEADER
     films = []
     for line_number, row in enumerate(reader, start=2):
         if not row:
@@ -155,7 +186,7 @@ def parse_film_rows(text: str, name: str, header: Sequence[str]) -> tuple[Export
             raise ExportError(f"{name}, line {line_number}: expected {len(header)} columns")
         year_text = row[2].strip()
         rating = None
-        if rating_column is not None:
+        if rating_column is not None and not (diary and not row[rating_column].strip()):
             try:
                 stars = float(row[rating_column])
                 if not math.isfinite(stars):
@@ -168,8 +199,9 @@ def parse_film_rows(text: str, name: str, header: Sequence[str]) -> tuple[Export
                 raise ExportError(f"{name}, line {line_number}: rating {stars} is not "
                                   "0.5 to 5 in half stars")
         year = int(year_text) if re.fullmatch(r"[0-9]{4}", year_text) else None
-        films.append(ExportFilm(name=row[1], year=year,
-                                uri=row[3].strip(), rating=rating))
+        logged = _date(row[7]) or _date(row[0]) if diary else _date(row[0])
+        films.append(ExportFilm(name=row[1], year=year, uri="" if diary else row[3].strip(),
+                                rating=rating, date=logged))
     return tuple(films)
 
 
@@ -184,90 +216,10 @@ def read_export(path: Path) -> LetterboxdExport:
     return LetterboxdExport(
         ratings=parse_film_rows(texts["ratings.csv"], "ratings.csv", RATINGS_HEADER),
         watched=parse_film_rows(texts.get("watched.csv", ",".join(FILM_LIST_HEADER)),
-                             "watched.csv", FILM_LIST_HEADER),
+                                "watched.csv", FILM_LIST_HEADER),
         watchlist=parse_film_rows(texts.get("watchlist.csv", ",".join(FILM_LIST_HEADER)),
-                               "watchlist.csv", FILM_LIST_HEADER),
+                                  "watchlist.csv", FILM_LIST_HEADER),
         liked=parse_film_rows(texts.get("likes/films.csv", ",".join(FILM_LIST_HEADER)),
-                           "likes/films.csv", FILM_LIST_HEADER))
-
-
-_NOT_A_WORD = re.compile(r"[\W_]+")
-
-
-def _normalised_title(title: str) -> str:
-    """Case, accents and punctuation dropped; letters of every script kept, so that two
-    titles in Cyrillic or Japanese do not both shrink to the empty string."""
-    if not title.isascii():  # most titles are: skip the per-character pass for them
-        decomposed = unicodedata.normalize("NFKD", title)
-        title = "".join(character for character in decomposed
-                        if not unicodedata.combining(character))
-    return _NOT_A_WORD.sub(" ", title.casefold()).strip()
-
-
-class _KeyIndex:
-    """Film id by a text key, the first film holding it winning; empty keys match nothing.
-
-    Hashed by pandas in C: a Python dict over every film of a large dataset cost more
-    than the rest of a recommendation.
-    """
-
-    def __init__(self, keys: pd.Series) -> None:
-        keys = keys[keys != ""]
-        index = pd.Index(keys.to_numpy())
-        first = ~index.duplicated()
-        self._keys = index[first]
-        self._film_ids = keys.index.to_numpy()[first]
-
-    def find(self, wanted: Sequence[str]) -> np.ndarray:
-        """Film id per key, -1 where none."""
-        positions = self._keys.get_indexer(list(wanted))
-        found = np.full(len(positions), -1, dtype=np.int64)
-        hit = positions >= 0
-        found[hit] = self._film_ids[positions[hit]]
-        return found
-
-
-class FilmMatcher:
-    """Finds dataset film ids for export rows: by lid, then slug, then title and year.
-
-    The slug and title indexes are built on the first row that needs them.
-    """
-
-    def __init__(self, films: pd.DataFrame) -> None:
-        self._films = films
-        self._by_lid = _KeyIndex(films["lid"])
-        self._by_slug: _KeyIndex | None = None
-        self._by_title_year: dict[tuple[str, int | None], int] | None = None
-
-    def _title_index(self) -> dict[tuple[str, int | None], int]:
-        """Normalising every title costs more than all the other matching together."""
-        if self._by_title_year is None:
-            self._by_title_year = {}
-            films = self._films
-            for title, year, film in zip(films["title"].tolist(), films["year"].tolist(),
-                                         films.index.tolist()):
-                normalised = _normalised_title(str(title))
-                if normalised:
-                    key = (normalised, None if pd.isna(year) else int(year))
-                    self._by_title_year.setdefault(key, film)
-        return self._by_title_year
-
-    def match(self, film: ExportFilm) -> int | None:
-        found = int(self.match_all([film])[0])
-        return None if found < 0 else found
-
-    def match_all(self, films: Iterable[ExportFilm]) -> np.ndarray:
-        """Film id per row, -1 where nothing matched."""
-        rows = list(films)
-        found = self._by_lid.find([film.lid or "" for film in rows])
-        missing = np.flatnonzero(found < 0)
-        if len(missing):
-            if self._by_slug is None:
-                self._by_slug = _KeyIndex(self._films["slug"])
-            found[missing] = self._by_slug.find([rows[row].slug or "" for row in missing])
-            missing = missing[found[missing] < 0]
-        for row in missing.tolist():
-            title = _normalised_title(rows[row].name)
-            if title:
-                found[row] = self._title_index().get((title, rows[row].year), -1)
-        return found
+                              "likes/films.csv", FILM_LIST_HEADER),
+        diary=parse_film_rows(texts.get("diary.csv", ",".join(DIARY_HEADER)), "diary.csv",
+                              DIARY_HEADER))

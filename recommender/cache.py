@@ -16,7 +16,7 @@ import secrets
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Sequence
@@ -28,6 +28,7 @@ from dataset import layout
 from dataset.loading import (RatingsData, dataset_fingerprint, load_film_table,
                              load_ratings_dataset)
 from errors import DatasetError, ModelFileError
+from films.matching import FilmCatalogue
 from recommender.fit import fit_model
 from recommender.model import RecommenderModel
 from recommender.model_file import load_model, save_model
@@ -37,14 +38,15 @@ from safe_files import write_atomically
 logger = logging.getLogger(__name__)
 
 INDEX_META_FILE = "dataset_index.json"
-INDEX_FORMAT = 3
+# 4: film_canonical (one film under two slugs counts once)
+INDEX_FORMAT = 4
 INDEX_FOLDER_PREFIX = "index-"
 _INDEX_FOLDER_PATTERN = re.compile(r"index-[0-9a-f]{16}")
 _INDEX_FOLDER_GRACE_SECONDS = 600
 # Each a plain .npy, memory-mapped on load: a recommendation touches one user's rows,
 # so a cache of tens of millions of ratings opens in milliseconds.
 INDEX_ARRAYS = ("rating_indptr", "rating_films", "rating_values", "unrated_indptr",
-                "unrated_films", "rating_counts")
+                "unrated_films", "rating_counts", "film_canonical")
 
 
 @dataclass
@@ -60,6 +62,12 @@ class CachedModel:
     unrated_indptr: np.ndarray     # CSR by user over unrated_films
     unrated_films: np.ndarray
     rating_counts: np.ndarray      # ratings per film: the popularity filter
+    film_canonical: np.ndarray     # the id that stands for each film (see films/matching.py)
+
+    @cached_property
+    def catalogue(self) -> FilmCatalogue:
+        """The films as one identity each: matching, titles as shown, aliases."""
+        return FilmCatalogue(self.films, canonical=np.asarray(self.film_canonical))
 
     @cached_property
     def _user_ids(self) -> dict[str, int]:
@@ -105,15 +113,38 @@ def _csr(rows: np.ndarray, columns: np.ndarray, n_rows: int,
     return indptr, sorted_columns, values[order].astype(np.int8)
 
 
-def build_index(data: RatingsData) -> dict[str, np.ndarray]:
-    """The per-user index of the dataset's ratings and unrated films (INDEX_ARRAYS)."""
+def build_index(data: RatingsData, canonical: np.ndarray) -> dict[str, np.ndarray]:
+    """The per-user index of the dataset's ratings and unrated films (INDEX_ARRAYS), in
+    `canonical` film ids as `by_film_identity` gives them."""
     rating_indptr, rating_films, rating_values = _csr(data.user_index, data.film_index,
                                                       data.n_users, data.rating)
     unrated_indptr, unrated_films = _csr(data.unrated_user, data.unrated_film, data.n_users)
     return {"rating_indptr": rating_indptr, "rating_films": rating_films,
             "rating_values": rating_values, "unrated_indptr": unrated_indptr,
             "unrated_films": unrated_films,
-            "rating_counts": np.bincount(data.film_index, minlength=data.n_films)}
+            "rating_counts": np.bincount(data.film_index, minlength=data.n_films),
+            "film_canonical": canonical.astype(np.int64)}
+
+
+def by_film_identity(data: RatingsData, canonical: np.ndarray) -> RatingsData:
+    """The dataset with each film's ratings moved to its canonical id, so one film stored
+    under two slugs counts as one; a user who rated both copies keeps the later rating
+    (the later scrape), and an unrated watch of a film they rated is dropped."""
+    if np.array_equal(canonical, np.arange(len(canonical))):
+        return data
+    films = canonical[data.film_index].astype(np.int32)
+    key = data.user_index.astype(np.int64) * len(canonical) + films
+    # np.unique keeps the first of equal keys: look from the end to keep the later rating.
+    _, last = np.unique(key[::-1], return_index=True)
+    keep = np.sort(len(key) - 1 - last)
+    unrated_films = canonical[data.unrated_film].astype(np.int32)
+    unrated_key = data.unrated_user.astype(np.int64) * len(canonical) + unrated_films
+    _, first_unrated = np.unique(unrated_key, return_index=True)
+    unrated_keep = np.sort(first_unrated)
+    unrated_keep = unrated_keep[~np.isin(unrated_key[unrated_keep], key)]
+    return replace(data, user_index=data.user_index[keep], film_index=films[keep],
+                   rating=data.rating[keep], unrated_user=data.unrated_user[unrated_keep],
+                   unrated_film=unrated_films[unrated_keep])
 
 
 def save_index(directory: Path, arrays: dict[str, np.ndarray], data: RatingsData,
@@ -174,8 +205,10 @@ def _load_index(directory: Path, fingerprint: str, n_films: int) -> dict:
         if (indptr.shape != (n_users + 1,) or indptr[0] != 0 or np.any(np.diff(indptr) < 0)
                 or indptr[-1] != len(arrays[values])):
             raise ModelFileError("the dataset index is inconsistent")
+    canonical = np.asarray(arrays["film_canonical"])
     if (len(arrays["rating_values"]) != len(arrays["rating_films"])
-            or len(arrays["rating_counts"]) != n_films):
+            or len(arrays["rating_counts"]) != n_films or len(canonical) != n_films
+            or (n_films and (canonical.min() < 0 or np.any(canonical > np.arange(n_films))))):
         raise ModelFileError("the dataset index is inconsistent")
     arrays["usernames"] = usernames
     return arrays
@@ -218,9 +251,11 @@ def load_or_fit(data_dir: Path, *, refit: bool = False) -> CachedModel:
         if not len(data.rating):
             raise DatasetError(data_dir, "holds no ratings yet: add users with "
                                "`compile_training_data.py continue` first") from None
+        canonical = FilmCatalogue(data.films).canonical
+        data = by_film_identity(data, canonical)
         model = fit_model(data.user_index, data.film_index, data.rating, data.n_users,
                           data.n_films, watched=(data.unrated_user, data.unrated_film))
-        arrays = build_index(data)
+        arrays = build_index(data, canonical)
         try:
             save_model(model, model_dir, fingerprint)
             save_index(model_dir, arrays, data, fingerprint)

@@ -1,7 +1,10 @@
 """Which films a list may hold, from the filter flags, whoever asks.
 
-The flags become one `FilmFilter` before any profile is read, so a mistyped genre
-costs no request; `allowed_films` turns it into a mask over the dataset's films.
+The flags become one `FilmFilter` before any profile is read, so a mistyped genre or
+language costs no request; `allowed_films` turns it into a mask over the dataset's
+films. Unknown metadata never passes a filter that asks for it (a film of unknown
+runtime is not "at most 100 minutes"), except that only films known to be series are
+left out by default.
 """
 from __future__ import annotations
 
@@ -11,62 +14,115 @@ import numpy as np
 import pandas as pd
 
 from errors import BadInputError
+from films.codes import country_code, language_code
+from films.metadata import TV
 from recommender.cache import CachedModel
+
+REFRESH_METADATA = ("import a dataset with its movies file, or run `compile_training_data.py "
+                    "films` to read the films' pages")
 
 
 @dataclass(frozen=True)
 class FilmFilter:
     min_ratings: int | None = None   # ratings the film has in the dataset
     max_ratings: int | None = None
+    obscurity: float | None = None   # leave out this percentage of the most-rated films
     year_from: int | None = None
     year_to: int | None = None
     genres: tuple[str, ...] = ()     # any of these (case does not matter)
     excluded_genres: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()  # ISO 639-1 codes or English names
+    countries: tuple[str, ...] = ()  # ISO 3166 codes or names
+    min_runtime: int | None = None   # minutes
+    max_runtime: int | None = None
+    include_tv: bool = False
 
     def __post_init__(self) -> None:
-        if (self.year_from is not None and self.year_to is not None
-                and self.year_from > self.year_to):
-            raise BadInputError("--year-from is after --year-to")
-        if (self.min_ratings is not None and self.max_ratings is not None
-                and self.min_ratings > self.max_ratings):
-            raise BadInputError("--min-ratings is above --max-ratings")
+        for low, high, flags in ((self.year_from, self.year_to, "--year-from is after --year-to"),
+                                 (self.min_ratings, self.max_ratings,
+                                  "--min-ratings is above --max-ratings"),
+                                 (self.min_runtime, self.max_runtime,
+                                  "--min-runtime is above --max-runtime")):
+            if low is not None and high is not None and low > high:
+                raise BadInputError(flags)
+        if self.obscurity is not None and not 0 <= self.obscurity < 100:
+            raise BadInputError("--obscurity is a percentage from 0 up to (not including) 100")
+        for name in self.languages:
+            if not language_code(name):
+                raise BadInputError(f"unknown language {name!r}: give an ISO 639-1 code such "
+                                    "as ja, or an English name such as Japanese")
+        for name in self.countries:
+            if not country_code(name):
+                raise BadInputError(f"unknown country {name!r}: give an ISO 3166 code such "
+                                    "as FR, or a name such as France")
 
 
-def _film_genres(films: pd.DataFrame, asked: set[str]) -> pd.Series:
-    """Each film's genres, lower case, once the asked genres are known to make sense here."""
-    genre_text = films["genres"].fillna("")
-    if not (genre_text != "").any():
-        raise BadInputError("this dataset has no genre metadata; import one with genres "
-                            "(e.g. movie_data.csv) to filter by genre")
-    genres = genre_text.str.lower().str.split("|")
-    known = set().union(*genres)
+def _names_column(films: pd.DataFrame, column: str, what: str, asked: set[str]) -> pd.Series:
+    """Each film's `|`-separated names, lower case, once the asked ones make sense here."""
+    text = films[column].fillna("")
+    if not (text != "").any():
+        raise BadInputError(f"this dataset has no {what} metadata: {REFRESH_METADATA}")
+    names = text.str.lower().str.split("|")
+    known = set().union(*names)
     known.discard("")
     if asked - known:
-        raise BadInputError(f"unknown genre {sorted(asked - known)[0]!r}; "
+        raise BadInputError(f"unknown {what} {sorted(asked - known)[0]!r}; "
                             f"this dataset has: {', '.join(sorted(known))}")
-    return genres
+    return names
+
+
+def _any_of(names: pd.Series, wanted: set[str]) -> np.ndarray:
+    return names.map(lambda found: bool(wanted.intersection(found))).to_numpy(dtype=bool)
+
+
+def _known_numbers(films: pd.DataFrame, column: str, what: str) -> np.ndarray:
+    values = films[column].to_numpy(dtype="float64", na_value=np.nan)
+    if np.isnan(values).all():
+        raise BadInputError(f"this dataset has no {what} metadata: {REFRESH_METADATA}")
+    return values
 
 
 def allowed_films(data: CachedModel, film_filter: FilmFilter) -> np.ndarray:
-    """Boolean per dataset film: does it pass the filter?"""
+    """Boolean per dataset film: may a list hold it? Only one id of a film stored under
+    two slugs may (its canonical one)."""
     films = data.films
-    mask = np.ones(len(films), dtype=bool)
+    mask = np.asarray(data.film_canonical) == np.arange(len(films))
     counts = data.rating_counts
     if film_filter.min_ratings is not None:
         mask &= counts >= film_filter.min_ratings
     if film_filter.max_ratings is not None:
         mask &= counts <= film_filter.max_ratings
-    years = films["year"].to_numpy(dtype="float64", na_value=np.nan)
+    if film_filter.obscurity:
+        rated = counts[counts > 0]
+        ceiling = np.percentile(rated, 100 - film_filter.obscurity) if len(rated) else 0
+        mask &= counts <= ceiling
+    years = data.catalogue.years.astype("float64")
     if film_filter.year_from is not None:
         mask &= years >= film_filter.year_from
     if film_filter.year_to is not None:
-        mask &= years <= film_filter.year_to
+        mask &= (years <= film_filter.year_to) & (years > 0)
+    if not film_filter.include_tv:
+        mask &= (films["content_type"] != TV).to_numpy()
     wanted = {genre.lower() for genre in film_filter.genres}
     unwanted = {genre.lower() for genre in film_filter.excluded_genres}
     if wanted or unwanted:
-        genres = _film_genres(films, wanted | unwanted)
+        genres = _names_column(films, "genres", "genre", wanted | unwanted)
         if wanted:
-            mask &= genres.map(lambda names: bool(wanted.intersection(names))).to_numpy()
+            mask &= _any_of(genres, wanted)
         if unwanted:
-            mask &= ~genres.map(lambda names: bool(unwanted.intersection(names))).to_numpy()
+            mask &= ~_any_of(genres, unwanted)
+    if film_filter.languages:
+        codes = {language_code(name) for name in film_filter.languages}
+        languages = _names_column(films, "language", "language", codes)
+        mask &= _any_of(languages, codes)
+    if film_filter.countries:
+        codes = {country_code(name).lower() for name in film_filter.countries}
+        countries = _names_column(films, "countries", "country", codes)
+        mask &= _any_of(countries, codes)
+    if film_filter.min_runtime is not None or film_filter.max_runtime is not None:
+        runtimes = _known_numbers(films, "runtime", "runtime")
+        if film_filter.min_runtime is not None:
+            mask &= runtimes >= film_filter.min_runtime
+        if film_filter.max_runtime is not None:
+            mask &= runtimes <= film_filter.max_runtime
     return mask

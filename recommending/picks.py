@@ -8,7 +8,6 @@ from enum import Enum
 from typing import NamedTuple, Sequence
 
 import numpy as np
-import pandas as pd
 
 from errors import BadInputError
 from letterboxd.urls import film_url, short_link
@@ -48,11 +47,12 @@ class Recommendation:
         return short_link(self.lid) if self.lid else film_url(self.slug)
 
 
-def candidate_mask(taste: UserTaste, allowed: np.ndarray, watchlist: WatchlistUse) -> np.ndarray:
-    """The allowed films this user has not seen, with their watchlist as asked."""
+def candidate_mask(data: CachedModel, taste: UserTaste, allowed: np.ndarray,
+                   watchlist: WatchlistUse) -> np.ndarray:
+    """The allowed films this user has not seen (under any of a film's slugs), with their
+    watchlist as asked."""
     mask = allowed.copy()
-    mask[taste.watched] = False
-    mask[taste.rated_films] = False
+    mask[data.catalogue.same_films(np.concatenate([taste.watched, taste.rated_films]))] = False
     if watchlist is WatchlistUse.ONLY:
         if taste.watchlist is None:
             raise BadInputError(f"the watchlist of {taste.name} is not known: {UNKNOWN_WATCHLIST}")
@@ -71,7 +71,7 @@ def recommend(data: CachedModel, taste: UserTaste, allowed: np.ndarray, *, top: 
     why it is popularity-based."""
     model = data.model
     profile = model.fold_in(taste.rated_films, taste.ratings, watched_films=taste.watched)
-    mask = candidate_mask(taste, allowed, watchlist)
+    mask = candidate_mask(data, taste, allowed, watchlist)
     if watchlist is WatchlistUse.BOOST and taste.watchlist is None:
         logger.warning("--boost-watchlist: the watchlist of %s is not known: %s", taste.name,
                        UNKNOWN_WATCHLIST)
@@ -86,8 +86,8 @@ def recommend(data: CachedModel, taste: UserTaste, allowed: np.ndarray, *, top: 
     on_watchlist = set() if taste.watchlist is None else set(taste.watchlist.tolist())
     reasons = {film_id: () if note else model.explain(profile, film_id)
                for film_id in best.tolist()}
-    shown = films_shown(data.films, [*reasons, *(other for found in reasons.values()
-                                                for other in found)])
+    shown = films_shown(data, [*reasons, *(other for found in reasons.values()
+                                          for other in found)])
     picks = []
     for rank, (film_id, rating) in enumerate(zip(best.tolist(), predicted.tolist()), start=1):
         film = shown[film_id]
@@ -111,12 +111,13 @@ class ShownFilm(NamedTuple):
         return f"{self.title} ({self.year})" if self.year else self.title
 
 
-def films_shown(films: pd.DataFrame, film_ids: Sequence[int]) -> dict[int, ShownFilm]:
-    """The films a list names, read from the table in one go; titles lose control
-    characters (a scraped or imported title must not drive the terminal)."""
+def films_shown(data: CachedModel, film_ids: Sequence[int]) -> dict[int, ShownFilm]:
+    """The films a list names, as the catalogue shows them (a title spelled out from the
+    slug where the metadata has none); titles lose control characters (a scraped or
+    imported title must not drive the terminal)."""
     ids = sorted(set(film_ids))
-    rows = films.iloc[ids]
-    return {film_id: ShownFilm(_CONTROL_CHARACTERS.sub("", str(title)),
-                               None if pd.isna(year) else int(year), slug, lid or "")
-            for film_id, title, year, slug, lid in zip(
-                ids, rows["title"], rows["year"], rows["slug"], rows["lid"])}
+    catalogue = data.catalogue
+    rows = data.films.iloc[ids]
+    return {film_id: ShownFilm(_CONTROL_CHARACTERS.sub("", str(catalogue.titles[film_id])),
+                               int(catalogue.years[film_id]) or None, slug, lid or "")
+            for film_id, slug, lid in zip(ids, rows["slug"], rows["lid"])}

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from config import Config
 from errors import BadInputError, ModelFileError, NotFoundError, PrivateError
-from letterboxd.export_reader import FilmMatcher, read_export
+from films.matching import FilmReference, MatchResult, Unmatched
+from letterboxd.export_reader import read_export
 from recommender.cache import CachedModel, load_or_fit
 
 logger = logging.getLogger("letterboxd.recommend")
@@ -26,6 +28,7 @@ class UserTaste:
     watched: np.ndarray           # every film seen, rated or not
     watchlist: np.ndarray | None  # None when unknown
     source_note: str
+    unmatched: tuple[Unmatched, ...] = ()  # logged films the dataset could not be told of
 
 
 def taste_from_dataset(data: CachedModel, username: str) -> UserTaste | None:
@@ -41,6 +44,26 @@ def taste_from_dataset(data: CachedModel, username: str) -> UserTaste | None:
     return UserTaste(name=username, rated_films=films, ratings=ratings,
                      watched=np.union1d(films, unrated), watchlist=None,
                      source_note=f"{len(films)} ratings stored in the dataset")
+
+
+def _first_rating_of_each(films: np.ndarray, ratings: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """Matched films once each (a film rated under two slugs keeps its first rating)."""
+    matched = films >= 0
+    films, ratings = films[matched], ratings[matched]
+    _, first = np.unique(films, return_index=True)
+    first = np.sort(first)
+    return films[first], ratings[first]
+
+
+def _unique_unmatched(results: Sequence[MatchResult]) -> tuple[Unmatched, ...]:
+    """The films no rule found, each once (a film is in ratings and watched alike)."""
+    seen: dict[tuple[str, int | None], Unmatched] = {}
+    for result in results:
+        for missing in result.unmatched:
+            key = (missing.reference.describe(), missing.reference.year)
+            seen.setdefault(key, missing)
+    return tuple(seen.values())
 
 
 def taste_from_site(data: CachedModel, username: str, config: Config) -> UserTaste:
@@ -60,36 +83,61 @@ def taste_from_site(data: CachedModel, username: str, config: Config) -> UserTas
             watchlist_tiles = scrape_watchlist(fetcher, username)
         except (NotFoundError, PrivateError):
             watchlist_tiles = None
-    film_ids = data.film_ids_for_slugs([tile.slug for tile in scraped.films])
+    catalogue = data.catalogue
+
+    def references(tiles) -> list[FilmReference]:
+        return [FilmReference(tile.title, tile.year, tile.lid, tile.slug) for tile in tiles]
+
+    seen = catalogue.match(references(scraped.films))
     ratings = np.array([tile.rating or 0 for tile in scraped.films], dtype=np.int64)
-    rated = (film_ids >= 0) & (ratings > 0)
+    rated_films, rated_values = _first_rating_of_each(np.where(ratings > 0, seen.film_ids, -1),
+                                                      ratings)
     watchlist = None
     if watchlist_tiles is not None:
-        ids = data.film_ids_for_slugs([tile.slug for tile in watchlist_tiles])
-        watchlist = np.unique(ids[ids >= 0])
+        wanted = catalogue.match(references(watchlist_tiles)).film_ids
+        watchlist = np.unique(wanted[wanted >= 0])
     return UserTaste(
-        name=username, rated_films=film_ids[rated], ratings=ratings[rated],
-        watched=np.unique(film_ids[film_ids >= 0]), watchlist=watchlist,
+        name=username, rated_films=rated_films, ratings=rated_values,
+        watched=np.unique(seen.film_ids[seen.film_ids >= 0]), watchlist=watchlist,
         source_note=f"scraped {len(scraped.films)} films ({int((ratings > 0).sum())} rated) "
-        f"from {config.base_url}; {int(rated.sum())} rated films are in the dataset")
+        f"from {config.base_url}; {len(rated_films)} rated films are in the dataset",
+        unmatched=seen.unmatched)
 
 
 def taste_from_export(data: CachedModel, path: Path) -> UserTaste:
-    """The person's own export ZIP or folder: no network at all."""
+    """The person's own export ZIP or folder: no network at all. Every film it logs
+    (rated, watched, liked or in the diary) is matched, so none is ever shown back."""
     export = read_export(path)
-    matcher = FilmMatcher(data.films)
-    rated_ids = matcher.match_all(export.ratings)
+    catalogue = data.catalogue
+    rated = catalogue.match([film.reference for film in export.ratings])
+    logged = catalogue.match([film.reference for film in export.logged])
+    wanted = catalogue.match([film.reference for film in export.watchlist])
     ratings = np.array([film.rating for film in export.ratings], dtype=np.int64)
-    matched = rated_ids >= 0
-    seen = [rated_ids, matcher.match_all(export.watched), matcher.match_all(export.liked)]
-    watched = np.unique(np.concatenate(seen))
-    watchlist = matcher.match_all(export.watchlist)
+    rated_films, rated_values = _first_rating_of_each(rated.film_ids, ratings)
+    watched = np.unique(logged.film_ids[logged.film_ids >= 0])
+    unmatched = _unique_unmatched([logged])
     return UserTaste(
-        name=path.name, rated_films=rated_ids[matched], ratings=ratings[matched],
-        watched=watched[watched >= 0], watchlist=np.unique(watchlist[watchlist >= 0]),
-        source_note=f"matched {int(matched.sum())} of {len(export.ratings)} rated films "
-        f"and {int((watchlist >= 0).sum())} of {len(export.watchlist)} watchlist films "
-        "to the dataset")
+        name=path.name, rated_films=rated_films, ratings=rated_values, watched=watched,
+        watchlist=np.unique(wanted.film_ids[wanted.film_ids >= 0]),
+        source_note=f"matched {rated.matched} of {len(export.ratings)} rated films, "
+        f"{len(watched)} films logged in all, and {wanted.matched} of "
+        f"{len(export.watchlist)} watchlist films to the dataset",
+        unmatched=unmatched)
+
+
+def describe_unmatched(unmatched: Sequence[Unmatched], shown: int = 5) -> str:
+    """One line naming the first few films the dataset could not be told of."""
+    names = [missing.reference.describe() for missing in unmatched[:shown]]
+    more = len(unmatched) - len(names)
+    return (f"{len(unmatched)} logged films are not in the dataset: " + "; ".join(names)
+            + (f" and {more} more (-v lists them all)" if more > 0 else ""))
+
+
+def unmatched_details(unmatched: Sequence[Unmatched]) -> list[str]:
+    """A line per film the dataset could not be told of, with the reason and the nearest."""
+    return [f"not matched: {missing.reference.describe()}: {missing.reason}"
+            + (f" (closest: {missing.closest})" if missing.closest else "")
+            for missing in unmatched]
 
 
 def taste_of_username(data: CachedModel, username: str, config: Config, *,

@@ -112,6 +112,14 @@ def test_a_film_known_only_by_its_slug_gets_a_title_and_the_slugs_year() -> None
     assert films.label(1) == "barbie"  # a title without a hyphen may be the real one
 
 
+def test_one_title_and_year_makes_one_film_only_when_the_runtimes_agree() -> None:
+    films = catalogue([("a-silent-voice", "A Silent Voice: The Movie", 2016, 130.0),
+                       ("a-silent-voice-the-movie", "A Silent Voice: The Movie", 2016, 129.0),
+                       ("the-visit", "The Visit", 2015, float("nan")),
+                       ("the-visit-2015-1", "The Visit", 2015, float("nan"))], with_runtime=True)
+    assert films.canonical.tolist() == [0, 0, 2, 3]
+
+
 def test_two_films_of_one_title_a_year_apart_are_kept_apart() -> None:
     films = catalogue([("whiplash-2013", "Whiplash", 2013, 18),
                        ("whiplash-2014", "Whiplash", 2014, 107)], with_runtime=True)
@@ -167,9 +175,11 @@ def test_the_shared_sample_finds_its_own_films_from_titles(shared_dataset_dir) -
     """Every film of the real sample, asked for by its title and year as an export
     would write them, is found, and found as itself or as the same film."""
     movies = pd.read_csv(shared_dataset_dir / "movies.csv.gz", dtype=str, keep_default_na=False)
-    films = catalogue([(slug, title, int(year) if year else None)
-                       for slug, title, year in zip(movies["movie_id"], movies["movie_title"],
-                                                    movies["year_released"])])
+    films = catalogue([(slug, title, int(year) if year else None,
+                        float(runtime) if runtime else float("nan"))
+                       for slug, title, year, runtime in zip(
+                           movies["movie_id"], movies["movie_title"], movies["year_released"],
+                           movies["runtime"])], with_runtime=True)
     references = [FilmReference(title, int(year) if year else None)
                   for title, year in zip(movies["movie_title"], movies["year_released"])]
     result = films.match(references)
@@ -177,6 +187,8 @@ def test_the_shared_sample_finds_its_own_films_from_titles(shared_dataset_dir) -
     assert found.mean() > 0.97
     wrong = found & (result.film_ids != films.canonical[np.arange(films.size)])
     assert not wrong.any(), [films.label(f) for f in np.flatnonzero(wrong)][:5]
+    # The sample's own duplicates (one film under two slugs) are found as one film.
+    assert (films.canonical != np.arange(films.size)).sum() >= 7
 
 
 # --- metadata as published files write it ----------------------------------------------

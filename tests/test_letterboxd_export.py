@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from errors import ExportError
-from letterboxd.export_reader import FilmMatcher, read_export
+from films.matching import FilmCatalogue
+from letterboxd.export_reader import read_export
 from letterboxd.list_import import ListEntry, list_import_csv
 
 RATINGS = ("Date,Name,Year,Letterboxd URI,Rating\n"
@@ -39,7 +40,12 @@ def films_table() -> pd.DataFrame:
         "title": ["Inception", "O Brother, Where Art Thou?", "Bugonia", "Léon: The Professional",
                   "Heat", "Ran"],
         "year": pd.array([2010, 2000, 2025, 1994, 1995, 1985], dtype="Int64"),
-    }, index=[10, 11, 12, 13, 14, 15])
+    })
+
+
+def matched(films: pd.DataFrame, rows) -> list[int]:
+    """Film id per export row through the one matcher, -1 where none."""
+    return FilmCatalogue(films).match([row.reference for row in rows]).film_ids.tolist()
 
 
 @pytest.mark.parametrize("prefix", ["", "letterboxd-someone-2026-01-21-11-21-utc/"])
@@ -52,9 +58,8 @@ def test_export_zip_is_read_and_matched_by_lid_then_title(tmp_path: Path, prefix
     assert [film.rating for film in export.ratings] == [8, 2, 9, 1]
     assert export.ratings[1].name == "O Brother, Where Art Thou?"
     assert [film.lid for film in export.watched] == ["1skk", "29qU"]
-    matcher = FilmMatcher(films_table())
-    assert matcher.match_all(export.ratings).tolist() == [10, 11, 12, 13]
-    assert matcher.match_all(export.watchlist).tolist() == [15]
+    assert matched(films_table(), export.ratings) == [0, 1, 2, 3]
+    assert matched(films_table(), export.watchlist) == [5]
 
 
 def test_an_unzipped_export_folder_works_too(tmp_path: Path) -> None:
@@ -89,9 +94,8 @@ def test_user_lists_named_like_export_files_are_not_taken_for_them(
 
 
 def test_a_film_not_in_the_dataset_does_not_match() -> None:
-    matcher = FilmMatcher(films_table())
     export_film = read_export_row("2020-01-01,Unknown Film,1999,https://boxd.it/nope,3")
-    assert matcher.match(export_film) is None
+    assert matched(films_table(), [export_film]) == [-1]
 
 
 def test_rows_fall_back_from_lid_to_slug_to_title_in_one_pass() -> None:
@@ -100,20 +104,19 @@ def test_rows_fall_back_from_lid_to_slug_to_title_in_one_pass() -> None:
         "2020-01-01,Heat,1995,https://boxd.it/29qU,3",                      # lid
         "2020-01-01,Bugonia,2025,https://letterboxd.com/film/bugonia/,3",   # slug
         "2020-01-01,Leon: the Professional,1994,https://boxd.it/zzzz,3",    # title + year
-        "2020-01-01,Heat,1996,https://boxd.it/zzzz,3",                      # wrong year
+        "2020-01-01,Heat,1996,https://boxd.it/zzzz,3",                      # a year off
+        "2020-01-01,Heat,1997,https://boxd.it/zzzz,3",                      # another film
         "2020-01-01,Ran,1985,https://boxd.it/1Zc,3")]                       # lid again
-    assert FilmMatcher(films).match_all(rows).tolist() == [14, 12, 13, -1, 15]
+    assert matched(films, rows) == [4, 2, 3, 4, -1, 5]
 
 
 def test_titles_in_other_scripts_match_only_themselves() -> None:
     films = pd.DataFrame({"slug": ["seven-samurai", "hero", "amelie"], "lid": ["", "", ""],
                           "title": ["七人の侍", "英雄", "Amélie"],
-                          "year": pd.array([2001, 2001, 2001], dtype="Int64")}, index=[0, 1, 2])
-    matcher = FilmMatcher(films)
-    assert matcher.match(read_export_row("2020-01-01,Паразиты,2001,https://boxd.it/x,3")) is None
-    assert matcher.match(read_export_row("2020-01-01,…,2001,https://boxd.it/x,3")) is None
-    assert matcher.match(read_export_row("2020-01-01,英雄,2001,https://boxd.it/x,3")) == 1
-    assert matcher.match(read_export_row("2020-01-01,AMELIE,2001,https://boxd.it/x,3")) == 2
+                          "year": pd.array([2001, 2001, 2001], dtype="Int64")})
+    rows = [read_export_row(f"2020-01-01,{title},2001,https://boxd.it/x,3")
+            for title in ("Паразиты", "…", "英雄", "AMELIE")]
+    assert matched(films, rows) == [-1, -1, 1, 2]
 
 
 def test_an_odd_year_is_left_out_not_fatal() -> None:

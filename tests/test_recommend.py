@@ -276,7 +276,8 @@ def test_the_index_json_names_arrays_written_together(dataset_copy: Path, capsys
     # Another run refitting on other data fills a folder of its own; ours stays intact.
     data = load_ratings_dataset(copy)
     other = dataclasses.replace(data, rating=np.full_like(data.rating, 3))
-    model_cache.save_index(model_dir, model_cache.build_index(other), other, "other")
+    canonical = np.arange(other.n_films)
+    model_cache.save_index(model_dir, model_cache.build_index(other, canonical), other, "other")
     assert json.loads(meta_path.read_text())["folder"] != meta["folder"]
     assert (model_dir / meta["folder"] / "rating_values.npy").exists()
     meta_path.write_text(json.dumps(meta))
