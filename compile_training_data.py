@@ -3,6 +3,7 @@
     python compile_training_data.py new --users 200
     python compile_training_data.py continue --users 500 --refresh-older-than 30
     python compile_training_data.py import ratings_export.csv --movies movie_data.csv
+    python compile_training_data.py films --limit 500      # the films' own pages: metadata
 
 Safe to stop at any moment: Ctrl-C finishes the users in hand and saves them;
 even kill -9 loses only the batch in hand, which `continue` scrapes again.
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 import cli
+from builder.film_pass import run_film_pass
 from config import Config
 from errors import (EXIT_BLOCKED, BadInputError, FetchError, MarkupError, NotFoundError,
                     PrivateError, StopCrawlError, TransientError, exit_code_for)
@@ -59,7 +61,8 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Collect the public star ratings of Letterboxd's popular members into "
         "an incremental, crash-safe CSV dataset.",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=cli.EXIT_CODES_HELP)
-    modes = parser.add_subparsers(dest="mode", required=True, metavar="{new,continue,import}")
+    modes = parser.add_subparsers(dest="mode", required=True,
+                                  metavar="{new,continue,import,films}")
     new = modes.add_parser("new", help="start a fresh dataset (an existing one is archived, "
                            "never deleted)", epilog=cli.EXIT_CODES_HELP,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -88,12 +91,13 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                      help="film metadata CSV (movie_id,movie_title,year_released[,genres])")
     imp.add_argument("--people", type=cli.existing_path,
                      help="users CSV (username,display_name)")
-    for sub in (new, cont, imp):
+    films = _add_films_parser(modes)
+    for sub in (new, cont, imp, films):
         sub.add_argument("--output-dir", type=Path, metavar="DIR",
                          help="dataset folder (default output/, or test_output/ in test mode)")
         cli.add_common_arguments(sub)
     args = parser.parse_args(argv)
-    for name in ("users", "batch_size", "workers"):
+    for name in ("users", "batch_size", "workers", "limit"):
         value = getattr(args, name, None)
         if value is not None and value < (0 if name == "users" else 1):
             parser.error(f"--{name.replace('_', '-')} is out of range: {value}")
@@ -101,6 +105,44 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     if days is not None and not 0 <= days <= MAX_REFRESH_DAYS:  # also refuses nan
         parser.error(f"--refresh-older-than must be between 0 and {MAX_REFRESH_DAYS} days")
     return args
+
+
+def _add_films_parser(modes: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    films = modes.add_parser(
+        "films", help="read the films' own pages for their metadata (genres, runtime, "
+        "language, countries, series or film, average rating)", epilog=cli.EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    films.add_argument("--limit", type=int, metavar="N",
+                       help="read at most N film pages this run (default: every film that "
+                       "needs it)")
+    films.add_argument("--refresh-older-than", type=float, metavar="DAYS",
+                       help="also read again the pages read more than DAYS days ago")
+    films.add_argument("--batch-size", type=int, metavar="B",
+                       help="films saved per batch (default 50; 5 in test mode)")
+    return films
+
+
+def run_films(args: argparse.Namespace, config: Config) -> int:
+    """`films`: the film pages of films without metadata (or with old metadata)."""
+    older_than = (timedelta(days=args.refresh_older_than)
+                  if args.refresh_older_than is not None else None)
+    started = time.monotonic()
+    store = DatasetStore.open(config.data_dir)
+    with Fetcher(config) as fetcher, _Interrupts() as interrupts:
+        summary = run_film_pass(store, fetcher, limit=args.limit, older_than=older_than,
+                                batch_size=config.batch_users, stop=interrupts.stop,
+                                progress=cli.verbosity(args) >= 0)
+        stats = fetcher.stats()
+    print(f"film pages read: {summary.read:,}; gone from the site: {summary.gone:,}; "
+          f"failed (read again next run): {len(summary.failed):,}\n"
+          f"pages fetched: {stats.requests:,} ({stats.retries} retries) in "
+          f"{time.monotonic() - started:.1f} s; films left to read: "
+          f"{len(store.films_to_read(older_than)):,}")
+    if summary.stopped_by is not None:
+        logger.error("stopped: %s. %s The film pages read so far are saved; run `films` "
+                     "again much later.", summary.stopped_by, REFUSAL)
+        return EXIT_BLOCKED
+    return 0
 
 
 def _find_in_folder(folder: Path, names: Sequence[str]) -> Path | None:
@@ -309,11 +351,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     data_dir = config.data_dir
     if data_dir.exists() and not data_dir.is_dir():
         raise BadInputError(f"{data_dir} is a file, not a dataset folder")
-    if args.mode == "continue" and not dataset_exists(data_dir):
-        raise BadInputError(f"{data_dir} holds no dataset to continue; start one with `new`")
+    if args.mode in ("continue", "films") and not dataset_exists(data_dir):
+        raise BadInputError(f"{data_dir} holds no dataset to {args.mode}; start one with "
+                            "`new` or `import`")
     with exclusive_writer(data_dir):
         if args.mode == "import":
             return run_import(args, config)
+        if args.mode == "films":
+            return run_films(args, config)
         return run_scrape(args, config)
 
 

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from dataset import checks, film_table
+from dataset import checks, film_metadata, film_table
 from dataset.install import (commit_staging, finish_interrupted_install, fresh_staging,
                              install_staged)
 from dataset.layout import (BACKUP_DIR, COMPACT_SUFFIX, FILM_MAPPINGS_FILE, HEADERS,
@@ -368,6 +368,21 @@ class DatasetStore:
         self._state = new_state
         os.replace(pending, backups / backup)
         fsync_directory(backups)
+
+    # -- film metadata -------------------------------------------------------
+
+    def films_to_read(self, older_than: timedelta | None = None,
+                      now: datetime | None = None) -> list[str]:
+        """Films whose page was never read, or read longer ago than `older_than`."""
+        return film_metadata.films_to_read(self.data_dir, self._state, now or utc_now(),
+                                           older_than)
+
+    def save_film_metadata(self, pages: Sequence[film_metadata.FilmMetadata], *,
+                           now: datetime | None = None) -> None:
+        """Write what a batch of film pages said; one committed rewrite of the film table."""
+        if pages:
+            self._state = film_metadata.save(self.data_dir, self._state, pages,
+                                             now or utc_now())
 
     # -- compaction ---------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""A film's page to FilmDetails: identity, title, year, genres, average rating, TMDB/IMDb ids.
+"""A film's page to FilmDetails: identity, title, year, genres, average rating, runtime,
+language, countries, TMDB/IMDb ids (which tell a series from a film).
 
 Every field has a chain of sources, tried in order, because the page has been
 served raw and rendered, with and without JSON-LD, before and after the id moved
@@ -35,6 +36,12 @@ _GENRE_TAB_LINKS = lxml.etree.XPath(
     "//*[@id='tab-genres' or @id='tab-panel-genres']//a[starts-with(@href, '/films/genre/')]")
 _GENRE_LINKS = lxml.etree.XPath("//a[starts-with(@href, '/films/genre/')]")
 _EXTERNAL_LINK = lxml.etree.XPath("//a[@data-track-action=$site]/@href")
+_FOOTER = lxml.etree.XPath(f"string(//p[{has_class('text-footer')}])")
+# The details tab: a heading ("Primary Language", "Countries"...) then its links.
+_DETAIL_LINKS = lxml.etree.XPath(
+    "//h3[normalize-space(.)=$heading]/following-sibling::div[1]"
+    "//a[starts-with(@href, $prefix)]")
+_ANY_LINKS = lxml.etree.XPath("//a[starts-with(@href, $prefix)]")
 _BODY = lxml.etree.XPath("//body[1]")
 
 _VIEWINGABLE_UID = re.compile(r"viewingable\.uid\s*=\s*['\"]film:(\d+)['\"]")
@@ -44,6 +51,8 @@ _IMDB_ID = re.compile(r"\btt\d{5,}\b")
 _WEIGHTED_AVERAGE = re.compile(
     r"Weighted\s+average\s+of\s+([\d.]+)\s+based\s+on\s+([\d,]+)\s+ratings?")
 _OUT_OF_FIVE = re.compile(r"([\d.]+)\s+out\s+of\s+5")
+_MINUTES = re.compile(r"(\d[\d,]*)\s*mins?\b")
+_ISO_DURATION = re.compile(r"^PT(?:(\d+)H)?(?:(\d+)M)?$")
 
 
 def _movie_json_ld(page: lxml.html.HtmlElement) -> dict:
@@ -182,6 +191,31 @@ def _film_external_ids(page: lxml.html.HtmlElement
     return tmdb_id, tmdb_type, imdb_id
 
 
+def _film_runtime(page: lxml.html.HtmlElement, movie: dict) -> int | None:
+    match = _MINUTES.search(_FOOTER(page).replace("\xa0", " "))
+    if match:
+        return int(match.group(1).replace(",", "")) or None
+    duration = movie.get("duration")
+    match = _ISO_DURATION.match(duration) if isinstance(duration, str) else None
+    if match and any(match.groups()):
+        return int(match.group(1) or 0) * 60 + int(match.group(2) or 0) or None
+    return None
+
+
+def _detail_names(page: lxml.html.HtmlElement, headings: tuple[str, ...], prefix: str
+                  ) -> tuple[str, ...]:
+    """The names linked under the first of `headings` in the details tab; else every
+    link to `prefix` on the page, in order."""
+    for heading in headings:
+        links = _DETAIL_LINKS(page, heading=heading, prefix=prefix)
+        if links:
+            break
+    else:
+        links = _ANY_LINKS(page, prefix=prefix)
+    names = (clean_text(link.text_content()) for link in links)
+    return tuple(dict.fromkeys(name for name in names if name))
+
+
 def parse_film_page(html: str, slug: str | None = None) -> FilmDetails:
     """A film page; `slug` (the one requested) is used only if the page names none itself."""
     page = document(html)
@@ -196,4 +230,8 @@ def parse_film_page(html: str, slug: str | None = None) -> FilmDetails:
                        title=_film_title(page, movie), year=_film_year(page, movie),
                        genres=_film_genres(page, movie), average_rating=average,
                        rating_count=count, tmdb_id=tmdb_id, tmdb_type=tmdb_type,
-                       imdb_id=imdb_id)
+                       imdb_id=imdb_id, runtime=_film_runtime(page, movie),
+                       language=next(iter(_detail_names(
+                           page, ("Primary Language", "Language"), "/films/language/")), None),
+                       countries=_detail_names(page, ("Countries", "Country"),
+                                               "/films/country/"))

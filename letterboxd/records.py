@@ -54,6 +54,14 @@ class FilmDetails:
     tmdb_id: int | None
     tmdb_type: str | None
     imdb_id: str | None
+    runtime: int | None = None          # minutes
+    language: str | None = None         # the primary language, as the page names it
+    countries: tuple[str, ...] = ()     # as the page names them ("USA", "France")
+
+    @property
+    def content_type(self) -> str | None:
+        """"tv" for a series, "film" for a film, as its TMDB link says; None if unknown."""
+        return {"movie": "film", "tv": "tv"}.get(self.tmdb_type or "")
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,10 +18,11 @@ from typing import Iterable
 
 import numpy as np
 import pandas as pd
+import pycountry
 
 from names import SLUG_PATTERN, USERNAME_PATTERN, validate_slug, validate_username
 from simulated_site.records import GridPage, MemberRow, SiteEntry, SiteFilm
-from simulated_site.synthetic import generate_films, generate_members
+from simulated_site.synthetic import generate_films, generate_members, with_made_up_details
 
 MAX_FILM_ID = 2_000_000
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -320,7 +321,8 @@ class SiteData:
         lid = _unused_lid(digest >> 32, self._used_lids)
         if partial is None:
             title, year = _title_and_year_from_slug(slug)
-            return SiteFilm(slug, title, year, film_id, lid, (), *_external_ids(slug))
+            return with_made_up_details(SiteFilm(slug, title, year, film_id, lid, (),
+                                                 *_external_ids(slug)))
         return dataclasses.replace(partial, letterboxd_id=film_id, lid=lid)
 
 
@@ -362,15 +364,18 @@ def _base62(number: int, length: int = 6) -> str:
 
 def _films_from_movies_csv(path: str | Path) -> dict[str, SiteFilm | None]:
     movies = pd.read_csv(path, usecols=lambda column: column in
-                         {"movie_id", "movie_title", "year_released", "genres"},
-                         dtype={"movie_id": str, "movie_title": str, "genres": str})
+                         {"movie_id", "movie_title", "year_released", "genres", "runtime",
+                          "original_language", "content_type"},
+                         dtype={"movie_id": str, "movie_title": str, "genres": str,
+                                "original_language": str, "content_type": str})
     if "movie_id" not in movies.columns:
         raise ValueError(f"{path}: no movie_id column")
     _require_names(movies["movie_id"], SLUG_PATTERN, "film slug", path)
     films: dict[str, SiteFilm | None] = {}
     columns = {name: movies[name].tolist() if name in movies.columns else [None] * len(movies)
-               for name in ("movie_id", "movie_title", "year_released", "genres")}
-    for slug, title, year, genres in zip(*columns.values()):
+               for name in ("movie_id", "movie_title", "year_released", "genres", "runtime",
+                            "original_language", "content_type")}
+    for slug, title, year, genres, runtime, language, content_type in zip(*columns.values()):
         derived_title, derived_year = _title_and_year_from_slug(slug)
         has_year = isinstance(year, (int, float)) and not pd.isna(year)
         tmdb_id, imdb_id = _external_ids(slug)
@@ -380,8 +385,20 @@ def _films_from_movies_csv(path: str | Path) -> dict[str, SiteFilm | None]:
             year=int(year) if has_year else derived_year,
             letterboxd_id=0, lid="",  # assigned when added, so ids stay unique
             genres=tuple(genres.split("|")) if isinstance(genres, str) and genres else (),
-            tmdb_id=tmdb_id, imdb_id=imdb_id)
+            tmdb_id=tmdb_id, imdb_id=imdb_id,
+            runtime=int(runtime) if isinstance(runtime, float) and runtime > 0 else None,
+            language=_language_name(language),
+            content_type="tv" if content_type == "tv" else "film")
+        films[slug] = with_made_up_details(films[slug])
     return films
+
+
+def _language_name(code: object) -> str | None:
+    """The name the site writes for an ISO 639-1 code ("ja" -> "Japanese")."""
+    if not isinstance(code, str) or not code:
+        return None
+    language = pycountry.languages.get(alpha_2=code)
+    return language.name if language is not None else None
 
 
 def _require_names(values: pd.Series, pattern: str, what: str, path: object) -> None:

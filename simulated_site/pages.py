@@ -276,12 +276,15 @@ def film_page(film: SiteFilm, rating_count: int, rating_mean: float | None, *,
         links.append(f'<a href="http://www.imdb.com/title/{film.imdb_id}/maindetails" '
                      f'class="micro-button track-event" data-track-action="IMDb" '
                      f'target="_blank" >IMDb</a>')
+    tmdb_kind = "tv" if film.content_type == "tv" else "movie"
     if film.tmdb_id:
-        links.append(f'<a href="https://www.themoviedb.org/movie/{film.tmdb_id}/" '
+        links.append(f'<a href="https://www.themoviedb.org/{tmdb_kind}/{film.tmdb_id}/" '
                      f'class="micro-button track-event" data-track-action="TMDB" '
                      f'target="_blank" >TMDB</a>')
     genres = " ".join(f'<a href="/films/genre/{_attr(genre.lower().replace(" ", "-"))}/" '
                       f'class="text-slug">{_attr(genre)}</a>' for genre in film.genres)
+    runtime = f"{film.runtime}&nbsp;mins &nbsp;" if film.runtime else ""
+    details = _details_tab(film)
     head = (f'\t<meta property="og:type" content="video.movie">\n'
             f'\t<meta property="og:url" content="{film_url(slug)}">\n'
             f'\t<meta property="og:title" content="{_attr(film.display_name)}">\n'
@@ -306,8 +309,8 @@ def film_page(film: SiteFilm, rating_count: int, rating_mean: float | None, *,
 \t\t\t</div>
 \t\t</section>
 \t\t<section class="section col-10 col-main">
-\t\t\t<div id="tabbed-content"><div id="tab-genres" class="tabbed-content-block column-block"> <h3><span>Genres</span></h3> <div class="text-sluglist capitalize"> <p> {genres} </p> </div> </div></div>
-\t\t\t<p class="text-link text-footer"> More at {" ".join(links)} <span class="block-flag-wrapper"> <a href="#" class="report-link" data-report-url="/ajax/film:{film.letterboxd_id}/report-form">Report this page</a> </span> </p>
+\t\t\t<div id="tabbed-content"><div id="tab-genres" class="tabbed-content-block column-block"> <h3><span>Genres</span></h3> <div class="text-sluglist capitalize"> <p> {genres} </p> </div> </div>{details}</div>
+\t\t\t<p class="text-link text-footer"> {runtime} More at {" ".join(links)} <span class="block-flag-wrapper"> <a href="#" class="report-link" data-report-url="/ajax/film:{film.letterboxd_id}/report-form">Report this page</a> </span> </p>
 \t\t</section>
 \t\t<aside class="sidebar"><div class="csi js-csi " data-src="/csi/film/{slug}/ratings-summary/" data-on-load="rating-histogram"></div></aside>
 \t</div>
@@ -317,10 +320,31 @@ def film_page(film: SiteFilm, rating_count: int, rating_mean: float | None, *,
 {json_ld}
 /* ]]> */
 </script>"""
-    tmdb = film.tmdb_id if film.tmdb_id is not None else ""
+    # As on the real site, a series' body carries no TMDB id (its link above does).
+    tmdb = film.tmdb_id if film.tmdb_id is not None and tmdb_kind == "movie" else ""
     return _document(f"&lrm;{_attr(film.display_name)} &bull; Letterboxd",
                      f'class="film backdropped" data-type="film" data-tmdb-type="movie" '
                      f'data-tmdb-id="{tmdb}"', content, head)
+
+
+def _details_tab(film: SiteFilm) -> str:
+    """The Details tab: countries and the primary language, linked as the site links them."""
+    def slugs(kind: str, names: tuple[str, ...]) -> str:
+        return " ".join(f'<a href="/films/{kind}/{_attr(name.lower().replace(" ", "-"))}/" '
+                        f'class="text-slug"> {_attr(name)} </a>' for name in names)
+
+    parts = []
+    if film.countries:
+        heading = "Countries" if len(film.countries) > 1 else "Country"
+        parts.append(f'<h3><span>{heading}</span></h3> <div class="text-sluglist"> <p> '
+                     f'{slugs("country", film.countries)} </p> </div>')
+    if film.language:
+        parts.append('<h3><span>Primary Language</span></h3> <div class="text-sluglist"> <p> '
+                     f'{slugs("language", (film.language,))} </p> </div>')
+    if not parts:
+        return ""
+    return ('<div id="tab-details" class="tabbed-content-block column-block"> '
+            + " ".join(parts) + " </div>")
 
 
 def _message_page(title: str, heading: str, text: str) -> str:

@@ -15,6 +15,10 @@ class SiteFilm:
     genres: tuple[str, ...] = ()
     tmdb_id: int | None = None
     imdb_id: str | None = None
+    runtime: int | None = None        # minutes
+    language: str | None = None       # the primary language's name, as the site writes it
+    countries: tuple[str, ...] = ()   # names, as the site writes them ("USA")
+    content_type: str = "film"        # or "tv": a series, whose TMDB link is /tv/
 
     @property
     def display_name(self) -> str:

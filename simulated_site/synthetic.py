@@ -6,6 +6,8 @@ naive CSV writers, HTML templating and spreadsheets.
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import random
 import re
 import unicodedata
@@ -43,6 +45,28 @@ _SYLLABLES = ("ka", "lo", "mi", "ra", "ven", "to", "sa", "ne", "bo", "di", "jun"
 _FIRST_NAMES = ("Anna", "Zoë", "José", "Mika", "Sam", "Léa", "Omar", "Yuki", "Björn", "Ada")
 
 
+_LANGUAGES = ("English", "English", "English", "French", "Japanese", "Korean", "Spanish",
+              "German", "Italian")
+_COUNTRIES = ("USA", "UK", "France", "Japan", "South Korea", "Spain", "Germany", "Italy")
+
+
+def with_made_up_details(film: SiteFilm) -> SiteFilm:
+    """The film with a runtime, language, countries and (rarely) a series' content type,
+    stable per slug and drawn from its hash, so that adding them changes no other
+    random draw of the site."""
+    digest = int.from_bytes(hashlib.blake2b(film.slug.encode(), digest_size=16,
+                                            person=b"details").digest(), "big")
+    return dataclasses.replace(
+        film,
+        runtime=film.runtime or 70 + digest % 110,
+        language=film.language or _LANGUAGES[(digest >> 8) % len(_LANGUAGES)],
+        countries=film.countries or tuple(dict.fromkeys(
+            _COUNTRIES[(digest >> shift) % len(_COUNTRIES)] for shift in (16, 24)[
+                :1 + (digest >> 32) % 2])),
+        content_type=film.content_type if film.content_type != "film" else (
+            "tv" if (digest >> 40) % 25 == 0 else "film"))
+
+
 def generate_films(rng: random.Random, n_films: int) -> list[SiteFilm]:
     """Films in popularity order, awkward titles among the popular ones."""
     awkward_at = {1 + 2 * i: title for i, title in enumerate(_AWKWARD_TITLES)
@@ -59,7 +83,8 @@ def generate_films(rng: random.Random, n_films: int) -> list[SiteFilm]:
         genres = tuple(rng.sample(_GENRES, rng.randint(1, 3)))
         tmdb_id = None if rng.random() < 0.03 else rng.randint(2, 1_400_000)
         imdb_id = None if rng.random() < 0.05 else f"tt{rng.randint(1, 9_999_999):07d}"
-        films.append(SiteFilm(slug, title, year, 0, "", genres, tmdb_id, imdb_id))
+        films.append(with_made_up_details(SiteFilm(slug, title, year, 0, "", genres, tmdb_id,
+                                                   imdb_id)))
     return films
 
 
