@@ -35,6 +35,7 @@ from films.titles import shown_title_and_year, slug_candidates, split_slug_year,
 
 # How far apart two runtimes of one film may be (cuts, rounding) before they are two films.
 _SAME_RUNTIME_MINUTES = 5
+_SAME_RUNTIME_MINUTES_A_YEAR_APART = 2
 # Subtitle separators: "Title: Subtitle", "Title - Subtitle".
 _SUBTITLE_SEPARATORS = (":", " - ", " – ")
 
@@ -131,8 +132,9 @@ class FilmCatalogue:
     @cached_property
     def canonical(self) -> np.ndarray:
         """Canonical film id per film: the lowest id among the films that are one film:
-        the same lid; the same title and year with runtimes both known and agreeing; or
-        the same title under a slug that is the other's plus the film's year."""
+        the same lid; the same title and year (or years one apart) with runtimes both
+        known and agreeing; or the same title under a slug that is the other's plus the
+        film's year."""
         if self._canonical is not None:
             return self._canonical
         parent = np.arange(self.size)
@@ -163,13 +165,17 @@ class FilmCatalogue:
         known = films[(self.years > 0) & (self._keys != "")]
         frame = pd.DataFrame({"key": self._keys[known], "year": self.years[known],
                               "film": known}).sort_values(["key", "year", "film"])
-        same = ((frame["key"].to_numpy()[1:] == frame["key"].to_numpy()[:-1])
-                & (frame["year"].to_numpy()[1:] == frame["year"].to_numpy()[:-1]))
+        same_key = frame["key"].to_numpy()[1:] == frame["key"].to_numpy()[:-1]
+        year_gap = np.diff(frame["year"].to_numpy())
         ordered = frame["film"].to_numpy()
-        first, second = ordered[:-1][same], ordered[1:][same]
-        # Two films may share a title and a year: only a runtime both know makes it one.
-        close = np.abs(runtimes[first] - runtimes[second]) <= _SAME_RUNTIME_MINUTES
-        yield from zip(first[close], second[close])
+        first, second = ordered[:-1][same_key], ordered[1:][same_key]
+        gap = year_gap[same_key]
+        runtime_gap = np.abs(runtimes[first] - runtimes[second])
+        # Two films may share a title and a year: only a runtime both know makes it one;
+        # a year apart (sources disagree on release years) only a nearly equal one.
+        one = ((gap == 0) & (runtime_gap <= _SAME_RUNTIME_MINUTES)) | (
+            (gap == 1) & (runtime_gap <= _SAME_RUNTIME_MINUTES_A_YEAR_APART))
+        yield from zip(first[one], second[one])
 
         slugs = self._films["slug"].astype(str)
         # "-YEAR-N" says Letterboxd has several films of that title and year: never linked.
