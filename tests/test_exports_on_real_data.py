@@ -2,25 +2,21 @@
 
 The shared 500k sample is imported with its movies file (missing and shifted years,
 series among the films, one film under two slugs), and export ZIPs are built from
-sample members' own ratings, written as Letterboxd writes them: real titles, release
-years, boxd.it links the dataset does not know. Whatever the rule that finds a film,
+sample members' own ratings (benchmarks/sample_exports.py). Whatever the rule that finds a film,
 no logged film may come back as a pick.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.sample_exports import export_zip
 from compile_training_data import main as build
 from films.matching import FilmCatalogue, FilmReference
-from films.titles import split_slug_year
 from recommend import main as recommend
 from recommender.cache import load_or_fit
 
@@ -47,47 +43,6 @@ def shared_dataset_dir_module() -> Path:
     if not (SHARED_DATASET_DIR / "ratings.csv.gz").is_file():
         pytest.skip(f"{SHARED_DATASET_DIR} is not available")
     return SHARED_DATASET_DIR
-
-
-def release_year(movie: pd.Series, slug: str) -> str:
-    """The year an export would give: the metadata's, or (where it lost it) the release
-    date's, the slug's, or a recent one: the films missing it are recent releases."""
-    if movie["year_released"]:
-        return movie["year_released"]
-    if movie["release_date"][:4].isdigit():
-        return movie["release_date"][:4]
-    return str(split_slug_year(slug)[1] or 2023)
-
-
-def export_zip(path: Path, rows: pd.DataFrame, movies: pd.DataFrame) -> Path:
-    """A member's films as an export: most rated, some only watched, in the diary (no film
-    link there) or liked; the links are boxd.it ones the dataset cannot know."""
-    files = {name: io.StringIO() for name in ("ratings", "watched", "diary", "likes")}
-    writers = {name: csv.writer(handle, lineterminator="\r\n") for name, handle in files.items()}
-    writers["ratings"].writerow(["Date", "Name", "Year", "Letterboxd URI", "Rating"])
-    writers["watched"].writerow(["Date", "Name", "Year", "Letterboxd URI"])
-    writers["likes"].writerow(["Date", "Name", "Year", "Letterboxd URI"])
-    writers["diary"].writerow(["Date", "Name", "Year", "Letterboxd URI", "Rating", "Rewatch",
-                               "Tags", "Watched Date"])
-    for number, (slug, rating) in enumerate(zip(rows["movie_id"], rows["rating_val"])):
-        movie = movies.loc[slug]
-        name, year = movie["movie_title"], release_year(movie, slug)
-        uri = f"https://boxd.it/z{number}"
-        kind = number % 10
-        if kind < 7:
-            writers["ratings"].writerow(["2024-01-01", name, year, uri, f"{rating / 2:g}"])
-        elif kind < 8:
-            writers["watched"].writerow(["2024-01-01", name, year, uri])
-        elif kind < 9:
-            writers["diary"].writerow(["2024-01-02", name, year, "https://boxd.it/entry1", "",
-                                       "", "", "2024-01-01"])
-        else:
-            writers["likes"].writerow(["2024-01-01", name, year, uri])
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, handle in files.items():
-            archive.writestr("likes/films.csv" if name == "likes" else f"{name}.csv",
-                             handle.getvalue())
-    return path
 
 
 def picks(data_dir: Path, export: Path, capsys, *flags: str) -> list[str]:
