@@ -151,6 +151,11 @@ class CandidateQueue:
         self.page_of: dict[str, int] = {}
         self.display_names: dict[str, str] = {}
 
+    @property
+    def planned(self) -> int:
+        """Users this queue yields at most: the progress bar's total."""
+        return len(self._refresh) + self._new_users
+
     def __iter__(self) -> Iterator[str]:
         queued: set[str] = set()
         for username in self._refresh:
@@ -250,7 +255,7 @@ def build(store: DatasetStore, fetcher: Fetcher, config: Config,
     with _Interrupts() as interrupts:
         try:
             for result in scrape_users(fetcher, candidates, config.workers,
-                                       stop=interrupts.stop, progress=True):
+                                       stop=interrupts.stop, total=candidates.planned):
                 record = _record_for(result, candidates.display_names.get(result.username, ""))
                 if record.status is not ScrapeStatus.OK:
                     summary.skip(record.status, record.username)

@@ -24,6 +24,7 @@ from letterboxd.list_import import list_import_csv
 from letterboxd.urls import LIST_IMPORT_PAGE
 from names import validate_username
 from presentation.picks import FORMATS, list_entries, render
+from presentation.progress import ShareBar
 from recommender.cache import load_or_fit
 from recommending.filters import FilmFilter, allowed_films
 from recommending.picks import WatchlistUse, recommend
@@ -134,7 +135,8 @@ def run_evaluation(args: argparse.Namespace, config: Config) -> int:
         table = (data.user_index, data.film_index, data.rating, data.n_users, data.n_films)
         watched = (data.unrated_user, data.unrated_film)
     try:
-        report = evaluation.evaluate(*table, seed=args.seed, watched=watched)
+        with ShareBar("evaluating") as bar:
+            report = evaluation.evaluate(*table, seed=args.seed, watched=watched, progress=bar)
     except ValueError as error:  # too few ratings or users for the protocol
         raise BadInputError(f"cannot evaluate: {error}") from None
     print(evaluation.format_report(report))

@@ -33,15 +33,16 @@ def bars_shown() -> bool:
 
 
 def progress_bar(total: float | None, description: str, *, unit: str = "it",
-                 unit_scale: bool = False, leave: bool = True) -> tqdm:
+                 unit_scale: bool = False, leave: bool = True, wanted: bool = True) -> tqdm:
     """A counting bar on stderr: with a total it shows the percentage and the time left.
 
     `unit_scale` suits bytes (1.2 MB rather than 1234567 B). The bar is a no-op object
-    where `bars_shown()` is false, so callers update it unconditionally.
+    where `bars_shown()` is false or the caller does not want it, so callers update it
+    unconditionally.
     """
     return tqdm(total=total, desc=description, unit=unit, unit_scale=unit_scale,
-                leave=leave, file=sys.stderr, disable=not bars_shown(), dynamic_ncols=True,
-                mininterval=0.25)
+                leave=leave, file=sys.stderr, disable=not (wanted and bars_shown()),
+                dynamic_ncols=True, mininterval=0.25)
 
 
 class ShareBar:
@@ -72,8 +73,10 @@ class ShareBar:
         self.close()
 
 
-def share_of(progress: ShareProgress | None, start: float, end: float) -> ShareProgress | None:
-    """A sub-job's progress (its own 0 to 1) as the part `start` to `end` of `progress`."""
+def share_of(progress: ShareProgress | None, start: float, end: float, *,
+             stage: str | None = None) -> ShareProgress | None:
+    """A sub-job's progress (its own 0 to 1) as the part `start` to `end` of `progress`;
+    with `stage`, all of it shown under that name rather than the sub-job's own."""
     if progress is None:
         return None
-    return lambda stage, share: progress(stage, start + (end - start) * share)
+    return lambda own, share: progress(stage or own, start + (end - start) * share)

@@ -11,6 +11,7 @@ import numpy as np
 from config import Config
 from errors import BadInputError, ModelFileError, NotFoundError, PrivateError
 from letterboxd.export_reader import FilmMatcher, read_export
+from presentation.progress import progress_bar
 from recommender.cache import CachedModel, load_or_fit
 
 logger = logging.getLogger("letterboxd.recommend")
@@ -43,6 +44,23 @@ def taste_from_dataset(data: CachedModel, username: str) -> UserTaste | None:
                      source_note=f"{len(films)} ratings stored in the dataset")
 
 
+class _PageBar:
+    """A bar over a grid's pages; its total grows as the pages read link further ones."""
+
+    def __init__(self, description: str) -> None:
+        self._bar = progress_bar(None, description, unit="page", leave=False)
+
+    def __call__(self, pages: int, last_page: int) -> None:
+        self._bar.total = last_page
+        self._bar.update(pages - self._bar.n)
+
+    def __enter__(self) -> "_PageBar":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.close()
+
+
 def taste_from_site(data: CachedModel, username: str, config: Config) -> UserTaste:
     """A public profile's films, ratings and watchlist, read through the polite fetcher."""
     # Imported here: the HTTP stack costs a tenth of a second that offline runs need not pay.
@@ -51,13 +69,15 @@ def taste_from_site(data: CachedModel, username: str, config: Config) -> UserTas
 
     with Fetcher(config) as fetcher:
         try:
-            scraped = scrape_user_films(fetcher, username)
+            with _PageBar(f"reading the films of {username}") as on_page:
+                scraped = scrape_user_films(fetcher, username, on_page)
         except NotFoundError:
             raise BadInputError(f"there is no Letterboxd user {username!r}") from None
         except PrivateError:
             raise BadInputError(f"the films of {username!r} are not public") from None
         try:
-            watchlist_tiles = scrape_watchlist(fetcher, username)
+            with _PageBar(f"reading the watchlist of {username}") as on_page:
+                watchlist_tiles = scrape_watchlist(fetcher, username, on_page)
         except (NotFoundError, PrivateError):
             watchlist_tiles = None
     film_ids = data.film_ids_for_slugs([tile.slug for tile in scraped.films])
