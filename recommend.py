@@ -23,7 +23,7 @@ from errors import BadInputError
 from letterboxd.list_import import list_import_csv
 from letterboxd.urls import LIST_IMPORT_PAGE
 from names import validate_username
-from presentation.picks import FORMATS, list_entries, render
+from presentation.picks import FORMATS, list_entries, render, table_width
 from presentation.progress import ShareBar
 from recommender.cache import load_or_fit
 from recommending.filters import FilmFilter, allowed_films
@@ -42,6 +42,7 @@ class ListRequest:
     top: int
     watchlist: WatchlistUse
     output_format: str
+    table_width: int | None  # None: as wide as the longest line (--wide)
     letterboxd_list: Path | None
 
 
@@ -54,12 +55,15 @@ def list_request(args: argparse.Namespace) -> ListRequest:
                                genres=tuple(args.genre),
                                excluded_genres=tuple(args.exclude_genre)),
         top=args.top, watchlist=watchlist, output_format=args.format,
-        letterboxd_list=args.letterboxd_list)
+        table_width=None if args.wide else table_width(), letterboxd_list=args.letterboxd_list)
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="recommend.py",
-        description="List the films a Letterboxd user will most likely love and has not seen.",
+        description="List the films a Letterboxd user will most likely love and has not seen.\n\n"
+        "The list is ordered by how well each film matches the user's taste; the stars\n"
+        "beside a film are the rating they would likely give it. The two come from\n"
+        "different models, so a film with fewer stars can rank above one with more.",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=cli.EXIT_CODES_HELP)
     who = parser.add_argument_group("whose taste")
     who.add_argument("username", nargs="?", help="a member of the dataset, or any public "
@@ -92,7 +96,11 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                            help="include watchlist films and rank them higher "
                            "(by default they are left out, since you know of them)")
     out = parser.add_argument_group("output and evaluation")
-    out.add_argument("--format", choices=FORMATS, default="table")
+    out.add_argument("--format", choices=FORMATS, default="table",
+                     help="table (default: fits the terminal, 80 columns when piped), csv or "
+                     "json (every field, the predicted rating 1-10 too)")
+    out.add_argument("--wide", action="store_true",
+                     help="a table with whole titles and every reason, however wide")
     out.add_argument("--letterboxd-list", type=Path, metavar="FILE",
                      help="also write a CSV that Letterboxd's list import accepts")
     out.add_argument("--data-dir", type=Path, metavar="DIR",
@@ -167,7 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not picks:
         logger.warning("no film passes the filters")
     if picks or request.output_format != "table":  # an empty JSON list or CSV header parses
-        print(render(picks, request.output_format))
+        print(render(picks, request.output_format, width=request.table_width,
+                     own_average=taste.average_stars))
     if request.letterboxd_list is not None:
         try:
             write_atomically(request.letterboxd_list,

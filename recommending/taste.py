@@ -28,6 +28,11 @@ class UserTaste:
     watchlist: np.ndarray | None  # None when unknown
     source_note: str
 
+    @property
+    def average_stars(self) -> float | None:
+        """The user's own average rating in stars: what predicted stars are read against."""
+        return float(np.mean(self.ratings)) / 2 if len(self.ratings) else None
+
 
 def taste_from_dataset(data: CachedModel, username: str) -> UserTaste | None:
     """The stored films of a member, or None when the dataset has none of theirs (never

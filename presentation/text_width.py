@@ -1,0 +1,43 @@
+"""Text measured the way a terminal draws it: East Asian wide characters take two columns,
+combining accents none. `len()` counts neither right, and a table aligned by it breaks
+on the first Japanese title or decomposed accent."""
+from __future__ import annotations
+
+from wcwidth import wcwidth
+
+ELLIPSIS = "…"
+
+
+def _columns(character: str) -> int:
+    # wcwidth says -1 for a control character: titles reach us without them, so none.
+    return max(wcwidth(character), 0)
+
+
+def display_width(text: str) -> int:
+    """The columns `text` takes on a terminal."""
+    return sum(_columns(character) for character in text)
+
+
+def cut_to_width(text: str, width: int) -> str:
+    """`text` if it fits in `width` columns, else its start and an ellipsis that do.
+
+    A combining accent stays with its letter: it is kept only with the letter before it.
+    """
+    if display_width(text) <= width:
+        return text
+    if width < 1:
+        return ""
+    kept: list[str] = []
+    used = 0
+    for character in text:
+        columns = _columns(character)
+        if used + columns > width - 1:
+            break
+        kept.append(character)
+        used += columns
+    return "".join(kept).rstrip() + ELLIPSIS
+
+
+def pad_to_width(text: str, width: int) -> str:
+    """`text` followed by the spaces that make it `width` columns wide."""
+    return text + " " * max(0, width - display_width(text))
