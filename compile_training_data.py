@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
+import textwrap
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 import cli
-from config import Config
+from config import Config, configured_mode
 from errors import (EXIT_BLOCKED, BadInputError, FetchError, MarkupError, NotFoundError,
                     PrivateError, StopCrawlError, TransientError, exit_code_for)
 from fetch_ratings import Fetcher
@@ -53,46 +55,91 @@ class RunSummary:
         self.skipped.setdefault(status.value, []).append(username)
 
 
+def _subcommand(modes: argparse._SubParsersAction, name: str, summary: str
+                ) -> argparse.ArgumentParser:
+    return modes.add_parser(name, help=summary,
+                            description=textwrap.fill(summary[0].upper() + summary[1:] + ".",
+                                                      width=78),
+                            epilog=cli.EXIT_CODES_HELP,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _add_scrape_arguments(sub: argparse.ArgumentParser) -> None:
+    """What `new` and `continue` share: how many users, how often saved, which site."""
+    sub.add_argument("--users", type=int, metavar="N",
+                     help="new popular members to scrape this run (default 100; 10 in test "
+                     "mode); vanished or private ones count towards N, users whose "
+                     "scrape failed last time are retried on top")
+    sub.add_argument("--batch-size", type=int, metavar="B",
+                     help="users saved per batch (default 50; 5 in test mode)")
+
+
+def _add_dataset_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--output-dir", type=Path, metavar="DIR",
+                     help="dataset folder (default output/, or test_output/ in test mode)")
+
+
+def _add_new_parser(modes: argparse._SubParsersAction) -> None:
+    sub = _subcommand(modes, "new", "start a fresh dataset (an existing one is archived, "
+                      "never deleted)")
+    _add_scrape_arguments(sub)
+    _add_dataset_arguments(sub)
+    cli.add_common_arguments(sub)
+
+
+def _add_continue_parser(modes: argparse._SubParsersAction) -> None:
+    sub = _subcommand(modes, "continue", "resume and extend the dataset: skip users already "
+                      "scraped, add the next popular members")
+    _add_scrape_arguments(sub)
+    sub.add_argument("--refresh-older-than", type=float, metavar="DAYS",
+                     help="also re-scrape users whose last scrape is older than DAYS days, "
+                     "replacing their old ratings")
+    _add_dataset_arguments(sub)
+    cli.add_common_arguments(sub)
+
+
+def _add_import_parser(modes: argparse._SubParsersAction) -> None:
+    sub = _subcommand(modes, "import", "build the dataset from a published ratings file "
+                      "(Kaggle letterboxd-movie-ratings-data layout) instead of scraping")
+    sub.add_argument("ratings", type=cli.existing_path,
+                     help="ratings CSV (user_id,movie_id,rating_val) or a folder holding "
+                     "ratings_export.csv / ratings.csv(.gz)")
+    sub.add_argument("--movies", type=cli.existing_path,
+                     help="film metadata CSV (movie_id,movie_title,year_released[,genres])")
+    sub.add_argument("--people", type=cli.existing_path,
+                     help="users CSV (username,display_name)")
+    _add_dataset_arguments(sub)
+    cli.add_data_and_output_arguments(sub)
+
+
+SUBCOMMANDS = ("new", "continue", "import")
+
+
+def _with_mode(argv: Sequence[str] | None) -> tuple[list[str], bool]:
+    """The arguments with a subcommand first: MODE from config.py when none is named
+    (`python compile_training_data.py [options]`), and whether that happened."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] and (arguments[0] in SUBCOMMANDS or arguments[0] in ("-h", "--help")):
+        return arguments, False
+    return [configured_mode(), *arguments], True
+
+
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="compile_training_data.py",
-        description="Collect the public star ratings of Letterboxd's popular members into "
-        "an incremental, crash-safe CSV dataset.",
+        usage="%(prog)s [-h] [{new,continue,import}] [options]",
+        description="Collect the public star ratings of Letterboxd's popular members into\n"
+        "an incremental, crash-safe CSV dataset.\n\nWith no subcommand it runs the mode set "
+        "by MODE in config.py (or the\nLETTERBOXD_MODE variable): `continue` unless changed, "
+        "which starts a\ndataset when there is none. `SUBCOMMAND --help` lists its options.",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=cli.EXIT_CODES_HELP)
     modes = parser.add_subparsers(dest="mode", required=True, metavar="{new,continue,import}")
-    new = modes.add_parser("new", help="start a fresh dataset (an existing one is archived, "
-                           "never deleted)", epilog=cli.EXIT_CODES_HELP,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
-    cont = modes.add_parser("continue", help="resume and extend the dataset: skip users "
-                            "already scraped, add the next popular members",
-                            epilog=cli.EXIT_CODES_HELP,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    imp = modes.add_parser("import", help="build the dataset from a published ratings file "
-                           "(Kaggle letterboxd-movie-ratings-data layout) instead of scraping",
-                           epilog=cli.EXIT_CODES_HELP,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
-    for sub in (new, cont):
-        sub.add_argument("--users", type=int, metavar="N",
-                         help="new popular members to scrape this run (default 100; 10 in test "
-                         "mode); vanished or private ones count towards N, users whose "
-                         "scrape failed last time are retried on top")
-        sub.add_argument("--batch-size", type=int, metavar="B",
-                         help="users saved per batch (default 50; 5 in test mode)")
-        sub.add_argument("--refresh-older-than", type=float, metavar="DAYS",
-                         help="also re-scrape users whose last scrape is older than DAYS days, "
-                         "replacing their old ratings")
-    imp.add_argument("ratings", type=cli.existing_path,
-                     help="ratings CSV (user_id,movie_id,rating_val) or a folder holding "
-                     "ratings_export.csv / ratings.csv(.gz)")
-    imp.add_argument("--movies", type=cli.existing_path,
-                     help="film metadata CSV (movie_id,movie_title,year_released[,genres])")
-    imp.add_argument("--people", type=cli.existing_path,
-                     help="users CSV (username,display_name)")
-    for sub in (new, cont, imp):
-        sub.add_argument("--output-dir", type=Path, metavar="DIR",
-                         help="dataset folder (default output/, or test_output/ in test mode)")
-        cli.add_common_arguments(sub)
-    args = parser.parse_args(argv)
+    _add_new_parser(modes)
+    _add_continue_parser(modes)
+    _add_import_parser(modes)
+    arguments, from_config = _with_mode(argv)
+    args = parser.parse_args(arguments)
+    args.mode_from_config = from_config
     for name in ("users", "batch_size", "workers"):
         value = getattr(args, name, None)
         if value is not None and value < (0 if name == "users" else 1):
@@ -312,7 +359,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     data_dir = config.data_dir
     if data_dir.exists() and not data_dir.is_dir():
         raise BadInputError(f"{data_dir} is a file, not a dataset folder")
-    if args.mode == "continue" and not dataset_exists(data_dir):
+    if args.mode_from_config:
+        args.mode = _announce_configured_mode(args.mode, data_dir)
+    elif args.mode == "continue" and not dataset_exists(data_dir):
         raise BadInputError(f"{data_dir} holds no dataset to continue; start one with `new`")
     with exclusive_writer(data_dir):
         if args.mode == "import":
@@ -320,11 +369,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_scrape(args, config)
 
 
+def _announce_configured_mode(mode: str, data_dir: Path) -> str:
+    """Say which mode the bare command runs and how to pick the other; the mode to run
+    (`continue` with no dataset yet starts one, as `new` would)."""
+    if mode == "continue":
+        if dataset_exists(data_dir):
+            logger.info("mode continue (MODE in config.py): extending the dataset in %s; "
+                        "`compile_training_data.py new` starts a fresh one", data_dir)
+            return mode
+        logger.info("mode continue (MODE in config.py): %s holds no dataset yet, so "
+                    "starting one", data_dir)
+        return "new"
+    logger.info("mode new (MODE in config.py): starting a fresh dataset in %s (the old one, "
+                "if any, is archived); `compile_training_data.py continue` extends it instead",
+                data_dir)
+    return mode
+
+
 def run_scrape(args: argparse.Namespace, config: Config) -> int:
     """`new` or `continue`: crawl, save batch by batch, print the summary."""
     data_dir = config.data_dir
-    refresh = (timedelta(days=args.refresh_older_than)
-               if args.refresh_older_than is not None else None)
+    days = getattr(args, "refresh_older_than", None)
+    refresh = timedelta(days=days) if days is not None else None
     started = time.monotonic()
     first_members_page = None
     with Fetcher(config) as fetcher:

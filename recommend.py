@@ -110,7 +110,8 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                      "file in the Kaggle layout (user_id,movie_id,rating_val)")
     out.add_argument("--seed", type=int, default=0,
                      help="seed of the evaluation split (default 0)")
-    cli.add_common_arguments(parser)
+    cli.add_site_arguments(parser, workers=False)  # one profile is read page after page
+    cli.add_data_and_output_arguments(parser)
     args = parser.parse_args(argv)
     chosen = sum(x is not None and x is not False for x in (args.username, args.export,
                                                             args.evaluate))

@@ -237,14 +237,14 @@ def load_or_fit(data_dir: Path, *, refit: bool = False) -> CachedModel:
         if not len(data.rating):
             raise DatasetError(data_dir, "holds no ratings yet: add users with "
                                "`compile_training_data.py continue` first") from None
-        logger.info("%s (%s for %s ratings); later runs reuse it", _why_fit(model_dir, reason),
+        logger.info("%s (%s for %s ratings)", _why_fit(model_dir, reason),
                     fit_time_estimate(len(data.rating)), f"{len(data.rating):,}")
         started = time.monotonic()
         with ShareBar("fitting the model") as bar:
             model = fit_model(data.user_index, data.film_index, data.rating, data.n_users,
                               data.n_films, watched=(data.unrated_user, data.unrated_film),
                               progress=bar)
-        logger.info("model fitted in %.1f s", time.monotonic() - started)
+        logger.info("model fitted in %.1f s; later runs reuse it", time.monotonic() - started)
         arrays = build_index(data)
         try:
             save_model(model, model_dir, fingerprint)
