@@ -20,7 +20,8 @@ from tqdm import tqdm
 # Told what is being done and the share of the whole done so far (0 to 1).
 ShareProgress = Callable[[str, float], None]
 
-_SHARE_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]"
+# The stage last, after the time left: a stage's name may be long, the rest never moves.
+_SHARE_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}"
 
 
 def bars_shown() -> bool:

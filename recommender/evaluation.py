@@ -244,7 +244,7 @@ def evaluate(user_index: np.ndarray, film_index: np.ndarray, ratings: np.ndarray
                       params, watched=(watched_users[~held_watched],
                                        watched_films[~held_watched]),
                       progress=share_of(progress, 0, _FIT_ENDS,
-                                        stage="fitting on the members kept"))
+                                        stage="fitting"))
     fit_seconds = time.perf_counter() - started
     baselines = Baselines(user_index[train], film_index[train], ratings[train], n_users,
                            n_films)
@@ -256,7 +256,7 @@ def evaluate(user_index: np.ndarray, film_index: np.ndarray, ratings: np.ndarray
     per_user_seconds = 0.0
     ranked_users = hidden_ratings = 0
     k = min(TOP_K, n_films)
-    scoring = f"scoring {len(held_out)} members held out"
+    scoring = f"{len(held_out)} members held out"
     for done, (known, hidden) in enumerate(held_out):
         if progress is not None:
             progress(scoring, _FIT_ENDS + (_USERS_END - _FIT_ENDS) * done / len(held_out))
@@ -328,7 +328,7 @@ def _cross_validated_rmse(user_index: np.ndarray, film_index: np.ndarray, rating
         model = fit_model(user_index[train], film_index[train], ratings[train], n_users,
                           n_films, params, watched=watched, progress=share_of(
                               progress, held_fold / CV_FOLDS, (held_fold + 1) / CV_FOLDS,
-                              stage=f"cross-validation, fold {held_fold + 1} of {CV_FOLDS}"))
+                              stage=f"cross-validation {held_fold + 1}/{CV_FOLDS}"))
         users, films, actual = user_index[test], film_index[test], ratings[test]
         predictions: dict[str, np.ndarray] = {
             GLOBAL_MEAN: np.full(len(actual), baselines.mean),

@@ -160,7 +160,7 @@ def _learn_second_stage(user_index: np.ndarray, film_index: np.ndarray, ratings:
         logger.debug("too few members (%d) to learn the second stage from; keeping the "
                      "first stage's order", n_inner)
         return LinearStage.first_stage_order()
-    tuning = f"tuning the order on {n_inner} members left out"
+    tuning = "tuning the order"
     inner = np.zeros(n_users, dtype=bool)
     inner[rng.choice(eligible, n_inner, replace=False)] = True
     kept, kept_watched = ~inner[user_index], ~inner[watched_users]

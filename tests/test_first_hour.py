@@ -196,3 +196,18 @@ def test_no_bar_into_a_pipe_nor_with_quiet(site, tmp_path: Path) -> None:
     assert "scraping users" not in piped and "\r" not in piped
     quiet = run_builder(site, tmp_path / "quiet", True, "-q")
     assert "scraping users" not in quiet and "INFO" not in quiet
+
+
+# --- the README's offline commands ---------------------------------------------------------
+
+def test_the_shipped_examples_import_and_recommend_with_nothing_downloaded(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    examples = PROJECT_ROOT / "examples"
+    data_dir = tmp_path / "data"
+    assert build_main(["import", str(examples / "published"), "--output-dir", str(data_dir),
+                       "-q"]) == 0
+    assert recommend_main(["--export", str(examples / "letterboxd-export-example.zip"),
+                           "--data-dir", str(data_dir), "-n", "20", "-q"]) == 0
+    header, *rows, footer = capsys.readouterr().out.strip("\n").splitlines()
+    assert header.split()[:2] == ["#", "Film"] and len(rows) == 20
+    assert "your average" in footer
