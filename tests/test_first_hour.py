@@ -206,6 +206,7 @@ def test_the_shipped_examples_import_and_recommend_with_nothing_downloaded(
     data_dir = tmp_path / "data"
     assert build_main(["import", str(examples / "published"), "--output-dir", str(data_dir),
                        "-q"]) == 0
+    capsys.readouterr()
     assert recommend_main(["--export", str(examples / "letterboxd-export-example.zip"),
                            "--data-dir", str(data_dir), "-n", "20", "-q"]) == 0
     header, *rows, footer = capsys.readouterr().out.strip("\n").splitlines()
