@@ -15,7 +15,12 @@ def _columns(character: str) -> int:
 
 def display_width(text: str) -> int:
     """The columns `text` takes on a terminal."""
-    return sum(_columns(character) for character in text)
+    # An ASCII character takes one column (titles reach us without control characters):
+    # only the others are looked up, and most titles have none.
+    if text.isascii():
+        return len(text)
+    return len(text) + sum(_columns(character) - 1 for character in text
+                           if not character.isascii())
 
 
 def cut_to_width(text: str, width: int) -> str:
@@ -27,6 +32,8 @@ def cut_to_width(text: str, width: int) -> str:
         return text
     if width < 1:
         return ""
+    if text.isascii():
+        return text[:width - 1].rstrip() + ELLIPSIS
     kept: list[str] = []
     used = 0
     for character in text:
