@@ -3,12 +3,21 @@ combining accents none. `len()` counts neither right, and a table aligned by it 
 on the first Japanese title or decomposed accent."""
 from __future__ import annotations
 
-from wcwidth import wcwidth
+import functools
 
 ELLIPSIS = "…"
+# The characters the table draws itself, each one column: with them known, a list of
+# ASCII titles never loads wcwidth, whose import costs a run tens of milliseconds.
+_OWN_CHARACTERS = {"★": 1, "½": 1, ELLIPSIS: 1}
 
 
+@functools.lru_cache(maxsize=4096)
 def _columns(character: str) -> int:
+    known = _OWN_CHARACTERS.get(character)
+    if known is not None:
+        return known
+    from wcwidth import wcwidth  # see _OWN_CHARACTERS; later calls find it loaded
+
     # wcwidth says -1 for a control character: titles reach us without them, so none.
     return max(wcwidth(character), 0)
 
