@@ -56,8 +56,12 @@ class _PageBar:
         self._bar = progress_bar(None, description, unit="page", leave=False)
 
     def __call__(self, pages: int, last_page: int) -> None:
-        self._bar.total = last_page
-        self._bar.update(pages - self._bar.n)
+        if last_page != self._bar.total:
+            self._bar.total = last_page
+            self._bar.n = pages
+            self._bar.refresh()  # now with a total: the percentage and time left
+        else:
+            self._bar.update(pages - self._bar.n)
 
     def __enter__(self) -> "_PageBar":
         return self

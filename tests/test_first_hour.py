@@ -147,10 +147,9 @@ def test_the_simulated_site_names_members_a_dataset_holds_and_one_read_live(
 
 # --- progress bars: on a terminal only ------------------------------------------------------
 
-def run_builder(site, data_dir: Path, stderr_on_terminal: bool, *extra: str) -> str:
-    """The builder as a new user runs it, stderr on a pseudo-terminal or a pipe; its stderr."""
-    command = [sys.executable, "compile_training_data.py", "new", "--base-url", site.base_url,
-               "--rate", "0", "--users", "12", "--output-dir", str(data_dir), *extra]
+def run_command(command: list[str], stderr_on_terminal: bool) -> str:
+    """A command as a new user runs it, stderr on a pseudo-terminal or a pipe; its stderr."""
+    command = [sys.executable, *command]
     if not stderr_on_terminal:
         done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True,
                               timeout=120)
@@ -183,6 +182,12 @@ def run_builder(site, data_dir: Path, stderr_on_terminal: bool, *extra: str) -> 
     return b"".join(chunks).decode("utf-8", "replace")
 
 
+def run_builder(site, data_dir: Path, stderr_on_terminal: bool, *extra: str) -> str:
+    return run_command(["compile_training_data.py", "new", "--base-url", site.base_url,
+                        "--rate", "0", "--users", "12", "--output-dir", str(data_dir), *extra],
+                       stderr_on_terminal)
+
+
 def test_a_bar_with_a_total_shows_on_a_terminal(site, tmp_path: Path) -> None:
     err = run_builder(site, tmp_path / "data", True)
     assert re.search(r"scraping users: +0%\|.*\| 0/12 \[", err)
@@ -196,6 +201,21 @@ def test_no_bar_into_a_pipe_nor_with_quiet(site, tmp_path: Path) -> None:
     assert "scraping users" not in piped and "\r" not in piped
     quiet = run_builder(site, tmp_path / "quiet", True, "-q")
     assert "scraping users" not in quiet and "INFO" not in quiet
+
+
+def test_a_first_fit_and_a_live_profile_show_bars_on_a_terminal(
+        site, site_data: SiteData, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    run_builder(site, data_dir, False)
+    outsider = list(site_data.users)[-5]  # not among the 12 most popular
+    err = run_command(["recommend.py", outsider, "--base-url", site.base_url, "--rate", "0",
+                       "--data-dir", str(data_dir), "-n", "5"], True)
+    assert re.search(r"no model yet: fitting one \(about \d+ s for [\d,]+ ratings\)", err)
+    assert re.search(r"fitting the model: +\d+%\|", err)
+    assert re.search(rf"reading the films of {outsider}: +\d+%\|.*\| \d+/\d+ ", err)
+    piped = run_command(["recommend.py", outsider, "--base-url", site.base_url, "--rate", "0",
+                         "--data-dir", str(data_dir), "-n", "5"], False)
+    assert "%|" not in piped and "reading their profile" in piped
 
 
 # --- the README's offline commands ---------------------------------------------------------
