@@ -1,5 +1,6 @@
 """Build and extend the ratings dataset from Letterboxd's popular members.
 
+    python compile_training_data.py                  # the MODE in config.py: continue
     python compile_training_data.py new --users 200
     python compile_training_data.py continue --users 500 --refresh-older-than 30
     python compile_training_data.py import ratings_export.csv --movies movie_data.csv
