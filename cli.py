@@ -15,12 +15,12 @@ from errors import EXIT_UNEXPECTED, LetterboxdError, exit_code_for
 logger = logging.getLogger("letterboxd")
 
 EXIT_CODES_HELP = """exit codes:
-  0  done
-  1  something unexpected (a bug: please report it with the log)
-  2  bad input: a flag, a name, a dataset or export file that cannot be used
-  3  stopped because Letterboxd blocked us (challenge page, access denied or persistent
-     rate limiting); we never try to get around that
-  4  the site stayed unreachable or kept failing through every retry; try again later
+  0    done
+  1    something unexpected (a bug: please report it with the log)
+  2    bad input: a flag, a name, a dataset or export file that cannot be used
+  3    stopped because Letterboxd blocked us (challenge page, access denied or
+       persistent rate limiting); we never try to get around that
+  4    the site stayed down or kept failing through every retry; try again later
   130  interrupted twice; nothing is half-written (one Ctrl-C saves and exits 0)
 """
 
@@ -47,28 +47,44 @@ def configure_logging(verbosity: int) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+def add_site_arguments(parser: argparse.ArgumentParser, *, workers: bool = True) -> None:
+    """The flags of a command that talks to the site; `workers` where it scrapes many
+    users at once."""
     network = parser.add_argument_group("site and politeness")
     network.add_argument("--base-url", help="site to read (default https://letterboxd.com; "
                          "e.g. the local simulated site); env LETTERBOXD_BASE_URL")
     network.add_argument("--rate", type=float, dest="requests_per_second", metavar="R",
                          help="requests per second for the whole run (default 1; 0 = no "
                          "limit, refused unless the site is on this machine); env LETTERBOXD_RATE")
-    network.add_argument("--workers", type=int, metavar="W",
-                         help="users scraped at once (default 4); env LETTERBOXD_WORKERS")
+    if workers:
+        network.add_argument("--workers", type=int, metavar="W",
+                             help="users scraped at once (default 4); env LETTERBOXD_WORKERS")
+
+
+def add_data_and_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags every command has: test mode, and how much it says."""
     data = parser.add_argument_group("data")
     data.add_argument("--test-mode", action="store_const", const=True, default=None,
                       help="trial run: use test_output/ and small defaults; output/ is never "
                       "touched (same as TEST_MODE in config.py); env LETTERBOXD_TEST_MODE")
     output = parser.add_argument_group("output")
     output.add_argument("-v", "--verbose", action="count", default=0, help="more detail")
-    output.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    output.add_argument("-q", "--quiet", action="store_true",
+                        help="warnings and errors only, no progress bars")
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """Every shared flag: for a command that scrapes many users."""
+    add_site_arguments(parser)
+    add_data_and_output_arguments(parser)
 
 
 def config_from_args(args: argparse.Namespace, **extra: object) -> Config:
+    """The settings, with what the flags a command has override (those it lacks are None)."""
     return Config.from_env(
-        base_url=args.base_url, requests_per_second=args.requests_per_second,
-        workers=args.workers, test_mode=args.test_mode, **extra)
+        base_url=getattr(args, "base_url", None),
+        requests_per_second=getattr(args, "requests_per_second", None),
+        workers=getattr(args, "workers", None), test_mode=args.test_mode, **extra)
 
 
 def verbosity(args: argparse.Namespace) -> int:

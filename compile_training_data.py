@@ -1,5 +1,6 @@
 """Build and extend the ratings dataset from Letterboxd's popular members.
 
+    python compile_training_data.py                  # the MODE in config.py: continue
     python compile_training_data.py new --users 200
     python compile_training_data.py continue --users 500 --refresh-older-than 30
     python compile_training_data.py import ratings_export.csv --movies movie_data.csv
@@ -13,6 +14,8 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
+import textwrap
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,7 +25,7 @@ from typing import Iterator, Sequence
 
 import cli
 from builder.film_pass import run_film_pass
-from config import Config
+from config import Config, configured_mode
 from errors import (EXIT_BLOCKED, BadInputError, FetchError, MarkupError, NotFoundError,
                     PrivateError, StopCrawlError, TransientError, exit_code_for)
 from fetch_ratings import Fetcher
@@ -55,48 +58,92 @@ class RunSummary:
         self.skipped.setdefault(status.value, []).append(username)
 
 
+def _subcommand(modes: argparse._SubParsersAction, name: str, summary: str
+                ) -> argparse.ArgumentParser:
+    return modes.add_parser(name, help=summary,
+                            description=textwrap.fill(summary[0].upper() + summary[1:] + ".",
+                                                      width=78),
+                            epilog=cli.EXIT_CODES_HELP,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _add_scrape_arguments(sub: argparse.ArgumentParser) -> None:
+    """What `new` and `continue` share: how many users, how often saved, which site."""
+    sub.add_argument("--users", type=int, metavar="N",
+                     help="new popular members to scrape this run (default 100; 10 in test "
+                     "mode); vanished or private ones count towards N, users whose "
+                     "scrape failed last time are retried on top")
+    sub.add_argument("--batch-size", type=int, metavar="B",
+                     help="users saved per batch (default 50; 5 in test mode)")
+
+
+def _add_dataset_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--output-dir", type=Path, metavar="DIR",
+                     help="dataset folder (default output/, or test_output/ in test mode)")
+
+
+def _add_new_parser(modes: argparse._SubParsersAction) -> None:
+    sub = _subcommand(modes, "new", "start a fresh dataset (an existing one is archived, "
+                      "never deleted)")
+    _add_scrape_arguments(sub)
+    _add_dataset_arguments(sub)
+    cli.add_common_arguments(sub)
+
+
+def _add_continue_parser(modes: argparse._SubParsersAction) -> None:
+    sub = _subcommand(modes, "continue", "resume and extend the dataset: skip users already "
+                      "scraped, add the next popular members")
+    _add_scrape_arguments(sub)
+    sub.add_argument("--refresh-older-than", type=float, metavar="DAYS",
+                     help="also re-scrape users whose last scrape is older than DAYS days, "
+                     "replacing their old ratings")
+    _add_dataset_arguments(sub)
+    cli.add_common_arguments(sub)
+
+
+def _add_import_parser(modes: argparse._SubParsersAction) -> None:
+    sub = _subcommand(modes, "import", "build the dataset from a published ratings file "
+                      "(Kaggle letterboxd-movie-ratings-data layout) instead of scraping")
+    sub.add_argument("ratings", type=cli.existing_path,
+                     help="ratings CSV (user_id,movie_id,rating_val) or a folder holding "
+                     "ratings_export.csv / ratings.csv(.gz)")
+    sub.add_argument("--movies", type=cli.existing_path,
+                     help="film metadata CSV (movie_id,movie_title,year_released[,genres])")
+    sub.add_argument("--people", type=cli.existing_path,
+                     help="users CSV (username,display_name)")
+    _add_dataset_arguments(sub)
+    cli.add_data_and_output_arguments(sub)
+
+
+SUBCOMMANDS = ("new", "continue", "import", "films")
+
+
+def _with_mode(argv: Sequence[str] | None) -> tuple[list[str], bool]:
+    """The arguments with a subcommand first: MODE from config.py when none is named
+    (`python compile_training_data.py [options]`), and whether that happened."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] and (arguments[0] in SUBCOMMANDS or arguments[0] in ("-h", "--help")):
+        return arguments, False
+    return [configured_mode(), *arguments], True
+
+
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="compile_training_data.py",
-        description="Collect the public star ratings of Letterboxd's popular members into "
-        "an incremental, crash-safe CSV dataset.",
+        usage="%(prog)s [-h] [{new,continue,import,films}] [options]",
+        description="Collect the public star ratings of Letterboxd's popular members into\n"
+        "an incremental, crash-safe CSV dataset.\n\nWith no subcommand it runs the mode set "
+        "by MODE in config.py (or the\nLETTERBOXD_MODE variable): `continue` unless changed, "
+        "which starts a\ndataset when there is none. `SUBCOMMAND --help` lists its options.",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=cli.EXIT_CODES_HELP)
-    modes = parser.add_subparsers(dest="mode", required=True,
-                                  metavar="{new,continue,import,films}")
-    new = modes.add_parser("new", help="start a fresh dataset (an existing one is archived, "
-                           "never deleted)", epilog=cli.EXIT_CODES_HELP,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
-    cont = modes.add_parser("continue", help="resume and extend the dataset: skip users "
-                            "already scraped, add the next popular members",
-                            epilog=cli.EXIT_CODES_HELP,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    imp = modes.add_parser("import", help="build the dataset from a published ratings file "
-                           "(Kaggle letterboxd-movie-ratings-data layout) instead of scraping",
-                           epilog=cli.EXIT_CODES_HELP,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
-    for sub in (new, cont):
-        sub.add_argument("--users", type=int, metavar="N",
-                         help="new popular members to scrape this run (default 100; 10 in test "
-                         "mode); vanished or private ones count towards N, users whose "
-                         "scrape failed last time are retried on top")
-        sub.add_argument("--batch-size", type=int, metavar="B",
-                         help="users saved per batch (default 50; 5 in test mode)")
-        sub.add_argument("--refresh-older-than", type=float, metavar="DAYS",
-                         help="also re-scrape users whose last scrape is older than DAYS days, "
-                         "replacing their old ratings")
-    imp.add_argument("ratings", type=cli.existing_path,
-                     help="ratings CSV (user_id,movie_id,rating_val) or a folder holding "
-                     "ratings_export.csv / ratings.csv(.gz)")
-    imp.add_argument("--movies", type=cli.existing_path,
-                     help="film metadata CSV (movie_id,movie_title,year_released[,genres])")
-    imp.add_argument("--people", type=cli.existing_path,
-                     help="users CSV (username,display_name)")
-    films = _add_films_parser(modes)
-    for sub in (new, cont, imp, films):
-        sub.add_argument("--output-dir", type=Path, metavar="DIR",
-                         help="dataset folder (default output/, or test_output/ in test mode)")
-        cli.add_common_arguments(sub)
-    args = parser.parse_args(argv)
+    modes = parser.add_subparsers(dest="mode", required=True, metavar="{new,continue,import,films}")
+    _add_new_parser(modes)
+    _add_continue_parser(modes)
+    _add_import_parser(modes)
+    _add_films_parser(modes)
+    arguments, from_config = _with_mode(argv)
+    args = parser.parse_args(arguments)
+    args.mode_from_config = from_config
     for name in ("users", "batch_size", "workers", "limit"):
         value = getattr(args, name, None)
         if value is not None and value < (0 if name == "users" else 1):
@@ -107,11 +154,10 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _add_films_parser(modes: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    films = modes.add_parser(
-        "films", help="read the films' own pages for their metadata (genres, runtime, "
-        "language, countries, series or film, average rating)", epilog=cli.EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+def _add_films_parser(modes: argparse._SubParsersAction) -> None:
+    films = _subcommand(modes, "films", "read the films' own pages for their metadata "
+                        "(genres, runtime, language, countries, series or film, average "
+                        "rating), one page at a time")
     films.add_argument("--limit", type=int, metavar="N",
                        help="read at most N film pages this run (default: every film that "
                        "needs it)")
@@ -119,7 +165,9 @@ def _add_films_parser(modes: argparse._SubParsersAction) -> argparse.ArgumentPar
                        help="also read again the pages read more than DAYS days ago")
     films.add_argument("--batch-size", type=int, metavar="B",
                        help="films saved per batch (default 50; 5 in test mode)")
-    return films
+    _add_dataset_arguments(films)
+    cli.add_site_arguments(films, workers=False)
+    cli.add_data_and_output_arguments(films)
 
 
 def run_films(args: argparse.Namespace, config: Config) -> int:
@@ -194,6 +242,11 @@ class CandidateQueue:
         self._first_members_page = first_members_page
         self.page_of: dict[str, int] = {}
         self.display_names: dict[str, str] = {}
+
+    @property
+    def planned(self) -> int:
+        """Users this queue yields at most: the progress bar's total."""
+        return len(self._refresh) + self._new_users
 
     def __iter__(self) -> Iterator[str]:
         queued: set[str] = set()
@@ -294,7 +347,7 @@ def build(store: DatasetStore, fetcher: Fetcher, config: Config,
     with _Interrupts() as interrupts:
         try:
             for result in scrape_users(fetcher, candidates, config.workers,
-                                       stop=interrupts.stop, progress=True):
+                                       stop=interrupts.stop, total=candidates.planned):
                 record = _record_for(result, candidates.display_names.get(result.username, ""))
                 if record.status is not ScrapeStatus.OK:
                     summary.skip(record.status, record.username)
@@ -351,7 +404,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     data_dir = config.data_dir
     if data_dir.exists() and not data_dir.is_dir():
         raise BadInputError(f"{data_dir} is a file, not a dataset folder")
-    if args.mode in ("continue", "films") and not dataset_exists(data_dir):
+    if args.mode_from_config:
+        args.mode = _announce_configured_mode(args.mode, data_dir)
+    elif args.mode in ("continue", "films") and not dataset_exists(data_dir):
         raise BadInputError(f"{data_dir} holds no dataset to {args.mode}; start one with "
                             "`new` or `import`")
     with exclusive_writer(data_dir):
@@ -362,11 +417,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_scrape(args, config)
 
 
+def _announce_configured_mode(mode: str, data_dir: Path) -> str:
+    """Say which mode the bare command runs and how to pick the other; the mode to run
+    (`continue` with no dataset yet starts one, as `new` would)."""
+    if mode == "continue":
+        if dataset_exists(data_dir):
+            logger.info("mode continue (MODE in config.py): extending the dataset in %s; "
+                        "`compile_training_data.py new` starts a fresh one", data_dir)
+            return mode
+        logger.info("mode continue (MODE in config.py): %s holds no dataset yet, so "
+                    "starting one", data_dir)
+        return "new"
+    logger.info("mode new (MODE in config.py): starting a fresh dataset in %s (the old one, "
+                "if any, is archived); `compile_training_data.py continue` extends it instead",
+                data_dir)
+    return mode
+
+
 def run_scrape(args: argparse.Namespace, config: Config) -> int:
     """`new` or `continue`: crawl, save batch by batch, print the summary."""
     data_dir = config.data_dir
-    refresh = (timedelta(days=args.refresh_older_than)
-               if args.refresh_older_than is not None else None)
+    days = getattr(args, "refresh_older_than", None)
+    refresh = timedelta(days=days) if days is not None else None
     started = time.monotonic()
     first_members_page = None
     with Fetcher(config) as fetcher:

@@ -22,6 +22,12 @@ from letterboxd.urls import SITE
 # Flip to True for trial runs: data goes to test_output/ and output/ is never touched.
 TEST_MODE = False
 
+# What `python compile_training_data.py` does with no subcommand (env LETTERBOXD_MODE):
+# "continue" extends the dataset, starting one when there is none; "new" starts a fresh
+# one (the old one is archived, never deleted).
+MODE = "continue"
+BUILDER_MODES = ("new", "continue")
+
 PROJECT_ROOT = Path(__file__).resolve().parent
 OUTPUT_DIR = PROJECT_ROOT / "output"
 TEST_OUTPUT_DIR = PROJECT_ROOT / "test_output"
@@ -146,6 +152,16 @@ class Config:
                 raise ConfigError(f"{var}={raw!r} is not a valid value") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+def configured_mode(environ: Mapping[str, str] | None = None) -> str:
+    """The builder's mode when no subcommand names one: LETTERBOXD_MODE, else MODE."""
+    environ = os.environ if environ is None else environ
+    mode = (environ.get("LETTERBOXD_MODE") or MODE).strip().lower()
+    if mode not in BUILDER_MODES:
+        raise ConfigError(f"the builder's mode (MODE in config.py or LETTERBOXD_MODE) must be "
+                          f"{' or '.join(BUILDER_MODES)}, got {mode!r}")
+    return mode
 
 
 def _parse_bool(raw: str) -> bool:

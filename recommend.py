@@ -23,7 +23,8 @@ from errors import BadInputError
 from letterboxd.list_import import list_import_csv
 from letterboxd.urls import LIST_IMPORT_PAGE
 from names import validate_username
-from presentation.picks import FORMATS, list_entries, render
+from presentation.picks import FORMATS, list_entries, render, table_width
+from presentation.progress import ShareBar
 from recommender.cache import load_or_fit
 from recommending.filters import FilmFilter, allowed_films
 from recommending.picks import WatchlistUse, recommend
@@ -42,6 +43,7 @@ class ListRequest:
     top: int
     watchlist: WatchlistUse
     output_format: str
+    table_width: int | None  # None: as wide as the longest line (--wide)
     letterboxd_list: Path | None
 
 
@@ -58,12 +60,15 @@ def list_request(args: argparse.Namespace) -> ListRequest:
                                min_runtime=args.min_runtime, max_runtime=args.max_runtime,
                                include_tv=args.include_tv),
         top=args.top, watchlist=watchlist, output_format=args.format,
-        letterboxd_list=args.letterboxd_list)
+        table_width=None if args.wide else table_width(), letterboxd_list=args.letterboxd_list)
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="recommend.py",
-        description="List the films a Letterboxd user will most likely love and has not seen.",
+        description="List the films a Letterboxd user will most likely love and has not seen.\n\n"
+        "The list is ordered by how well each film matches the user's taste; the stars\n"
+        "beside a film are the rating they would likely give it. The two come from\n"
+        "different models, so a film with fewer stars can rank above one with more.",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=cli.EXIT_CODES_HELP)
     who = parser.add_argument_group("whose taste")
     who.add_argument("username", nargs="?", help="a member of the dataset, or any public "
@@ -112,7 +117,11 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                            help="include watchlist films and rank them higher "
                            "(by default they are left out, since you know of them)")
     out = parser.add_argument_group("output and evaluation")
-    out.add_argument("--format", choices=FORMATS, default="table")
+    out.add_argument("--format", choices=FORMATS, default="table",
+                     help="table (default: fits the terminal, 80 columns when piped), csv or "
+                     "json (every field, the predicted rating 1-10 too)")
+    out.add_argument("--wide", action="store_true",
+                     help="a table with whole titles and every reason, however wide")
     out.add_argument("--letterboxd-list", type=Path, metavar="FILE",
                      help="also write a CSV that Letterboxd's list import accepts")
     out.add_argument("--data-dir", type=Path, metavar="DIR",
@@ -122,7 +131,8 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                      "file in the Kaggle layout (user_id,movie_id,rating_val)")
     out.add_argument("--seed", type=int, default=0,
                      help="seed of the evaluation split (default 0)")
-    cli.add_common_arguments(parser)
+    cli.add_site_arguments(parser, workers=False)  # one profile is read page after page
+    cli.add_data_and_output_arguments(parser)
     args = parser.parse_args(argv)
     chosen = sum(x is not None and x is not False for x in (args.username, args.export,
                                                             args.evaluate))
@@ -155,7 +165,8 @@ def run_evaluation(args: argparse.Namespace, config: Config) -> int:
         table = (data.user_index, data.film_index, data.rating, data.n_users, data.n_films)
         watched = (data.unrated_user, data.unrated_film)
     try:
-        report = evaluation.evaluate(*table, seed=args.seed, watched=watched)
+        with ShareBar("evaluating") as bar:
+            report = evaluation.evaluate(*table, seed=args.seed, watched=watched, progress=bar)
     except ValueError as error:  # too few ratings or users for the protocol
         raise BadInputError(f"cannot evaluate: {error}") from None
     print(evaluation.format_report(report))
@@ -190,7 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not picks:
         logger.warning("no film passes the filters")
     if picks or request.output_format != "table":  # an empty JSON list or CSV header parses
-        print(render(picks, request.output_format))
+        print(render(picks, request.output_format, width=request.table_width,
+                     own_average=taste.average_stars))
     if request.letterboxd_list is not None:
         try:
             write_atomically(request.letterboxd_list,

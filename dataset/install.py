@@ -86,7 +86,7 @@ def _archive(data_dir: Path, names: Sequence[str], now: datetime | None) -> Path
         os.replace(data_dir / name, target / name)
     fsync_directory(target)
     fsync_directory(data_dir)
-    logger.info("archived the previous dataset to %s", target)
+    logger.debug("archived the previous dataset to %s", target)
     return target
 
 

@@ -2,15 +2,22 @@
 from __future__ import annotations
 
 import json
+import shutil
 from typing import Sequence
 
 import pandas as pd
 
 from letterboxd.list_import import ListEntry
-from safe_files import spreadsheet_safe
+from presentation.text_width import cut_to_width, display_width, pad_to_width
 from recommending.picks import Recommendation
+from safe_files import spreadsheet_safe
 
 FORMATS = ("table", "csv", "json")
+MIN_TABLE_WIDTH = 50
+_GAP = "  "
+_STARS_WIDTH = 5  # ★★★★★ or ★★★★½
+_MIN_FILM_WIDTH = 14  # a few words of a title, and its year
+_REASONS_HEADER = "Because you rated highly"
 
 
 def stars(value: float) -> str:
@@ -22,7 +29,16 @@ def _title_and_year(title: str, year: int | None) -> str:
     return f"{title} ({year})" if year else title
 
 
-def render(picks: Sequence[Recommendation], output_format: str) -> str:
+def table_width() -> int:
+    """The terminal's width where stdout is one (80 columns otherwise), at least 50."""
+    return max(MIN_TABLE_WIDTH, shutil.get_terminal_size((80, 24)).columns)
+
+
+def render(picks: Sequence[Recommendation], output_format: str, *, width: int | None = 80,
+           own_average: float | None = None) -> str:
+    """The list in `output_format`. A table fits `width` columns (None: as wide as its
+    longest line) and ends with a line on what the order and the stars mean, beside
+    the user's own average in stars (`own_average`) when known."""
     if output_format == "json":
         return json.dumps([{
             "rank": pick.rank, "title": pick.title, "year": pick.year, "slug": pick.slug,
@@ -33,25 +49,79 @@ def render(picks: Sequence[Recommendation], output_format: str) -> str:
         frame = pd.DataFrame([{
             "rank": pick.rank, "title": pick.title, "year": pick.year or "", "slug": pick.slug,
             "letterboxd_uri": pick.uri, "predicted_stars": pick.predicted_stars,
+            "predicted_rating": f"{pick.predicted_rating:.1f}",
             "because": "; ".join(pick.because),
             "on_watchlist": "yes" if pick.on_watchlist else ""} for pick in picks],
             columns=["rank", "title", "year", "slug", "letterboxd_uri", "predicted_stars",
-                     "because", "on_watchlist"])
+                     "predicted_rating", "because", "on_watchlist"])
         for column in ("title", "because"):
             frame[column] = frame[column].map(spreadsheet_safe)
         return frame.to_csv(index=False, lineterminator="\n").rstrip("\n")
-    lines = []
-    width = max((len(_title_and_year(pick.title, pick.year)) for pick in picks), default=10)
-    width = min(width, 48)
+    return "\n".join(_table(picks, width, own_average))
+
+
+def _film_cell(pick: Recommendation, width: int | None) -> str:
+    """Title and year in `width` columns: the title is cut, never the year."""
+    year = f" ({pick.year})" if pick.year else ""
+    if width is None:
+        return pick.title + year
+    return cut_to_width(pick.title, width - display_width(year)) + year
+
+
+def _reasons_cell(pick: Recommendation, width: int | None) -> str:
+    """As many whole reasons as fit in `width` columns; the first one cut if none does."""
+    parts = (["on your watchlist"] if pick.on_watchlist else []) + list(pick.because)
+    if width is None:
+        return "; ".join(parts)
+    shown = ""
+    for part in parts:
+        longer = f"{shown}; {part}" if shown else part
+        if display_width(longer) > width:
+            break
+        shown = longer
+    if not shown and parts:
+        shown = cut_to_width(parts[0], width)
+    return shown
+
+
+def _table(picks: Sequence[Recommendation], width: int | None,
+           own_average: float | None) -> list[str]:
+    rank_width = len(f"{len(picks)}.")
+    fixed = rank_width + _STARS_WIDTH + 3 * len(_GAP)
+    longest_film = max((display_width(_film_cell(pick, None)) for pick in picks), default=4)
+    if width is None:
+        film_width = longest_film
+        reasons_width: int | None = None
+    else:
+        room = max(width - fixed, 2 * _MIN_FILM_WIDTH)
+        film_width = min(longest_film, max(_MIN_FILM_WIDTH, room // 2))
+        reasons_width = room - film_width
+    header = (f"{'#':>{rank_width}}{_GAP}{pad_to_width('Film', film_width)}{_GAP}"
+              f"{'Stars':<{_STARS_WIDTH}}{_GAP}"
+              f"{cut_to_width(_REASONS_HEADER, reasons_width or len(_REASONS_HEADER))}")
+    lines = [header.rstrip()]
     for pick in picks:
-        name = _title_and_year(pick.title, pick.year)
-        name = name if len(name) <= width else name[:width - 1] + "…"
-        reason = ("because you rated " + "; ".join(pick.because) + " highly") if pick.because \
-            else ""
-        mark = " [watchlist]" if pick.on_watchlist else ""
-        lines.append(f"{pick.rank:>3}. {name:<{width}}  {stars(pick.predicted_stars):<5} "
-                     f"{reason}{mark}".rstrip())
-    return "\n".join(lines)
+        lines.append(f"{f'{pick.rank}.':>{rank_width}}{_GAP}"
+                     f"{pad_to_width(_film_cell(pick, film_width), film_width)}{_GAP}"
+                     f"{stars(pick.predicted_stars):<{_STARS_WIDTH}}{_GAP}"
+                     f"{_reasons_cell(pick, reasons_width)}".rstrip())
+    lines.append(_footer(width, own_average))
+    return lines
+
+
+def _footer(width: int | None, own_average: float | None) -> str:
+    """What the order and the stars mean: the longest wording that fits."""
+    average = (f" (your average: {own_average:.1f}★)" if own_average is not None else "")
+    wordings = [
+        "Ordered by how well each film matches your taste, not by stars; ★ = the rating we "
+        f"predict you would give{average}",
+        f"Ordered by match, not stars; ★ = the rating we predict{average}",
+        f"Ordered by match; ★ = predicted{average}",
+    ]
+    for wording in wordings:
+        if width is None or display_width(wording) <= width:
+            return wording
+    return cut_to_width(wordings[-1], width)
 
 
 def list_entries(picks: Sequence[Recommendation]) -> list[ListEntry]:

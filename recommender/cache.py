@@ -29,9 +29,10 @@ from dataset.loading import (RatingsData, dataset_fingerprint, load_film_table,
                              load_ratings_dataset)
 from errors import DatasetError, ModelFileError
 from films.matching import FilmCatalogue
+from presentation.progress import ShareBar
 from recommender.fit import fit_model
 from recommender.model import RecommenderModel
-from recommender.model_file import load_model, save_model
+from recommender.model_file import META_FILE, load_model, save_model
 from recommender.params import MAX_RATING, MIN_RATING
 from safe_files import write_atomically
 
@@ -43,6 +44,10 @@ INDEX_FORMAT = 4
 INDEX_FOLDER_PREFIX = "index-"
 _INDEX_FOLDER_PATTERN = re.compile(r"index-[0-9a-f]{16}")
 _INDEX_FOLDER_GRACE_SECONDS = 600
+# A fit's seconds, roughly: a fixed part plus a part per rating, from the fit times in
+# BENCHMARKS.md (figure 5) on a quiet machine; only to tell a person how long to wait.
+_FIT_FIXED_SECONDS = 2.0
+_FIT_SECONDS_PER_RATING = 6e-6
 # Each a plain .npy, memory-mapped on load: a recommendation touches one user's rows,
 # so a cache of tens of millions of ratings opens in milliseconds.
 INDEX_ARRAYS = ("rating_indptr", "rating_films", "rating_values", "unrated_indptr",
@@ -214,6 +219,21 @@ def _load_index(directory: Path, fingerprint: str, n_films: int) -> dict:
     return arrays
 
 
+def fit_time_estimate(n_ratings: int) -> str:
+    """How long a fit on `n_ratings` ratings takes, in words: "about 5 s", "about 2 min"."""
+    seconds = _FIT_FIXED_SECONDS + _FIT_SECONDS_PER_RATING * n_ratings
+    if seconds < 90:
+        return f"about {max(1, round(seconds / 5) * 5) if seconds > 10 else round(seconds)} s"
+    return f"about {round(seconds / 60)} min"
+
+
+def _why_fit(model_dir: Path, reason: ModelFileError) -> str:
+    """The first words of the line announcing a fit: a first fit is no error."""
+    if not (model_dir / META_FILE).exists():
+        return "no model yet: fitting one"
+    return f"the saved model cannot be used ({reason}): fitting a new one"
+
+
 def load_or_fit(data_dir: Path, *, refit: bool = False) -> CachedModel:
     """The cached model if it matches the dataset, else a fresh fit saved for next time.
 
@@ -246,15 +266,20 @@ def load_or_fit(data_dir: Path, *, refit: bool = False) -> CachedModel:
             raise ModelFileError("the model does not match the dataset's size")
         logger.debug("using the cached model in %s", model_dir)
     except ModelFileError as reason:
-        logger.info("fitting the model: no usable cached one (%s)", reason)
         data = load_ratings_dataset(data_dir)
         if not len(data.rating):
             raise DatasetError(data_dir, "holds no ratings yet: add users with "
                                "`compile_training_data.py continue` first") from None
         canonical = FilmCatalogue(data.films).canonical
         data = by_film_identity(data, canonical)
-        model = fit_model(data.user_index, data.film_index, data.rating, data.n_users,
-                          data.n_films, watched=(data.unrated_user, data.unrated_film))
+        logger.info("%s (%s for %s ratings)", _why_fit(model_dir, reason),
+                    fit_time_estimate(len(data.rating)), f"{len(data.rating):,}")
+        started = time.monotonic()
+        with ShareBar("fitting the model") as bar:
+            model = fit_model(data.user_index, data.film_index, data.rating, data.n_users,
+                              data.n_films, watched=(data.unrated_user, data.unrated_film),
+                              progress=bar)
+        logger.info("model fitted in %.1f s; later runs reuse it", time.monotonic() - started)
         arrays = build_index(data, canonical)
         try:
             save_model(model, model_dir, fingerprint)

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from dataset.importer import read_published_ratings
+from presentation.progress import ShareProgress, share_of
 from recommender.fit import fit_model
 from recommender.linalg import top_n
 from recommender.params import MAX_RATING, MIN_RATING, ModelParams
@@ -45,6 +46,10 @@ CV_FOLDS = 3
 # Regularisation of the biases baseline, tuned like the model on a split other than seed 0.
 BASELINE_USER_REG = 2.0
 BASELINE_FILM_REG = 2.0
+# Where the protocol's parts end, as shares of its time (fit, held-out users, CV): only
+# for the progress bar, so that its time left holds from part to part.
+_FIT_ENDS = 0.2
+_USERS_END = 0.77
 
 
 class RatingsTable(NamedTuple):
@@ -211,11 +216,13 @@ def split_holdout(user_index: np.ndarray, n_users: int, holdout_users: int,
 def evaluate(user_index: np.ndarray, film_index: np.ndarray, ratings: np.ndarray,
              n_users: int, n_films: int, *, seed: int = 0, holdout_users: int = 300,
              params: ModelParams | None = None, relevance_threshold: int = 8,
-             watched: tuple[np.ndarray, np.ndarray] | None = None) -> EvaluationReport:
+             watched: tuple[np.ndarray, np.ndarray] | None = None,
+             progress: ShareProgress | None = None) -> EvaluationReport:
     """Run the held-out-user protocol and the 3-fold CV; see the module docstring.
 
     `watched` (user, film) pairs seen without a rating are used as the product uses
     them: in fitting, in a held-out user's fold-in, and left out of their rankings.
+    `progress` is told each part as it goes and the share done.
     """
     params = params or ModelParams()
     user_index = np.asarray(user_index, dtype=np.int64)
@@ -235,7 +242,9 @@ def evaluate(user_index: np.ndarray, film_index: np.ndarray, ratings: np.ndarray
     started = time.perf_counter()
     model = fit_model(user_index[train], film_index[train], ratings[train], n_users, n_films,
                       params, watched=(watched_users[~held_watched],
-                                       watched_films[~held_watched]))
+                                       watched_films[~held_watched]),
+                      progress=share_of(progress, 0, _FIT_ENDS,
+                                        stage="fitting"))
     fit_seconds = time.perf_counter() - started
     baselines = Baselines(user_index[train], film_index[train], ratings[train], n_users,
                            n_films)
@@ -247,7 +256,10 @@ def evaluate(user_index: np.ndarray, film_index: np.ndarray, ratings: np.ndarray
     per_user_seconds = 0.0
     ranked_users = hidden_ratings = 0
     k = min(TOP_K, n_films)
-    for known, hidden in held_out:
+    scoring = f"{len(held_out)} members held out"
+    for done, (known, hidden) in enumerate(held_out):
+        if progress is not None:
+            progress(scoring, _FIT_ENDS + (_USERS_END - _FIT_ENDS) * done / len(held_out))
         known_films, known_ratings = film_index[known], ratings[known]
         hidden_films, hidden_ratings_u = film_index[hidden], ratings[hidden]
         hidden_ratings += len(hidden)
@@ -289,7 +301,8 @@ def evaluate(user_index: np.ndarray, film_index: np.ndarray, ratings: np.ndarray
             results[name].ndcgs.append(ndcg)
 
     cv = _cross_validated_rmse(user_index, film_index, ratings, n_users, n_films, params, rng,
-                               (watched_users, watched_films))
+                               (watched_users, watched_films),
+                               share_of(progress, _USERS_END, 1))
     return EvaluationReport(
         seed=seed, n_ratings=len(ratings), n_users=n_users, n_films=n_films,
         holdout_users=len(held_out), ranked_users=ranked_users, hidden_ratings=hidden_ratings,
@@ -300,8 +313,8 @@ def evaluate(user_index: np.ndarray, film_index: np.ndarray, ratings: np.ndarray
 
 def _cross_validated_rmse(user_index: np.ndarray, film_index: np.ndarray, ratings: np.ndarray,
                           n_users: int, n_films: int, params: ModelParams,
-                          rng: np.random.Generator,
-                          watched: tuple[np.ndarray, np.ndarray]) -> dict[str, float]:
+                          rng: np.random.Generator, watched: tuple[np.ndarray, np.ndarray],
+                          progress: ShareProgress | None = None) -> dict[str, float]:
     """RMSE over all ratings, each predicted by the fit on the folds it is not in."""
     fold = rng.permutation(len(ratings)) % CV_FOLDS
     # Ratings only: the second ranking stage cannot change them, so it is not learned here.
@@ -313,7 +326,9 @@ def _cross_validated_rmse(user_index: np.ndarray, film_index: np.ndarray, rating
         baselines = Baselines(user_index[train], film_index[train], ratings[train], n_users,
                                n_films)
         model = fit_model(user_index[train], film_index[train], ratings[train], n_users,
-                          n_films, params, watched=watched)
+                          n_films, params, watched=watched, progress=share_of(
+                              progress, held_fold / CV_FOLDS, (held_fold + 1) / CV_FOLDS,
+                              stage=f"cross-validation {held_fold + 1}/{CV_FOLDS}"))
         users, films, actual = user_index[test], film_index[test], ratings[test]
         predictions: dict[str, np.ndarray] = {
             GLOBAL_MEAN: np.full(len(actual), baselines.mean),

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from presentation.progress import ShareProgress, share_of
 from recommender.linalg import SparsePattern, rowwise_dot
 from recommender.model import RecommenderModel, second_stage_arrays
 from recommender.params import ModelParams, check_index, check_ratings
@@ -32,11 +33,17 @@ _SCORED_TOGETHER = 100
 # iterations) the learned weights ranked as well on the 500k sample (seeds 1-3), in
 # less time.
 _INNER_FIT_ITERATIONS = {"svd_power_iterations": 2, "als_iterations": 3}
+# Where the parts of a fit end, as shares of its time (BENCHMARKS.md, figure 5 has the
+# times): only for the progress bar, so that its time left holds from part to part.
+_BOTH_MODELS_SHARE = 0.4       # of a fit with the second stage; the rest learns it
+_RANKING_SHARE = 0.75          # of fitting both models; the rest fits the stars
+_INNER_FIT_SHARE = 0.45        # of learning the second stage; the rest scores its users
 
 
 def fit_model(user_index: np.ndarray, film_index: np.ndarray, ratings: np.ndarray,
               n_users: int, n_films: int, params: ModelParams | None = None, *,
-              watched: tuple[np.ndarray, np.ndarray] | None = None) -> RecommenderModel:
+              watched: tuple[np.ndarray, np.ndarray] | None = None,
+              progress: ShareProgress | None = None) -> RecommenderModel:
     """Fit both models on every rating given (a repeated (user, film) pair counts twice).
 
     `watched` holds (user, film) pairs seen without a rating, disjoint from the rated
@@ -45,6 +52,8 @@ def fit_model(user_index: np.ndarray, film_index: np.ndarray, ratings: np.ndarra
 
     The second stage's weights come from one extra fit without `rerank_users` users,
     who are then folded in from 80% of their ratings and scored on the rest.
+
+    `progress` is told each part of the fit as it starts and the share done.
     """
     params = params or ModelParams()
     user_index = np.asarray(user_index)
@@ -61,23 +70,29 @@ def fit_model(user_index: np.ndarray, film_index: np.ndarray, ratings: np.ndarra
     check_index("item", watched_films, n_films)
     ratings = ratings.astype(np.float32)
     started = time.perf_counter()
+    both_share = _BOTH_MODELS_SHARE if params.rerank_candidates else 1.0
     model = fit_both_models(user_index, film_index, ratings, n_users, n_films, params,
-                            watched_users, watched_films)
+                            watched_users, watched_films, share_of(progress, 0, both_share))
     if params.rerank_candidates:
         model = model.with_second_stage(_learn_second_stage(
             user_index, film_index, ratings, n_users, n_films, params,
-            watched_users, watched_films))
-    logger.info("fitted on %d ratings (%d users, %d films) in %.1f s", len(ratings),
-                n_users, n_films, time.perf_counter() - started)
+            watched_users, watched_films, share_of(progress, both_share, 1)))
+    if progress is not None:
+        progress("done", 1)
+    logger.debug("fitted on %s ratings (%s members, %s films) in %.1f s", f"{len(ratings):,}",
+                f"{n_users:,}", f"{n_films:,}", time.perf_counter() - started)
     return model
 
 
 def fit_both_models(user_index: np.ndarray, film_index: np.ndarray, ratings: np.ndarray,
                     n_users: int, n_films: int, params: ModelParams,
-                    watched_users: np.ndarray, watched_films: np.ndarray) -> RecommenderModel:
+                    watched_users: np.ndarray, watched_films: np.ndarray,
+                    progress: ShareProgress | None = None) -> RecommenderModel:
     """The ranking and rating models on checked input (float32 ratings), with a second
     stage that keeps the first stage's order."""
     started = time.perf_counter()
+    if progress is not None:
+        progress("ranking", 0)
     rng = np.random.default_rng(params.seed)
     users = SparsePattern(user_index, film_index, (n_users, n_films))
     films = SparsePattern(film_index, user_index, (n_films, n_users))
@@ -86,6 +101,8 @@ def fit_both_models(user_index: np.ndarray, film_index: np.ndarray, ratings: np.
      user_embeddings) = fit_ranking(user_index, film_index, ratings, watched_users,
                                     watched_films, n_users, n_films, rating_count, params,
                                     rng, users, films)
+    if progress is not None:
+        progress("stars", _RANKING_SHARE)
 
     affinity_statistics = Affinity.statistics(film_factors)
     affinity = Affinity(affinity_statistics["affinity_mean"],
@@ -123,7 +140,8 @@ def fit_both_models(user_index: np.ndarray, film_index: np.ndarray, ratings: np.
 
 def _learn_second_stage(user_index: np.ndarray, film_index: np.ndarray, ratings: np.ndarray,
                         n_users: int, n_films: int, params: ModelParams,
-                        watched_users: np.ndarray, watched_films: np.ndarray) -> LinearStage:
+                        watched_users: np.ndarray, watched_films: np.ndarray,
+                        progress: ShareProgress | None = None) -> LinearStage:
     """Weights learned the way they are used: on users the fitted model has not seen.
 
     Up to `rerank_users` users (at most a fifth of those with enough ratings) are left
@@ -139,8 +157,10 @@ def _learn_second_stage(user_index: np.ndarray, film_index: np.ndarray, ratings:
     eligible = np.flatnonzero(counts >= _MIN_INNER_RATINGS)
     n_inner = min(params.rerank_users, len(eligible) // 5)
     if n_inner < _MIN_INNER_USERS:
-        logger.info("too few users to learn the second stage from; keeping the first's order")
+        logger.debug("too few members (%d) to learn the second stage from; keeping the "
+                     "first stage's order", n_inner)
         return LinearStage.first_stage_order()
+    tuning = "tuning the order"
     inner = np.zeros(n_users, dtype=bool)
     inner[rng.choice(eligible, n_inner, replace=False)] = True
     kept, kept_watched = ~inner[user_index], ~inner[watched_users]
@@ -148,7 +168,9 @@ def _learn_second_stage(user_index: np.ndarray, film_index: np.ndarray, ratings:
                                       for name, iterations in _INNER_FIT_ITERATIONS.items()})
     model = fit_both_models(
         user_index[kept], film_index[kept], ratings[kept], n_users, n_films, inner_params,
-        watched_users[kept_watched], watched_films[kept_watched])
+        watched_users[kept_watched], watched_films[kept_watched],
+        share_of(progress, 0, _INNER_FIT_SHARE, stage=tuning))
+    scoring = share_of(progress, _INNER_FIT_SHARE, 1)
 
     rows = np.flatnonzero(~kept)
     rows = rows[np.argsort(user_index[rows], kind="stable")]
@@ -174,6 +196,8 @@ def _learn_second_stage(user_index: np.ndarray, film_index: np.ndarray, ratings:
             candidates, features, _ = model.candidate_features(
                 profile, first_stage_scores=scores[:, column])
             groups.append((features, np.flatnonzero(np.isin(candidates, hits))))
+        if scoring is not None:
+            scoring(tuning, len(groups) / len(profiles))
     # The penalty is stated for `rerank_users` lists; fewer lists are noisier, so it
     # weighs more on small datasets (as a prior worth a fixed number of lists).
     stage = learn_weights(groups, params.rerank_l2 * params.rerank_users / n_inner)

@@ -103,7 +103,7 @@ def load_model(directory: Path, expected_fingerprint: str) -> RecommenderModel:
         raise ModelFileError(f"model format {meta['format_version']!r}, expected "
                              f"{FORMAT_VERSION}")
     if meta["fingerprint"] != expected_fingerprint:
-        raise ModelFileError("the model was fitted on other data (fingerprint differs)")
+        raise ModelFileError("the dataset has changed since the model was fitted")
     if meta["second_stage_features"] != list(FEATURES):
         raise ModelFileError("the second stage's weights are for other features")
     try:

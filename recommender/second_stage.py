@@ -165,7 +165,7 @@ def learn_weights(groups: list[tuple[np.ndarray, np.ndarray]], l2: float) -> Lin
         weights = weights + size * step
         value, gradient, hessian = trial
     if not (np.all(np.isfinite(weights)) and np.isfinite(value)):
-        logger.warning("the second stage's weights did not converge; keeping the first "
-                       "stage's order")
+        logger.warning("could not learn how to fine-tune the order of the list from this "
+                       "dataset; lists keep the plain ranking (they may be a little worse)")
         return LinearStage.first_stage_order()
     return LinearStage(mean, scale, weights)

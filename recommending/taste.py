@@ -13,6 +13,7 @@ from config import Config
 from errors import BadInputError, ModelFileError, NotFoundError, PrivateError
 from films.matching import FilmReference, MatchResult, Unmatched
 from letterboxd.export_reader import read_export
+from presentation.progress import progress_bar
 from recommender.cache import CachedModel, load_or_fit
 
 logger = logging.getLogger("letterboxd.recommend")
@@ -29,6 +30,11 @@ class UserTaste:
     watchlist: np.ndarray | None  # None when unknown
     source_note: str
     unmatched: tuple[Unmatched, ...] = ()  # logged films the dataset could not be told of
+
+    @property
+    def average_stars(self) -> float | None:
+        """The user's own average rating in stars: what predicted stars are read against."""
+        return float(np.mean(self.ratings)) / 2 if len(self.ratings) else None
 
 
 def taste_from_dataset(data: CachedModel, username: str) -> UserTaste | None:
@@ -66,6 +72,27 @@ def _unique_unmatched(results: Sequence[MatchResult]) -> tuple[Unmatched, ...]:
     return tuple(seen.values())
 
 
+class _PageBar:
+    """A bar over a grid's pages; its total grows as the pages read link further ones."""
+
+    def __init__(self, description: str) -> None:
+        self._bar = progress_bar(None, description, unit="page", leave=False)
+
+    def __call__(self, pages: int, last_page: int) -> None:
+        if last_page != self._bar.total:
+            self._bar.total = last_page
+            self._bar.n = pages
+            self._bar.refresh()  # now with a total: the percentage and time left
+        else:
+            self._bar.update(pages - self._bar.n)
+
+    def __enter__(self) -> "_PageBar":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.close()
+
+
 def taste_from_site(data: CachedModel, username: str, config: Config) -> UserTaste:
     """A public profile's films, ratings and watchlist, read through the polite fetcher."""
     # Imported here: the HTTP stack costs a tenth of a second that offline runs need not pay.
@@ -74,13 +101,15 @@ def taste_from_site(data: CachedModel, username: str, config: Config) -> UserTas
 
     with Fetcher(config) as fetcher:
         try:
-            scraped = scrape_user_films(fetcher, username)
+            with _PageBar(f"reading the films of {username}") as on_page:
+                scraped = scrape_user_films(fetcher, username, on_page)
         except NotFoundError:
             raise BadInputError(f"there is no Letterboxd user {username!r}") from None
         except PrivateError:
             raise BadInputError(f"the films of {username!r} are not public") from None
         try:
-            watchlist_tiles = scrape_watchlist(fetcher, username)
+            with _PageBar(f"reading the watchlist of {username}") as on_page:
+                watchlist_tiles = scrape_watchlist(fetcher, username, on_page)
         except (NotFoundError, PrivateError):
             watchlist_tiles = None
     catalogue = data.catalogue

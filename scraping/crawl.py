@@ -7,19 +7,17 @@ deterministically, whatever the thread timing.
 """
 from __future__ import annotations
 
-import sys
 import threading
 from collections import deque
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from tqdm import tqdm
-
 from errors import (InvalidNameError, LetterboxdError, MarkupError, NotFoundError,
                     PageUnavailableError, PrivateError, ResponseTooLargeError,
                     RobotsDisallowedError, TransientError)
 from letterboxd.records import FilmTile
+from presentation.progress import progress_bar
 from scraping.walk import HtmlFetcher, scrape_user_films
 
 
@@ -117,8 +115,8 @@ def _scrape_user(fetcher: HtmlFetcher, index: int, username: str, crawl: _Crawl)
 
 
 def scrape_users(fetcher: HtmlFetcher, usernames: Iterable[str], workers: int, *,
-                 stop: threading.Event | None = None, progress: bool = True
-                 ) -> Iterator[UserResult]:
+                 stop: threading.Event | None = None, progress: bool = True,
+                 total: int | None = None) -> Iterator[UserResult]:
     """Scrape users `workers` at a time and yield their results in input order.
 
     In-order results let the caller commit deterministically. At most 2*workers users
@@ -127,6 +125,10 @@ def scrape_users(fetcher: HtmlFetcher, usernames: Iterable[str], workers: int, *
     unexpected error, also from `usernames` itself) stops new work; every user before
     the failing one still finishes and is yielded, then the error is raised. Setting
     `stop` drops the users not yet started, yields the rest in order and returns.
+
+    `progress` draws a bar of users done (see presentation.progress); its total is
+    `total`, or the length of `usernames` when it has one: a lazy queue knows how many
+    users it plans, and without a total a bar has no percentage or time left.
 
     Leaving early does not wait for requests in progress. The pool's threads are not
     daemons, so the process exits only once they return: the caller must close the
@@ -138,9 +140,9 @@ def scrape_users(fetcher: HtmlFetcher, usernames: Iterable[str], workers: int, *
     names = iter(usernames)
     in_flight: deque[Future[UserResult]] = deque()
     submitted = 0
-    total = len(usernames) if hasattr(usernames, "__len__") else None
-    bar = tqdm(total=total, unit="user", desc="users", file=sys.stderr,
-               disable=None if progress else True)
+    if total is None and hasattr(usernames, "__len__"):
+        total = len(usernames)
+    bar = progress_bar(total, "scraping users", unit="user", wanted=progress)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scrape-user")
     try:
         while True:
@@ -158,6 +160,8 @@ def scrape_users(fetcher: HtmlFetcher, usernames: Iterable[str], workers: int, *
                 for future in in_flight:
                     future.cancel()  # only those not started; running ones finish
             if not in_flight:
+                if not crawl.stop.is_set() and crawl.failure is None:
+                    bar.total = bar.n  # fewer users to be had than planned: all done
                 break
             try:
                 # exception() rather than result(): a Ctrl-C raised here must propagate.

@@ -24,6 +24,10 @@ class HtmlFetcher(Protocol):
     def get_html(self, path: str) -> str: ...
 
 
+# Told after each grid page: pages read so far, and the last page the grid links so far.
+PageProgress = Callable[[int, int], None]
+
+
 # The most pages one grid may take. Real grids are a few dozen pages (72 films a page);
 # 2,000 pages is 144,000 films and over half an hour at 1 request/s for a single user.
 # Only a broken or hostile server that links one more page of new films forever gets
@@ -31,8 +35,8 @@ class HtmlFetcher(Protocol):
 MAX_GRID_PAGES = 2_000
 
 
-def _scrape_grid(fetcher: HtmlFetcher, path_for: Callable[[int], str]
-                 ) -> tuple[tuple[FilmTile, ...], int]:
+def _scrape_grid(fetcher: HtmlFetcher, path_for: Callable[[int], str],
+                 on_page: PageProgress | None = None) -> tuple[tuple[FilmTile, ...], int]:
     """Every tile of a paginated grid, first sighting of a slug wins, and the pages read.
 
     Pagination is the server's word, so it is not trusted to end: a page that adds
@@ -57,19 +61,23 @@ def _scrape_grid(fetcher: HtmlFetcher, path_for: Callable[[int], str]
                            "there", path_for(1), page)
             return tuple(tiles.values()), page
         last_page = max(last_page, grid.last_page)
+        if on_page is not None:
+            on_page(page, min(last_page, MAX_GRID_PAGES))
         page += 1
     return tuple(tiles.values()), page - 1
 
 
-def scrape_user_films(fetcher: HtmlFetcher, username: str) -> UserFilms:
+def scrape_user_films(fetcher: HtmlFetcher, username: str,
+                      on_page: PageProgress | None = None) -> UserFilms:
     name = validate_username(username)
-    films, pages = _scrape_grid(fetcher, lambda page: user_films_path(name, page))
+    films, pages = _scrape_grid(fetcher, lambda page: user_films_path(name, page), on_page)
     return UserFilms(username=name, films=films, pages_fetched=pages)
 
 
-def scrape_watchlist(fetcher: HtmlFetcher, username: str) -> tuple[FilmTile, ...]:
+def scrape_watchlist(fetcher: HtmlFetcher, username: str,
+                     on_page: PageProgress | None = None) -> tuple[FilmTile, ...]:
     name = validate_username(username)
-    return _scrape_grid(fetcher, lambda page: watchlist_path(name, page))[0]
+    return _scrape_grid(fetcher, lambda page: watchlist_path(name, page), on_page)[0]
 
 
 def scrape_film(fetcher: HtmlFetcher, slug: str) -> FilmDetails:

@@ -52,6 +52,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def next_steps(data: SiteData, url: str) -> str:
+    """Members to try and the commands that use them: a newcomer's next step needs a name.
+
+    The first members are the most popular, the first a dataset built from here holds;
+    one three quarters down the list is outside a small dataset, so recommend.py reads
+    that profile live."""
+    users = list(data.users)
+    popular = users[:3]
+    lines = [f"Members to try: {', '.join(popular)} (the most popular: in any dataset)"]
+    if len(users) > 20:
+        lines.append(f"  and {users[len(users) * 3 // 4]} (outside a small one: "
+                     "recommend.py reads the profile live)")
+    if popular:
+        lines += ["Next, in another terminal:",
+                  "  python compile_training_data.py new --test-mode --rate 0 --users 20 \\",
+                  f"      --base-url {url}",
+                  f"  python recommend.py {popular[0]} --test-mode --base-url {url}"]
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -82,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(f"Simulated Letterboxd at {url}", flush=True)
     print(f"{len(data.users)} members, {len(data.films)} films. Ctrl-C stops.", flush=True)
+    print(next_steps(data, url), flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -21,7 +21,7 @@ import pytest
 from benchmarks import (bench_commit_batch, bench_evaluate, bench_fit_model,
                         bench_load_dataset, bench_parse_grid, bench_ranking_alternatives,
                         bench_recommend, bench_scrape_throughput, bench_second_stage,
-                        bench_watched_unrated)
+                        bench_table, bench_watched_unrated)
 from benchmarks.generate_dataset import (BATCH_USERS, FIRST_SCRAPE, MINUTES_PER_BATCH,
                                          RATING_HISTOGRAM, DatasetShape, generate_dataset)
 from dataset import layout
@@ -255,3 +255,9 @@ def test_watched_unrated_benchmark_measures_every_way(
     for line in table[1:]:
         ratio_0, rmse_0, ratio_1, rmse_1 = (float(cell.rstrip("x")) for cell in line[24:].split())
         assert 0 < ratio_0 and 0 < ratio_1 and 0.5 < rmse_0 < 5 and 0.5 < rmse_1 < 5
+
+
+def test_table_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    out = run_script(bench_table.main, ["--repeats", "2", "--imports", "1"], capsys)
+    assert "50-pick table, Latin titles" in out and "CJK and accented titles" in out
+    assert "import presentation.picks" in out and "import wcwidth" in out

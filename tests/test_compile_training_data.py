@@ -152,14 +152,14 @@ def test_test_mode_writes_to_test_output_and_never_touches_output(
     assert [path.name for path in output.iterdir()] == ["keep.txt"]
 
 
-@pytest.mark.parametrize("flags", [["--rate", "nan"], ["--rate", "inf"],
-                                   ["--refresh-older-than", "nan"],
-                                   ["--refresh-older-than", "1e10"]])
+@pytest.mark.parametrize("mode, flags", [("new", ["--rate", "nan"]), ("new", ["--rate", "inf"]),
+                                         ("continue", ["--refresh-older-than", "nan"]),
+                                         ("continue", ["--refresh-older-than", "1e10"])])
 def test_numbers_that_are_not_finite_are_refused_with_an_error_line(
-        flags: list[str], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+        mode: str, flags: list[str], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """NaN passes every `< 0` check: `--rate nan` once meant no rate limit at all."""
     with pytest.raises(SystemExit) as caught:
-        cli.run(main, ["new", "--output-dir", str(tmp_path / "d"), "--base-url",
+        cli.run(main, [mode, "--output-dir", str(tmp_path / "d"), "--base-url",
                        "http://127.0.0.1:9", *flags])
     assert caught.value.code == EXIT_BAD_INPUT
     err = capsys.readouterr().err

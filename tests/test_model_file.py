@@ -184,7 +184,7 @@ def test_damaged_model_files_raise_model_file_error(tmp_path: Path, model: Recom
 
 def test_a_model_of_other_data_is_stale(tmp_path: Path, model: RecommenderModel) -> None:
     save_model(model, tmp_path, FINGERPRINT)
-    with pytest.raises(ModelFileError, match="fingerprint"):
+    with pytest.raises(ModelFileError, match="dataset has changed since the model was fitted"):
         load_model(tmp_path, expected_fingerprint="dataset-v2")
 
 

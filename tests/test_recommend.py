@@ -5,6 +5,7 @@ import csv
 import dataclasses
 import io
 import json
+import re
 import shutil
 import zipfile
 from datetime import datetime, timezone
@@ -105,9 +106,11 @@ def test_a_dataset_member_gets_unseen_films_of_their_taste(dataset: Path, capsys
 
 def test_table_output_shows_stars_and_reasons(dataset: Path, capsys) -> None:
     out = run(dataset, capsys, "user0", "-n", "5")
-    lines = out.strip().splitlines()
-    assert len(lines) == 5 and lines[0].lstrip().startswith("1.")
-    assert "★" in lines[0] and "because you rated" in out
+    header, *rows, footer = out.strip("\n").splitlines()
+    assert "Film" in header and "Stars" in header and "Because you rated" in header
+    assert len(rows) == 5 and rows[0].lstrip().startswith("1.")
+    assert all("★" in row and re.search(r"Film \d+ \(\d{4}\)$", row) for row in rows)
+    assert "your average" in footer
 
 
 def test_reasons_name_films_with_their_years(dataset: Path, capsys) -> None:

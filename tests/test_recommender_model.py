@@ -218,10 +218,10 @@ def test_the_second_stage_learns_only_from_users_left_out_of_its_fit(
     real = fitting.fit_both_models
 
     def record(user_index, film_index, ratings, n_users, n_films, params, seen_users,
-               seen_films):
+               seen_films, progress=None):
         fits.append((set(np.unique(user_index).tolist()), set(seen_users.tolist())))
         return real(user_index, film_index, ratings, n_users, n_films, params,
-                    seen_users, seen_films)
+                    seen_users, seen_films, progress)
 
     monkeypatch.setattr(fitting, "fit_both_models", record)
     folded = []
