@@ -103,7 +103,8 @@ def test_mulholland_drive(variant: Callable[[str], str]) -> None:
                                title="Mulholland Drive", year=2001,
                                genres=("Drama", "Mystery", "Thriller"), average_rating=4.26,
                                rating_count=1072467, tmdb_id=1018, tmdb_type="movie",
-                               imdb_id="tt0166924")
+                               imdb_id="tt0166924", runtime=147, language="English",
+                               countries=("France", "USA"))
 
 
 def test_tv_miniseries_takes_tmdb_type_from_the_link(variant: Callable[[str], str]) -> None:
