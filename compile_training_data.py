@@ -29,7 +29,7 @@ from load_save_and_translate_data import (MAX_FAILED_SCRAPES, DatasetStore, Scra
                                           dataset_exists, exclusive_writer,
                                           import_published_dataset)
 from read_in_data import (FilmTile, MembersPage, UserResult, iter_popular_members,
-                          parse_members_page, popular_members_path, scrape_users)
+                          read_members_page, scrape_users)
 
 logger = logging.getLogger("letterboxd.builder")
 
@@ -274,7 +274,7 @@ def check_site_answers(fetcher: Fetcher) -> MembersPage:
     """Read the first members page, so that `new` archives nothing when the site is
     blocking us or down: the dataset in place stays the live one. The crawl starts
     from this page rather than asking for it twice."""
-    return parse_members_page(fetcher.get_html(popular_members_path(1)))
+    return read_members_page(fetcher, 1)
 
 
 def _others(count: int) -> str:

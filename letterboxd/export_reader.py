@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from errors import ExportError
+from names import SLUG_PATTERN
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ MAX_COMPRESSION_RATIO = 200
 # Folders of an export that hold files named like the ones we read, with other content.
 _EXPORT_FOLDERS = frozenset({"lists", "likes", "orphaned", "deleted"})
 _BOXD_URI = re.compile(r"^https?://boxd\.it/([A-Za-z0-9]+)/?$")
-_FILM_URI = re.compile(r"^https?://(?:www\.)?letterboxd\.com/film/([a-z0-9-]+)/?$")
+_FILM_URI = re.compile(rf"^https?://(?:www\.)?letterboxd\.com/film/({SLUG_PATTERN})/?$")
 
 
 @dataclass(frozen=True)

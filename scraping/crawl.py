@@ -12,7 +12,7 @@ import threading
 from collections import deque
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from tqdm import tqdm
 
@@ -21,6 +21,8 @@ from errors import (InvalidNameError, LetterboxdError, MarkupError, NotFoundErro
                     RobotsDisallowedError, TransientError)
 from letterboxd.records import FilmTile
 from scraping.walk import HtmlFetcher, scrape_user_films
+
+_Read = TypeVar("_Read")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,13 +92,13 @@ class _UserFetcher:
         self._index = index
         self.pages = 0
 
-    def get_html(self, path: str) -> str:
+    def get_page(self, path: str, read: Callable[[str], _Read]) -> _Read:
         if not self._crawl.may_continue(self._index):
             raise _Skipped(path)
-        html = self._fetcher.get_html(path)
+        page = self._fetcher.get_page(path, read)
         self.pages += 1
         self._crawl.count_page()
-        return html
+        return page
 
 
 def _scrape_user(fetcher: HtmlFetcher, index: int, username: str, crawl: _Crawl) -> UserResult:

@@ -211,7 +211,8 @@ def test_film_page_without_any_title_is_a_markup_error() -> None:
 # --- grid edge cases --------------------------------------------------------
 
 def test_empty_grid_is_not_an_error() -> None:
-    assert parse_film_grid(grid_html([])) == FilmGridPage(films=(), last_page=1)
+    assert parse_film_grid(grid_html([])) == FilmGridPage(films=(), last_page=1, tile_count=0,
+                                                          shown_total=None)
 
 
 def test_page_that_is_not_a_letterboxd_page_is_a_markup_error() -> None:
