@@ -168,7 +168,7 @@ class Fetcher:
         try:
             return read(text)
         except IncompletePageError as error:
-            raise TransientError(url, f"page cut short: {error}") from None
+            raise TransientError(url, f"page cut short ({error})") from None
         except MarkupError as error:
             raise MarkupError(f"{error}: {url}") from None
 

@@ -41,7 +41,7 @@ def document(html: str) -> lxml.html.HtmlElement:
     """The parsed page; IncompletePageError for a page cut short, MarkupError for text
     that is no HTML at all."""
     if not _DOCUMENT_END.search(html[-_END_WINDOW:]):
-        raise IncompletePageError("the page stops before its end (no closing </html>)")
+        raise IncompletePageError("the document has no closing </html>")
     try:
         return lxml.html.document_fromstring(html)
     except (lxml.etree.ParserError, ValueError) as error:

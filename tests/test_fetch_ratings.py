@@ -1039,8 +1039,8 @@ def test_a_page_its_reader_finds_cut_short_is_read_again(site: ScriptedSite,
     assert site.count("/u/films/") == 2 and len(sleep.calls) == 1
     with pytest.raises(TransientError) as caught:
         fetcher.get_page("/v/films/", parse_film_grid)
-    assert str(caught.value) == ("page cut short: the page stops before its end (no closing "
-                                 f"</html>): {site.base_url}/v/films/")
+    assert str(caught.value) == ("page cut short (the document has no closing </html>): "
+                                 f"{site.base_url}/v/films/")
     assert site.count("/v/films/") == 3
 
 
