@@ -404,7 +404,8 @@ def _network_error(url: str, error: BaseException) -> FetchError:
     """
     causes = list(_causes(error))
     logger.debug("request for %s failed: %r", url, causes)
-    reason = str(causes[-1])[:_MAX_REASON_CHARACTERS]
+    innermost = causes[-1]
+    reason = (str(innermost) or type(innermost).__name__)[:_MAX_REASON_CHARACTERS]
     if any(isinstance(cause, (urllib3.exceptions.NameResolutionError, socket.gaierror))
            for cause in causes):
         host = urlsplit(url).hostname
