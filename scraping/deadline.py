@@ -99,7 +99,8 @@ class DeadlineWatch:
                                                 daemon=True)
                 self._thread.start()
             heapq.heappush(self._queue, (deadline.at, next(self._order), deadline))
-            self._condition.notify()
+            if self._queue[0][2] is deadline:  # the watcher sleeps until the earliest only
+                self._condition.notify()
         previous = getattr(_current, "deadline", None)
         _current.deadline = deadline
         try:
