@@ -21,8 +21,8 @@ from typing import Iterator, Sequence
 
 import cli
 from config import Config
-from errors import (EXIT_BLOCKED, BadInputError, FetchError, MarkupError, NotFoundError,
-                    PrivateError, StopCrawlError, TransientError, exit_code_for)
+from errors import (EXIT_BLOCKED, BadInputError, FetchError, HostLookupError, MarkupError,
+                    NotFoundError, PrivateError, StopCrawlError, TransientError, exit_code_for)
 from fetch_ratings import Fetcher
 from load_save_and_translate_data import (MAX_FAILED_SCRAPES, DatasetStore, ScrapedFilm,
                                           ScrapeStatus, UserScrapeRecord, archive_dataset,
@@ -337,7 +337,8 @@ def run_scrape(args: argparse.Namespace, config: Config) -> int:
         try:
             summary = build(store, fetcher, config, refresh, first_members_page)
         except (FetchError, MarkupError) as error:
-            later = "; try `continue` later" if isinstance(error, TransientError) else ""
+            passing = isinstance(error, (TransientError, HostLookupError))
+            later = "; try `continue` later" if passing else ""
             logger.error("stopped early: %s. The users finished before it are saved%s", error,
                          later)
             return exit_code_for(error)

@@ -37,8 +37,9 @@ class UserResult:
 
 # Failures that concern one user only: a missing (404/410) or private profile, an outage
 # that outlasted the retries, any other status such as 451, a redirect off the site, a
-# page robots.txt forbids, markup we cannot read. Anything else ends the crawl: a
-# StopCrawlError (the site wants us gone), a closed fetcher, a bug.
+# page robots.txt forbids, markup we cannot read (a page that stayed cut short is a
+# TransientError). Anything else ends the crawl: a StopCrawlError (the site wants us
+# gone), a failed name lookup (this machine is offline), a closed fetcher, a bug.
 USER_LEVEL_ERRORS = (NotFoundError, PrivateError, TransientError, ResponseTooLargeError,
                      RobotsDisallowedError, PageUnavailableError, MarkupError, InvalidNameError)
 

@@ -24,7 +24,7 @@ from compile_training_data import main as build_main
 from dataset import layout
 from errors import EXIT_UNAVAILABLE
 from recommend import main as recommend_main
-from simulated_site import Reply, SiteData, SimulatedSite
+from simulated_site import RESET, Reply, SiteData, SimulatedSite
 from tests.conftest import PROJECT_ROOT
 from tests.helpers import dataset_triples, read_dicts, snapshot
 
@@ -301,6 +301,43 @@ def test_offline_is_one_short_line_exit_4_and_no_retry(
                     f"{existing_dataset}")
     assert lookups == ["letterboxd.invalid"]
     assert snapshot(existing_dataset) == before
+
+
+def test_going_offline_mid_run_stops_at_once_and_marks_nobody_failed(
+        site: SiteWithBrokenPages, site_data: SiteData, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The connection drops as the machine goes offline; reconnecting needs a lookup."""
+    users = list(site_data.users)
+    offline = threading.Event()
+    lookup = socket.getaddrinfo
+
+    def unless_offline(host: str, *args: object, **kwargs: object) -> list:
+        if offline.is_set():
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return lookup(host, *args, **kwargs)
+
+    def unplug(reply: Reply) -> Reply:
+        offline.set()
+        return reply._replace(status=RESET, body=b"", headers=(), fault="reset")
+
+    monkeypatch.setattr(socket, "getaddrinfo", unless_offline)
+    site.broken = {f"/{users[5]}/films/": (unplug, None)}
+    data_dir = tmp_path / "data"
+    assert build("new", site, data_dir, "--batch-size", "2") == EXIT_UNAVAILABLE
+    line = first_error(capsys.readouterr())
+    assert line.startswith("ERROR: stopped early: cannot look up 127.0.0.1: no network or no "
+                           "DNS ([Errno -3] Temporary failure in name resolution): ")
+    assert line.endswith(". The users finished before it are saved; try `continue` later")
+    found = statuses(data_dir)
+    saved = set(found)
+    assert all(status == ["ok"] for status in found.values())  # nobody marked failed
+    assert users[5] not in saved and saved == set(users[:len(saved)])
+    assert dataset_triples(data_dir) == site_triples(site_data, saved)
+
+    offline.clear()
+    site.broken = {}
+    assert build("continue", site, data_dir) == 0
+    assert dataset_triples(data_dir) == site_triples(site_data, set(users))
 
 
 @pytest.mark.parametrize("content, message", [
