@@ -26,15 +26,15 @@ from typing import Iterator, Sequence
 import cli
 from builder.film_pass import run_film_pass
 from config import Config, configured_mode
-from errors import (EXIT_BLOCKED, BadInputError, FetchError, MarkupError, NotFoundError,
-                    PrivateError, StopCrawlError, TransientError, exit_code_for)
+from errors import (EXIT_BLOCKED, BadInputError, FetchError, HostLookupError, MarkupError,
+                    NotFoundError, PrivateError, StopCrawlError, TransientError, exit_code_for)
 from fetch_ratings import Fetcher
 from load_save_and_translate_data import (MAX_FAILED_SCRAPES, DatasetStore, ScrapedFilm,
                                           ScrapeStatus, UserScrapeRecord, archive_dataset,
                                           dataset_exists, exclusive_writer,
                                           import_published_dataset)
 from read_in_data import (FilmTile, MembersPage, UserResult, iter_popular_members,
-                          parse_members_page, popular_members_path, scrape_users)
+                          read_members_page, scrape_users)
 
 logger = logging.getLogger("letterboxd.builder")
 
@@ -371,7 +371,7 @@ def check_site_answers(fetcher: Fetcher) -> MembersPage:
     """Read the first members page, so that `new` archives nothing when the site is
     blocking us or down: the dataset in place stays the live one. The crawl starts
     from this page rather than asking for it twice."""
-    return parse_members_page(fetcher.get_html(popular_members_path(1)))
+    return read_members_page(fetcher, 1)
 
 
 def _others(count: int) -> str:
@@ -456,7 +456,8 @@ def run_scrape(args: argparse.Namespace, config: Config) -> int:
         try:
             summary = build(store, fetcher, config, refresh, first_members_page)
         except (FetchError, MarkupError) as error:
-            later = "; try `continue` later" if isinstance(error, TransientError) else ""
+            passing = isinstance(error, (TransientError, HostLookupError))
+            later = "; try `continue` later" if passing else ""
             logger.error("stopped early: %s. The users finished before it are saved%s", error,
                          later)
             return exit_code_for(error)

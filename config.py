@@ -65,6 +65,7 @@ class Config:
     # A single request gives up once its retries would wait longer than this in total.
     retry_budget_seconds: float = 600.0
     connect_timeout: float = 10.0
+    # The whole of one request: connect, status line, headers and body (scraping/deadline.py).
     read_timeout: float = 30.0
     max_response_bytes: int = 8 * 1024 * 1024
     test_mode: bool = TEST_MODE

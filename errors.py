@@ -90,10 +90,21 @@ class PageUnavailableError(FetchError):
 
 
 class TransientError(FetchError):
-    """5xx, reset, timeout or a truncated body; retried, raised once retries run out.
+    """5xx, reset, timeout, a truncated body or a page cut short; retried, raised once
+    retries run out.
 
     One user's page failing is a skip; a page the whole run needs (the members list,
     the user asked for) ends it with exit code 4: try again later.
+    """
+
+    exit_code = EXIT_UNAVAILABLE
+
+
+class HostLookupError(FetchError):
+    """The site's host name could not be looked up: this machine is offline or has no DNS.
+
+    Not retried, and not one user's problem: the run stops at once (exit code 4), keeping
+    what it finished, instead of marking every remaining user as failed.
     """
 
     exit_code = EXIT_UNAVAILABLE
@@ -128,6 +139,15 @@ class ModelFileError(LetterboxdError):
 
 class MarkupError(LetterboxdError):
     """A page did not have the structure we expect: Letterboxd's markup may have changed."""
+
+
+class IncompletePageError(MarkupError):
+    """A page that arrived whole at the HTTP level but is cut short as a document: its end
+    is missing, a page that is not the last holds fewer films than a full one, or it holds
+    far fewer than the count it shows. The fetcher reads it again with backoff, like a 5xx
+    (`Fetcher.get_page`); one that stays incomplete is a TransientError (exit code 4)."""
+
+    exit_code = EXIT_UNAVAILABLE
 
 
 def exit_code_for(exc: BaseException) -> int:

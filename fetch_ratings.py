@@ -6,34 +6,38 @@ every thread, and the crawl stops at the first Cloudflare challenge instead of
 retrying its way into a ban. We never try to get past bot protection.
 
 `Fetcher` is the public face; its separable parts live in `scraping/`: what a
-response means (`responses`), the rate limit (`rate_limit`), robots.txt (`robots`)
-and the counters behind `stats()` (`fetch_stats`).
+response means (`responses`), the rate limit (`rate_limit`), robots.txt (`robots`),
+the one deadline each request runs under (`deadline`) and the counters behind
+`stats()` (`fetch_stats`).
 """
 from __future__ import annotations
 
 import logging
 import random
 import re
+import socket
 import threading
 import time
 import zlib
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Callable, Mapping, TypeVar
+from typing import Callable, Iterator, Mapping, TypeVar
 from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
 from tenacity import (RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt,
                       stop_any)
 
 from config import Config
-from errors import (FetchError, InvalidNameError, PageUnavailableError, RateLimitedError,
-                    ResponseTooLargeError, RobotsDisallowedError, StopCrawlError, TransientError)
+from errors import (FetchError, HostLookupError, IncompletePageError, InvalidNameError,
+                    MarkupError, PageUnavailableError, RateLimitedError, ResponseTooLargeError,
+                    RobotsDisallowedError, StopCrawlError, TransientError)
+from scraping.deadline import DeadlineAdapter, DeadlineWatch
 from scraping.fetch_stats import FetchStats, StatsCounters
 from scraping.rate_limit import Clock, RateLimiter, Sleep
-from scraping.responses import classify_response, is_cloudflare_challenge, parse_retry_after
+from scraping.responses import (classify_response, is_cloudflare_challenge, page_text,
+                                parse_retry_after)
 from scraping.robots import RobotsPolicy
 
 __all__ = ["Clock", "FetchStats", "Fetcher", "RateLimiter", "RobotsPolicy", "Sleep",
@@ -52,6 +56,8 @@ _ACCEPT_ENCODING = "gzip, deflate"
 _MAX_BACKOFF_DOUBLINGS = 30
 _UNSAFE_PATH_CHARACTERS = re.compile(r"[\x00-\x20\x7f\\]")
 _ACCEPT = "text/html, text/plain;q=0.8"
+# The longest library message kept in an error line; the full chain goes to the debug log.
+_MAX_REASON_CHARACTERS = 120
 
 
 def _body_decoder(url: str, content_encoding: str) -> "zlib._Decompress | None":
@@ -69,7 +75,11 @@ class _Response:
     url: str
     status: int
     headers: Mapping[str, str]
-    text: str
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
 
 
 class Fetcher:
@@ -87,7 +97,6 @@ class Fetcher:
     def __init__(self, config: Config, *, rate_limiter: RateLimiter | None = None,
                  clock: Clock = time.monotonic, sleep: Sleep | None = None) -> None:
         self._config = config
-        self._clock = clock
         self._abort = threading.Event()
         self._sleep = sleep if sleep is not None else self._sleep_unless_aborted
         self._limiter = rate_limiter if rate_limiter is not None else RateLimiter(
@@ -96,6 +105,7 @@ class Fetcher:
         self._counters = StatsCounters()
         self._origin = _origin_of(config.base_url)
         self._local = threading.local()
+        self._deadlines = DeadlineWatch()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
         self._stopped_by: StopCrawlError | None = None
@@ -111,6 +121,7 @@ class Fetcher:
     def close(self) -> None:
         """Wake every thread waiting to retry or for its slot; they fail without sending."""
         self._abort.set()
+        self._deadlines.close()
         with self._lock:
             sessions, self._sessions = self._sessions, []
         for session in sessions:
@@ -131,22 +142,40 @@ class Fetcher:
 
     def get_html(self, path: str) -> str:
         """The page at a site-relative path like "/thebigal/films/", or a typed FetchError."""
+        return self.get_page(path, lambda text: text)
+
+    def get_page(self, path: str, read: Callable[[str], _Result]) -> _Result:
+        """What `read` (a page parser) makes of the page at a site-relative path.
+
+        `read` runs inside the retries, so a page it finds cut short
+        (IncompletePageError) is fetched again with backoff, like a 5xx; one still cut
+        short after the last attempt is a TransientError naming the URL.
+        """
         url = self._url_for(path)
         self._raise_if_stopped(url)
         try:
             if not self._robots.can_fetch(url, self._config.user_agent):
                 raise RobotsDisallowedError(url, "robots.txt disallows this URL; not requested")
-            return self._with_retries(self._fetch_page, url)
+            return self._with_retries(lambda page_url: self._read_page(page_url, read), url)
         except StopCrawlError as error:
             self._stop(error)
             raise
 
     # -- one attempt ---------------------------------------------------------
 
+    def _read_page(self, url: str, read: Callable[[str], _Result]) -> _Result:
+        text = self._fetch_page(url)
+        try:
+            return read(text)
+        except IncompletePageError as error:
+            raise TransientError(url, f"page cut short ({error})") from None
+        except MarkupError as error:
+            raise MarkupError(f"{error}: {url}") from None
+
     def _fetch_page(self, url: str) -> str:
         response = self._download(url, check_robots=True)
         self._classify(response)
-        return response.text
+        return page_text(response.url, response.body)
 
     def _load_robots_txt(self, robots_url: str) -> str:
         return self._with_retries(self._fetch_robots_txt, robots_url)
@@ -191,35 +220,35 @@ class Fetcher:
         session = self._session()
         timeout = (self._config.connect_timeout, self._config.read_timeout)
         self._counters.request_sent()
-        started = self._clock()
-        try:
-            with session.get(url, stream=True, timeout=timeout, allow_redirects=False) as response:
-                self._counters.response_received(response.status_code)
-                body = self._read_body(url, response, deadline=started + self._config.read_timeout)
-                return _Response(url=url, status=response.status_code, headers=response.headers,
-                                 text=body.decode("utf-8", errors="replace"))
-        except requests.exceptions.SSLError as error:
-            # A certificate or protocol mismatch does not heal on a retry.
-            raise PageUnavailableError(url, f"TLS failure: {error}") from error
-        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
-                requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError,
-                urllib3.exceptions.HTTPError) as error:  # the body is read from urllib3
-            raise TransientError(url, f"network error or truncated body ({error})") from error
-        except requests.exceptions.RequestException as error:
-            raise FetchError(url, f"request failed: {error}") from error
+        # One deadline for connect, status line, headers and body: the socket timeouts
+        # only bound each read, and a server may send one byte per read.
+        with self._deadlines.limit(self._config.read_timeout) as deadline:
+            try:
+                with session.get(url, stream=True, timeout=timeout,
+                                 allow_redirects=False) as response:
+                    self._counters.response_received(response.status_code)
+                    body = self._read_body(url, response)
+                    status, headers = response.status_code, response.headers
+            except (requests.exceptions.RequestException,
+                    urllib3.exceptions.HTTPError) as error:  # the body is read from urllib3
+                if deadline.expired:
+                    raise self._too_slow(url) from None
+                raise _network_error(url, error) from error
+            if deadline.expired:  # a body without a length just ends where it was cut
+                raise self._too_slow(url)
+        return _Response(url=url, status=status, headers=headers, body=body)
 
-    def _read_body(self, url: str, response: requests.Response, deadline: float) -> bytes:
-        """The body, refusing oversized ones and ones that trickle in too slowly.
+    def _too_slow(self, url: str) -> TransientError:
+        return TransientError(url, f"no complete answer within {self._config.read_timeout:g} s")
 
-        `read1` returns whatever has arrived, so the deadline is checked after every
-        few bytes: a server trickling a byte at a time cannot hold a thread for longer
-        than the deadline plus one socket read timeout. The body is read raw and
-        decompressed here (urllib3 would keep reading until compressed bytes yield
-        output, out of the deadline's sight), and the size limit counts decompressed
-        bytes, so a compression bomb stops at the limit. A body shorter than its
-        Content-Length surfaces from urllib3 as ProtocolError, which `_request_once`
-        turns into TransientError.
+    def _read_body(self, url: str, response: requests.Response) -> bytes:
+        """The body, refusing oversized ones.
+
+        The body is read raw and decompressed here (urllib3 would keep reading until
+        compressed bytes yield output), and the size limit counts decompressed bytes,
+        so a compression bomb stops at the limit. The request's deadline cuts a body
+        that trickles in; a body shorter than its Content-Length surfaces from urllib3
+        as ProtocolError, which `_request_once` turns into TransientError.
         """
         limit = self._config.max_response_bytes
         declared = response.headers.get("Content-Length", "")
@@ -239,9 +268,6 @@ class Fetcher:
         try:
             while raw := response.raw.read1(_CHUNK_BYTES, decode_content=False):
                 self._raise_if_stopped(url)
-                if self._clock() > deadline:
-                    raise TransientError(
-                        url, f"body took longer than {self._config.read_timeout} s to arrive")
                 # One byte past the limit is enough to know it is exceeded.
                 keep(raw if decoder is None else decoder.decompress(raw, limit - size + 1))
             if decoder is not None:
@@ -323,7 +349,7 @@ class Fetcher:
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
-            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)
+            adapter = DeadlineAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             session.headers.update({"User-Agent": self._config.user_agent, "Accept": _ACCEPT,
@@ -353,6 +379,45 @@ class Fetcher:
         # After _stopped_by is set, so a thread that sees the abort also sees the reason.
         self._abort.set()
         logger.error("stopping all requests: %s", error)
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """The error and everything behind it: requests wraps urllib3, which wraps the socket."""
+    seen: set[int] = set()
+    pending = [error]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        behind = (current.__cause__, current.__context__, getattr(current, "reason", None),
+                  *current.args)
+        pending.extend(cause for cause in behind if isinstance(cause, BaseException))
+
+
+def _network_error(url: str, error: BaseException) -> FetchError:
+    """The typed error for a failed request, in one short line.
+
+    A failed name lookup means this machine is offline (or has no DNS): retrying only
+    repeats it, so it is not transient. A TLS failure does not heal on a retry either.
+    """
+    causes = list(_causes(error))
+    logger.debug("request for %s failed: %r", url, causes)
+    innermost = causes[-1]
+    reason = (str(innermost) or type(innermost).__name__)[:_MAX_REASON_CHARACTERS]
+    if any(isinstance(cause, (urllib3.exceptions.NameResolutionError, socket.gaierror))
+           for cause in causes):
+        host = urlsplit(url).hostname
+        return HostLookupError(url, f"cannot look up {host}: no network or no DNS ({reason})")
+    if isinstance(error, requests.exceptions.SSLError):
+        return PageUnavailableError(url, f"TLS failure ({reason})")
+    if isinstance(error, (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                          requests.exceptions.ChunkedEncodingError,
+                          requests.exceptions.ContentDecodingError,
+                          urllib3.exceptions.HTTPError)):
+        return TransientError(url, f"network error or truncated body ({reason})")
+    return FetchError(url, f"request failed ({reason})")
 
 
 def _origin_of(url: str) -> tuple[str, str]:

@@ -20,11 +20,11 @@ from letterboxd.records import (FilmDetails, FilmGridPage, FilmTile, Member, Mem
 # The paths the walks request, for callers that name them too.
 from letterboxd.urls import film_path, popular_members_path, user_films_path, watchlist_path
 from scraping.crawl import USER_LEVEL_ERRORS, UserResult, scrape_users
-from scraping.walk import (MAX_GRID_PAGES, HtmlFetcher, iter_popular_members, scrape_film,
-                           scrape_user_films, scrape_watchlist)
+from scraping.walk import (MAX_GRID_PAGES, HtmlFetcher, iter_popular_members, read_members_page,
+                           scrape_film, scrape_user_films, scrape_watchlist)
 
 __all__ = ["FilmDetails", "FilmGridPage", "FilmTile", "HtmlFetcher", "MAX_GRID_PAGES", "Member",
            "MembersPage", "USER_LEVEL_ERRORS", "UserFilms", "UserResult", "film_path",
            "iter_popular_members", "parse_film_grid", "parse_film_page", "parse_members_page",
-           "popular_members_path", "scrape_film", "scrape_user_films", "scrape_users",
-           "scrape_watchlist", "user_films_path", "watchlist_path"]
+           "popular_members_path", "read_members_page", "scrape_film", "scrape_user_films",
+           "scrape_users", "scrape_watchlist", "user_films_path", "watchlist_path"]

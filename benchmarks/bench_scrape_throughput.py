@@ -28,9 +28,8 @@ if __package__ in (None, ""):
 from benchmarks import harness  # noqa: E402
 from config import Config  # noqa: E402
 from fetch_ratings import Fetcher  # noqa: E402
-from letterboxd.members_page import parse_members_page  # noqa: E402
-from letterboxd.urls import popular_members_path  # noqa: E402
 from scraping.crawl import scrape_users  # noqa: E402
+from scraping.walk import read_members_page  # noqa: E402
 
 TARGET_PAGES_PER_SECOND = 50.0
 SITE_START_TIMEOUT = 60.0
@@ -81,7 +80,7 @@ def list_members(fetcher: Fetcher, wanted: int) -> list[str]:
     names: list[str] = []
     page = 1
     while len(names) < wanted:
-        members = parse_members_page(fetcher.get_html(popular_members_path(page)))
+        members = read_members_page(fetcher, page)
         names.extend(member.username for member in members.members)
         if not members.has_next:
             break

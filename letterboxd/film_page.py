@@ -73,7 +73,8 @@ def _meta(page: lxml.html.HtmlElement, name: str) -> str | None:
 def _film_identity(page: lxml.html.HtmlElement) -> tuple[int | None, str | None, dict]:
     """Numeric id, lid and the poster's attributes, trying every place the id has lived."""
     islands = _POSTER_ISLAND(page)
-    poster = dict(islands[0].attrib) if islands else {}
+    # items(), not dict(attrib): looking a key up again fails on a name with control characters
+    poster = dict(islands[0].attrib.items()) if islands else {}
     identifier = json_object(poster.get("data-postered-identifier"))
     production = json_object(_meta(page, "production:identifier"))
     film_id = film_uid(identifier.get("uid")) or film_uid(production.get("uid"))

@@ -13,8 +13,8 @@ import lxml.etree
 import lxml.html
 
 from errors import InvalidNameError, MarkupError
-from letterboxd.markup import (FILM_LINK, NEXT_LINK, PAGINATION, document, film_uid, has_class,
-                               int_or_none, json_object, split_name_and_year)
+from letterboxd.markup import (FILM_LINK, NEXT_LINK, PAGINATION, clean_text, document, film_uid,
+                               has_class, int_or_none, json_object, split_name_and_year)
 from letterboxd.records import FilmGridPage, FilmTile
 from names import is_valid_lid, validate_slug
 
@@ -30,9 +30,16 @@ _TILE_IMAGE_ALT = lxml.etree.XPath(".//img/@alt")
 _PAGE_CONTENT = lxml.etree.XPath("//*[@id='content']")
 _PAGE_NUMBERS = lxml.etree.XPath(f".//*[{has_class('paginate-pages')}]//li//text()")
 _CURRENT_PAGE = lxml.etree.XPath(f".//li[{has_class('paginate-current')}]//text()")
+# Where a grid says how many films it holds: the spans of its heading (a member's films
+# tooltip, "925&nbsp;films", `data-original-title` once rendered; a watchlist's count),
+# else a watchlist's wrapper. Tag names first: a class test on every element of a page
+# would cost a fifth of the parse.
+_NUM_ENTRIES = lxml.etree.XPath("//div[@data-num-entries]/@data-num-entries")
+_HEADING_SPANS = lxml.etree.XPath(f"//h1[{has_class('section-heading')}]//span")
 
 _RATED = re.compile(r"(?:^|\s)rated-(\d+)(?:\s|$)")
 _PAGE_IN_HREF = re.compile(r"/page/(\d+)/")
+_FILM_COUNT = re.compile(r"(\d[\d,]*) films?")
 
 
 def _tile_slug(island: lxml.html.HtmlElement) -> str | None:
@@ -112,6 +119,19 @@ def _last_page(page: lxml.html.HtmlElement) -> int:
     return last
 
 
+def _shown_total(page: lxml.html.HtmlElement) -> int | None:
+    """The number of films the page says the grid holds, None where it says none."""
+    for span in _HEADING_SPANS(page):
+        for text in (span.get("title"), span.get("data-original-title"), span.text):
+            match = _FILM_COUNT.fullmatch(clean_text(text or ""))
+            if match:
+                return int(match.group(1).replace(",", ""))
+    for value in _NUM_ENTRIES(page):
+        if value.strip().isdigit():
+            return int(value)
+    return None
+
+
 def parse_film_grid(html: str) -> FilmGridPage:
     """A page of posters: a user's films, a watchlist or a list."""
     page = document(html)
@@ -121,4 +141,5 @@ def parse_film_grid(html: str) -> FilmGridPage:
         raise MarkupError(f"none of the {len(tiles)} posters on the page could be read")
     if not tiles and not _PAGE_CONTENT(page):
         raise MarkupError("no posters and no Letterboxd page content: not a grid page")
-    return FilmGridPage(films=films, last_page=_last_page(page))
+    return FilmGridPage(films=films, last_page=_last_page(page), tile_count=len(tiles),
+                        shown_total=_shown_total(page))

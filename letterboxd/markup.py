@@ -15,7 +15,7 @@ import re
 import lxml.etree
 import lxml.html
 
-from errors import MarkupError
+from errors import IncompletePageError, MarkupError
 
 
 def has_class(name: str) -> str:
@@ -31,10 +31,17 @@ FILM_LINK = re.compile(r"/film/([^/]+)/")
 FILM_UID = re.compile(r"film:(\d+)")
 _NAME_WITH_YEAR = re.compile(r"(?P<title>.+?)\s+\((?P<year>\d{4})\)")
 _DIGITS = re.compile(r"\d[\d,]*")
+# A whole page ends with </html>, then at most whitespace and comments. lxml would
+# happily close the tags of a page that simply stops, so the end is checked on the text.
+_DOCUMENT_END = re.compile(r"</html\s*>(?:\s|<!--.*?-->)*\Z", re.IGNORECASE | re.DOTALL)
+_END_WINDOW = 4096
 
 
 def document(html: str) -> lxml.html.HtmlElement:
-    """The parsed page; MarkupError for text that is no HTML at all."""
+    """The parsed page; IncompletePageError for a page cut short, MarkupError for text
+    that is no HTML at all."""
+    if not _DOCUMENT_END.search(html[-_END_WINDOW:]):
+        raise IncompletePageError("the document has no closing </html>")
     try:
         return lxml.html.document_fromstring(html)
     except (lxml.etree.ParserError, ValueError) as error:

@@ -48,4 +48,4 @@ def parse_members_page(html: str) -> MembersPage:
     if rows and not members:
         raise MarkupError(f"none of the {len(rows)} member rows could be read")
     has_next = any(NEXT_LINK(pagination) for pagination in PAGINATION(page))
-    return MembersPage(members=members, has_next=has_next)
+    return MembersPage(members=members, has_next=has_next, row_count=len(rows))

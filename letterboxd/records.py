@@ -18,8 +18,11 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class MembersPage:
+    """`row_count` counts the table's rows, read or not: it says whether the page is full."""
+
     members: tuple[Member, ...]
     has_next: bool
+    row_count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +40,13 @@ class FilmTile:
 
 @dataclass(frozen=True, slots=True)
 class FilmGridPage:
+    """`tile_count` counts the posters, read or not; `shown_total` is the number of films
+    the page says the whole grid holds ("925 films"), None where it shows none."""
+
     films: tuple[FilmTile, ...]
     last_page: int
+    tile_count: int
+    shown_total: int | None
 
 
 @dataclass(frozen=True, slots=True)

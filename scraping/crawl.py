@@ -11,7 +11,7 @@ import threading
 from collections import deque
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from errors import (InvalidNameError, LetterboxdError, MarkupError, NotFoundError,
                     PageUnavailableError, PrivateError, ResponseTooLargeError,
@@ -19,6 +19,8 @@ from errors import (InvalidNameError, LetterboxdError, MarkupError, NotFoundErro
 from letterboxd.records import FilmTile
 from presentation.progress import progress_bar
 from scraping.walk import HtmlFetcher, scrape_user_films
+
+_Read = TypeVar("_Read")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +35,9 @@ class UserResult:
 
 # Failures that concern one user only: a missing (404/410) or private profile, an outage
 # that outlasted the retries, any other status such as 451, a redirect off the site, a
-# page robots.txt forbids, markup we cannot read. Anything else ends the crawl: a
-# StopCrawlError (the site wants us gone), a closed fetcher, a bug.
+# page robots.txt forbids, markup we cannot read (a page that stayed cut short is a
+# TransientError). Anything else ends the crawl: a StopCrawlError (the site wants us
+# gone), a failed name lookup (this machine is offline), a closed fetcher, a bug.
 USER_LEVEL_ERRORS = (NotFoundError, PrivateError, TransientError, ResponseTooLargeError,
                      RobotsDisallowedError, PageUnavailableError, MarkupError, InvalidNameError)
 
@@ -88,13 +91,13 @@ class _UserFetcher:
         self._index = index
         self.pages = 0
 
-    def get_html(self, path: str) -> str:
+    def get_page(self, path: str, read: Callable[[str], _Read]) -> _Read:
         if not self._crawl.may_continue(self._index):
             raise _Skipped(path)
-        html = self._fetcher.get_html(path)
+        page = self._fetcher.get_page(path, read)
         self.pages += 1
         self._crawl.count_page()
-        return html
+        return page
 
 
 def _scrape_user(fetcher: HtmlFetcher, index: int, username: str, crawl: _Crawl) -> UserResult:

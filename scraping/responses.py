@@ -25,6 +25,9 @@ _RATE_LIMIT_PHRASE = "You are being rate limited"
 _PRIVATE_MARKERS = ("Letterboxd - Forbidden", "correct clearance", "classified",
                     "Professor Falken")
 _TRANSIENT_STATUSES = frozenset({408, 425})
+# Text may hold a stray undecodable byte; a body where more than one character in this
+# many fails to decode is binary data, not a page.
+_CHARACTERS_PER_BAD_BYTE = 100
 _RETRY_AFTER_SECONDS = re.compile(r"\d+(?:\.\d+)?")
 
 
@@ -84,6 +87,22 @@ def classify_response(url: str, status: int, headers: Mapping[str, str], body_te
     if status >= 500 or status in _TRANSIENT_STATUSES:
         raise TransientError(url, f"server error (HTTP {status})")
     raise PageUnavailableError(url, f"unexpected HTTP {status}")
+
+
+def page_text(url: str, body: bytes) -> str:
+    """The text of a usable (2xx) page, or the error an empty or binary body stands for.
+
+    An empty page is a page cut short to nothing (a cache that stored no body), so it is
+    retried; binary data is no page at all. A page cut inside its last character still
+    decodes here; the parser then finds its end missing.
+    """
+    if not body.strip():
+        raise TransientError(url, "the page came back empty")
+    text = body.decode("utf-8", errors="replace")
+    undecodable = text.count("\ufffd")
+    if b"\x00" in body or undecodable > max(1, len(text) // _CHARACTERS_PER_BAD_BYTE):
+        raise PageUnavailableError(url, "the page is binary data, not text")
+    return text
 
 
 def _lowercase_keys(headers: Mapping[str, str]) -> dict[str, str]:

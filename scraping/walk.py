@@ -1,27 +1,36 @@
 """Reading one thing from the site, page after page: a member's films, a watchlist, a film,
 the popular members.
 
-Only a duck-typed fetcher with `get_html(path) -> str` is needed; rate limits and
-retries live in the fetcher. The walks decide which page comes next and when to stop,
-and they do not trust the server's pagination to end.
+Only a duck-typed fetcher with `get_page(path, read)` is needed; rate limits and
+retries live in the fetcher. Each page is read by its parser and checked whole
+(`letterboxd.completeness`) inside the fetcher's retries, so a page cut short is read
+again like a 5xx instead of being trusted. The walks decide which page comes next and
+when to stop, and they do not trust the server's pagination to end.
 """
 from __future__ import annotations
 
 import logging
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Iterator, Protocol, TypeVar
 
+from letterboxd.completeness import (FILMS_PER_PAGE, WATCHLIST_PER_PAGE, check_grid_page,
+                                     check_members_page)
 from letterboxd.film_page import parse_film_page
 from letterboxd.grid_page import parse_film_grid
 from letterboxd.members_page import parse_members_page
-from letterboxd.records import FilmDetails, FilmTile, Member, MembersPage, UserFilms
+from letterboxd.records import FilmDetails, FilmGridPage, FilmTile, Member, MembersPage, UserFilms
 from letterboxd.urls import film_path, popular_members_path, user_films_path, watchlist_path
 from names import validate_username
 
 logger = logging.getLogger(__name__)
 
+_Read = TypeVar("_Read")
+
 
 class HtmlFetcher(Protocol):
-    def get_html(self, path: str) -> str: ...
+    def get_page(self, path: str, read: Callable[[str], _Read]) -> _Read:
+        """What `read` makes of the page at `path`; a page `read` finds cut short
+        (IncompletePageError) is fetched again with backoff."""
+        ...
 
 
 # Told after each grid page: pages read so far, and the last page the grid links so far.
@@ -35,7 +44,15 @@ PageProgress = Callable[[int, int], None]
 MAX_GRID_PAGES = 2_000
 
 
-def _scrape_grid(fetcher: HtmlFetcher, path_for: Callable[[int], str],
+def _grid_reader(page: int, per_page: int) -> Callable[[str], FilmGridPage]:
+    def read(html: str) -> FilmGridPage:
+        grid = parse_film_grid(html)
+        check_grid_page(grid, page, per_page)
+        return grid
+    return read
+
+
+def _scrape_grid(fetcher: HtmlFetcher, path_for: Callable[[int], str], per_page: int,
                  on_page: PageProgress | None = None) -> tuple[tuple[FilmTile, ...], int]:
     """Every tile of a paginated grid, first sighting of a slug wins, and the pages read.
 
@@ -49,7 +66,7 @@ def _scrape_grid(fetcher: HtmlFetcher, path_for: Callable[[int], str],
             logger.warning("%s: stopped after %d pages, the most one grid may take; the "
                            "server still links page %d", path_for(1), MAX_GRID_PAGES, page)
             break
-        grid = parse_film_grid(fetcher.get_html(path_for(page)))
+        grid = fetcher.get_page(path_for(page), _grid_reader(page, per_page))
         if page > 1 and not grid.films:
             return tuple(tiles.values()), page  # films removed while we read: none further on
         known = len(tiles)
@@ -70,18 +87,29 @@ def _scrape_grid(fetcher: HtmlFetcher, path_for: Callable[[int], str],
 def scrape_user_films(fetcher: HtmlFetcher, username: str,
                       on_page: PageProgress | None = None) -> UserFilms:
     name = validate_username(username)
-    films, pages = _scrape_grid(fetcher, lambda page: user_films_path(name, page), on_page)
+    films, pages = _scrape_grid(fetcher, lambda page: user_films_path(name, page),
+                                FILMS_PER_PAGE, on_page)
     return UserFilms(username=name, films=films, pages_fetched=pages)
 
 
 def scrape_watchlist(fetcher: HtmlFetcher, username: str,
                      on_page: PageProgress | None = None) -> tuple[FilmTile, ...]:
     name = validate_username(username)
-    return _scrape_grid(fetcher, lambda page: watchlist_path(name, page), on_page)[0]
+    return _scrape_grid(fetcher, lambda page: watchlist_path(name, page), WATCHLIST_PER_PAGE,
+                        on_page)[0]
 
 
 def scrape_film(fetcher: HtmlFetcher, slug: str) -> FilmDetails:
-    return parse_film_page(fetcher.get_html(film_path(slug)), slug=slug)
+    return fetcher.get_page(film_path(slug), lambda html: parse_film_page(html, slug=slug))
+
+
+def read_members_page(fetcher: HtmlFetcher, page: int) -> MembersPage:
+    """One popular-members page, whole."""
+    def read(html: str) -> MembersPage:
+        members = parse_members_page(html)
+        check_members_page(members, page)
+        return members
+    return fetcher.get_page(popular_members_path(page), read)
 
 
 def iter_popular_members(fetcher: HtmlFetcher, start_page: int = 1,
@@ -98,7 +126,7 @@ def iter_popular_members(fetcher: HtmlFetcher, start_page: int = 1,
     page = start_page
     while True:
         members_page = (first_page if page == 1 and first_page is not None
-                        else parse_members_page(fetcher.get_html(popular_members_path(page))))
+                        else read_members_page(fetcher, page))
         new = [member for member in members_page.members if member.username not in seen]
         if members_page.members and not new:
             logger.warning("members page %d lists nobody new; stopping there", page)

@@ -37,9 +37,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--retry-after", type=int, default=1, metavar="SECONDS")
     parser.add_argument("--rate-5xx", type=float, default=0.0)
     parser.add_argument("--rate-reset", type=float, default=0.0)
-    parser.add_argument("--rate-truncated", type=float, default=0.0)
-    parser.add_argument("--rate-slow", type=float, default=0.0)
+    parser.add_argument("--rate-truncated", type=float, default=0.0,
+                        help="share of bodies cut short at the transport level (shorter than "
+                        "their Content-Length)")
+    parser.add_argument("--rate-cut-page", type=float, default=0.0,
+                        help="share of pages cut anywhere as documents, sent with status 200 "
+                        "and a Content-Length that matches")
+    parser.add_argument("--rate-slow", type=float, default=0.0,
+                        help="share of answers that wait --slow-seconds before starting")
     parser.add_argument("--slow-seconds", type=float, default=2.0)
+    parser.add_argument("--rate-slow-headers", type=float, default=0.0,
+                        help="share of answers whose status line and headers are sent one byte "
+                        "every --header-byte-seconds")
+    parser.add_argument("--header-byte-seconds", type=float, default=1.0)
     parser.add_argument("--challenge-after", type=int, default=None, metavar="N",
                         help="answer every request after the first N with a Cloudflare challenge")
     parser.add_argument("--fail-first", type=int, default=0, metavar="K",
@@ -80,8 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         faults = FaultConfig(
             seed=args.seed, rate_429=args.rate_429, retry_after=args.retry_after,
             rate_5xx=args.rate_5xx, rate_reset=args.rate_reset,
-            rate_truncated=args.rate_truncated, rate_slow=args.rate_slow,
-            slow_seconds=args.slow_seconds, challenge_after=args.challenge_after,
+            rate_truncated=args.rate_truncated, rate_cut_page=args.rate_cut_page,
+            rate_slow=args.rate_slow, slow_seconds=args.slow_seconds,
+            rate_slow_headers=args.rate_slow_headers,
+            header_byte_seconds=args.header_byte_seconds, challenge_after=args.challenge_after,
             fail_first=args.fail_first, fail_first_status=args.fail_first_status,
             private_users=frozenset(args.private_user),
             vanished_users=frozenset(args.vanished_user),

@@ -2,8 +2,9 @@
 
 Serves robots.txt, the popular-members table, members' film grids and watchlists and
 film pages in the real 2026 markup, plus the site's error, private and Cloudflare
-pages, from a `SiteData`. A `FaultConfig` injects 429s, 5xx, resets, slow and
-truncated answers, vanished and private members and a Cloudflare challenge. Binds
+pages, from a `SiteData`. A `FaultConfig` injects 429s, 5xx, resets, slow answers,
+headers sent a byte at a time, bodies truncated at the transport level, pages cut
+short as documents, vanished and private members and a Cloudflare challenge. Binds
 127.0.0.1 only unless told otherwise.
 """
 from __future__ import annotations
@@ -23,14 +24,13 @@ from typing import Iterable, NamedTuple
 from urllib.parse import urlsplit
 
 import simulated_site.pages as pages
+from letterboxd.completeness import FILMS_PER_PAGE, MEMBERS_PER_PAGE, WATCHLIST_PER_PAGE
 from simulated_site.data import SiteData
 from simulated_site.faults import RESET, Fate, FaultConfig, draw_fate
 
-logger = logging.getLogger(__name__)
+__all__ = ["FILMS_PER_PAGE", "MEMBERS_PER_PAGE", "Reply", "SimulatedSite", "WATCHLIST_PER_PAGE"]
 
-MEMBERS_PER_PAGE = 30
-FILMS_PER_PAGE = 72
-WATCHLIST_PER_PAGE = 28
+logger = logging.getLogger(__name__)
 
 _MEMBERS = re.compile(r"/members/popular/(?:page/(?P<page>\d+)/)?")
 _FILM = re.compile(r"/film/(?P<slug>[^/]+)/")
@@ -44,8 +44,10 @@ class Reply(NamedTuple):
     status: int
     body: bytes
     headers: tuple[tuple[str, str], ...]
-    fault: str | None  # None, "reset", "truncated", "429", "5xx", "challenge", "fail_first"
+    # None, "reset", "truncated", "cut_page", "429", "5xx", "challenge", "fail_first"
+    fault: str | None
     delay: float
+    header_byte_seconds: float = 0.0  # > 0: the status line and headers trickle out
 
 
 class SimulatedSite:
@@ -163,15 +165,25 @@ class SimulatedSite:
                                                                 faultable_number, ray)
         if reply is None:
             status, body, headers = self._route(path, target, faults, ray)
-            reply = Reply(status, body, headers, draw.truncate_fault if draw else None, 0.0)
+            fault = draw.truncate_fault if draw else None
+            if fault == "cut_page" and status != 200:
+                fault = None
+            elif fault == "cut_page":
+                # Whole at the HTTP level (the length will match), cut as a document.
+                body = body[:int(len(body) * draw.cut_at)]
+            reply = Reply(status, body, headers, fault, 0.0)
         if draw is not None and draw.slow:
             reply = reply._replace(delay=faults.slow_seconds)
+        if draw is not None and draw.slow_headers and reply.fault != "reset":
+            reply = reply._replace(header_byte_seconds=faults.header_byte_seconds)
         with self._lock:
             self._log.append((arrived, target, RESET if reply.fault == "reset" else reply.status))
             if reply.fault is not None:
                 self._fault_counts[reply.fault] += 1
             if reply.delay:
                 self._fault_counts["slow"] += 1
+            if reply.header_byte_seconds:
+                self._fault_counts["slow_headers"] += 1
         return reply
 
     def _injected_fault(self, faults: FaultConfig, draw: Fate, attempt: int,
@@ -339,20 +351,33 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
             return
-        self.send_response(reply.status)
-        for name, value in reply.headers:
-            self.send_header(name, value)
         body = reply.body
+        headers = list(reply.headers)
         if reply.fault == "truncated":
             # Promise more than we send, then hang up: the client sees a short read.
-            self.send_header("content-length", str(2 * len(body) + 1))
-            self.send_header("connection", "close")
-            self.end_headers()
-            if send_body:
-                self.wfile.write(body[: len(body) // 2])
+            headers += [("content-length", str(2 * len(body) + 1)), ("connection", "close")]
+            body = body[: len(body) // 2]
             self.close_connection = True
-            return
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
+        else:
+            headers.append(("content-length", str(len(body))))
+        self.log_request(reply.status)
+        head = self._head(reply.status, headers)
+        if reply.header_byte_seconds:
+            for index in range(len(head)):
+                self.wfile.write(head[index:index + 1])
+                self.wfile.flush()
+                if site.sleep_unless_stopping(reply.header_byte_seconds):
+                    self.close_connection = True
+                    return
+        else:
+            self.wfile.write(head)
         if send_body:
             self.wfile.write(body)
+
+    def _head(self, status: int, headers: list[tuple[str, str]]) -> bytes:
+        """The status line and headers, as send_response and send_header would write them."""
+        reason = self.responses.get(status, ("",))[0]
+        lines = [f"{self.protocol_version} {status} {reason}",
+                 f"Server: {self.version_string()}", f"Date: {self.date_time_string()}",
+                 *(f"{name}: {value}" for name, value in headers)]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

@@ -2,7 +2,8 @@
 
 Film popularity is heavy-tailed; ratings lean high; a few films have no year; some
 titles hold commas, quotes, `&`, `<`, non-ASCII and one starts with `=`, to break
-naive CSV writers, HTML templating and spreadsheets.
+naive CSV writers, HTML templating and spreadsheets; two hold underscores, which
+Letterboxd keeps in their slugs.
 """
 from __future__ import annotations
 
@@ -39,6 +40,8 @@ _AWKWARD_TITLES = (
     "O'Brien's Road",
     "Crouching Tiger 卧虎藏龙",
     "Żółć, Sól i Pieprz",
+    "Cry_Wolf",  # Letterboxd keeps underscores in slugs: /film/cry_wolf/
+    "#cats_the_mewvie",
 )
 _SYLLABLES = ("ka", "lo", "mi", "ra", "ven", "to", "sa", "ne", "bo", "di", "jun", "el", "ar",
               "fi", "mo", "zu", "le", "na", "ty", "or")
@@ -96,7 +99,7 @@ def _random_title(rng: random.Random) -> str:
 
 def _slugify(title: str) -> str:
     ascii_text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "film"
+    return re.sub(r"[^a-z0-9_]+", "-", ascii_text.lower()).strip("-") or "film"
 
 
 def _unique_slug(base: str, year: int | None, taken: set[str]) -> str:

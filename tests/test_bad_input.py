@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterator
 
+import pandas as pd
 import pytest
 
 import cli
@@ -22,9 +23,10 @@ from errors import EXIT_BAD_INPUT, DatasetError, InvalidNameError
 from fetch_ratings import Fetcher
 from load_save_and_translate_data import MAX_FAILED_SCRAPES, DatasetStore, load_ratings_dataset
 from names import validate_slug, validate_username
-from read_in_data import film_path, scrape_film, scrape_user_films, user_films_path, watchlist_path
+from read_in_data import (film_path, parse_film_grid, parse_members_page, scrape_film,
+                          scrape_user_films, user_films_path, watchlist_path)
 from simulated_site import SiteData, SiteEntry, SiteFilm, SimulatedSite
-from tests.helpers import film, read_rows, scraped, snapshot, triples
+from tests.helpers import film, fixture_page, read_rows, scraped, snapshot, triples
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -172,6 +174,44 @@ def test_hostile_names_are_refused_before_any_url_or_request(name: str,
             with pytest.raises(InvalidNameError):
                 attempt()
     assert site.request_log == []  # not even robots.txt
+
+
+REAL_SLUGS = ["cry_wolf", "jung_e", "cats_the_mewvie", "10-cloverfield-lane", "mulholland-drive",
+              "unbelievable-2019", "the-zone-of-interest", "v-h-s-halloween", "m", "2001"]
+SLUG_TRICKS = [".", "..", "a.b", "a/b", "a%2fb", "%2e%2e", "a\\b", "a--b", "-a", "a-", "Cry_Wolf",
+               "a b", "a\tb", "caf\u00e9", "\uff41", "a\x00", "a?b", "a#b", "a;b", "a:b",
+               "_/..", "a" * 201]
+
+
+@pytest.mark.parametrize("slug", REAL_SLUGS)
+def test_real_film_slugs_are_accepted(slug: str) -> None:
+    """Letterboxd keeps a title's underscores in its slug (Cry_Wolf is /film/cry_wolf/)."""
+    assert validate_slug(slug) == slug
+    assert film_path(slug) == f"/film/{slug}/"
+
+
+@pytest.mark.parametrize("slug", SLUG_TRICKS)
+def test_every_path_trick_is_still_refused_as_a_slug(slug: str) -> None:
+    with pytest.raises(InvalidNameError, match="not a Letterboxd film slug"):
+        validate_slug(slug)
+
+
+def test_every_name_in_the_real_sample_and_saved_pages_passes(shared_dataset_dir: Path) -> None:
+    ratings = pd.read_csv(shared_dataset_dir / "ratings.csv.gz", dtype=str,
+                          keep_default_na=False)
+    movies = pd.read_csv(shared_dataset_dir / "movies.csv.gz", dtype=str, keep_default_na=False)
+    for slug in set(ratings["movie_id"]) | set(movies["movie_id"]):
+        validate_slug(slug)
+    for username in set(ratings["user_id"]):
+        validate_username(username)
+    for page in ("youngjaek__user_films_page1_thebigal_RAW.html",
+                 "sdl60660__user_films_samtestacct_page1_RENDERED.html",
+                 "youngjaek__list_dave_official-top-250_page1_RAW.html"):
+        grid = parse_film_grid(fixture_page(page))
+        assert len(grid.films) == grid.tile_count  # no poster turned away
+    members = parse_members_page(fixture_page(
+        "sdl60660__members_popular_this-week_page1_RENDERED.html"))
+    assert len(members.members) == members.row_count == 30
 
 
 def test_paths_that_could_leave_the_site_are_never_requested(site: SimulatedSite) -> None:

@@ -7,17 +7,21 @@ from typing import Callable, Iterator
 
 import pytest
 
-from errors import (BlockedError, FetchError, InvalidNameError, MarkupError, NotFoundError,
-                    PageUnavailableError, PrivateError, RateLimitedError,
+from errors import (BlockedError, FetchError, IncompletePageError, InvalidNameError, MarkupError,
+                    NotFoundError, PageUnavailableError, PrivateError, RateLimitedError,
                     RobotsDisallowedError, TransientError)
+from letterboxd.completeness import FILMS_PER_PAGE, MEMBERS_PER_PAGE, WATCHLIST_PER_PAGE
 from letterboxd.records import FilmTile, Member
 from letterboxd.urls import popular_members_path
 from scraping import walk
 from scraping.crawl import UserResult, scrape_users
-from scraping.walk import iter_popular_members, scrape_film, scrape_user_films, scrape_watchlist
+from scraping.walk import (iter_popular_members, read_members_page, scrape_film,
+                           scrape_user_films, scrape_watchlist)
 from tests.helpers import fixture_page, grid_html, tile_html
 
 WAIT = 5.0  # seconds a test thread may wait for another before the test fails instead of hanging
+# Names of the films and members that only fill a page up to its full size.
+PAD = "pad"
 
 
 # --- scraping with a fake fetcher -------------------------------------------
@@ -32,7 +36,11 @@ class FakeFetcher:
         self.requested: list[str] = []
         self._lock = threading.Lock()
 
-    def get_html(self, path: str) -> str:
+    def get_page(self, path: str, read: Callable[[str], object]) -> object:
+        """The page read by `read`; the real fetcher would retry a page cut short."""
+        return read(self.serve(path))
+
+    def serve(self, path: str) -> str:
         with self._lock:
             self.requested.append(path)
         if path in self.before:
@@ -57,11 +65,24 @@ def numbered(page: int, last_page: int) -> str:
     return f'<div class="pagination"><div class="paginate-pages"><ul>{items}</ul></div></div>'
 
 
+def padded(slugs: list[str], size: int, page: int) -> list[str]:
+    """`slugs` filled up to a full page of `size` with films named PAD..."""
+    return slugs + [f"{PAD}-{page}-{i}" for i in range(size - len(slugs))]
+
+
+def unpadded(slugs: list[str]) -> list[str]:
+    return [slug for slug in slugs if not slug.startswith(PAD)]
+
+
 def user_pages(username: str, pages: list[list[str]], kind: str = "films"
                ) -> dict[str, str | Exception]:
+    """A member's grid: every page but the last filled up to a full page, as on the site."""
+    per_page = FILMS_PER_PAGE if kind == "films" else WATCHLIST_PER_PAGE
     site: dict[str, str | Exception] = {}
     for number, slugs in enumerate(pages, start=1):
         path = f"/{username}/{kind}/" + ("" if number == 1 else f"page/{number}/")
+        if number < len(pages):
+            slugs = padded(slugs, per_page, number)
         tiles = [tile_html(slug, f"{slug} (2001)", 1000 + i, rating=5) for i, slug in
                  enumerate(slugs)]
         site[path] = grid_html(tiles, numbered(number, len(pages)))
@@ -72,17 +93,63 @@ def test_scrape_user_films_reads_every_page_and_keeps_first_sighting() -> None:
     fetcher = FakeFetcher(user_pages("u", [["a", "b"], ["b", "c"], ["d"]]))
     result = scrape_user_films(fetcher, "U")
     assert result.username == "u" and result.pages_fetched == 3
-    assert [film.slug for film in result.films] == ["a", "b", "c", "d"]
+    assert unpadded([film.slug for film in result.films]) == ["a", "b", "c", "d"]
     assert result.films[1].letterboxd_id == 1001  # "b" as first seen on page 1
     assert fetcher.requested == ["/u/films/", "/u/films/page/2/", "/u/films/page/3/"]
 
 
+def full_grid(slugs: list[str], page: int, pagination: str) -> str:
+    return grid_html([tile_html(slug, slug, 1 + i) for i, slug in
+                      enumerate(padded(slugs, FILMS_PER_PAGE, page))], pagination)
+
+
 def test_scrape_user_films_follows_a_growing_last_page_and_stops_at_an_empty_one() -> None:
+    """Films removed while we read: page 3 is now past the end, empty and unpaginated."""
     site = user_pages("u", [["a"], ["b"]])
-    site["/u/films/page/2/"] = grid_html([tile_html("b", "B", 2)], numbered(2, 4))
-    site["/u/films/page/3/"] = grid_html([], numbered(3, 4))
+    site["/u/films/page/2/"] = full_grid(["b"], 2, numbered(2, 4))
+    site["/u/films/page/3/"] = grid_html([])
     result = scrape_user_films(FakeFetcher(site), "u")
-    assert [film.slug for film in result.films] == ["a", "b"] and result.pages_fetched == 3
+    assert unpadded([film.slug for film in result.films]) == ["a", "b"]
+    assert result.pages_fetched == 3
+
+
+@pytest.mark.parametrize("page_two, reason", [
+    (full_grid(["b"], 2, numbered(2, 3))[:-200], "no closing </html>"),
+    (grid_html([tile_html("b", "B", 2)], numbered(2, 3)), "not a full page of 72"),
+    (grid_html([], numbered(2, 3)), "not a full page of 72"),
+])
+def test_a_page_cut_short_is_never_trusted(page_two: str, reason: str) -> None:
+    """Cut as a document, short of a full page, or empty while it links page 3."""
+    site = user_pages("u", [["a"], ["b"], ["c"]])
+    site["/u/films/page/2/"] = page_two
+    with pytest.raises(IncompletePageError, match=reason):
+        scrape_user_films(FakeFetcher(site), "u")
+
+
+def counted_grid(count: int, tiles: int, pagination: str = "") -> str:
+    """A member's grid page holding `tiles` posters under a heading counting `count` films."""
+    heading = (f'<h1 class="section-heading"><span class="tooltip" '
+               f'title="{count:,}&nbsp;films">Watched</span></h1>')
+    page = grid_html([tile_html(f"film-{i}", "F", 1 + i) for i in range(tiles)], pagination)
+    return page.replace('<div id="content">', f'<div id="content">{heading}')
+
+
+@pytest.mark.parametrize("count, tiles, complete", [
+    (925, 0, False),   # the grid failed to render: a member saved with 0 ratings
+    (40, 30, False),   # a quarter of the films missing
+    (40, 39, True),    # a film or two: the count and the grid were rendered apart
+    (3, 0, False),     # nothing at all is always too little
+    (0, 0, True),      # an empty profile
+    (925, 72, False),  # a full first page, but no link to the 12 pages the count promises
+])
+def test_a_grid_holding_far_fewer_films_than_it_counts_is_incomplete(
+        count: int, tiles: int, complete: bool) -> None:
+    fetcher = FakeFetcher({"/u/films/": counted_grid(count, tiles)})
+    if complete:
+        assert len(scrape_user_films(fetcher, "u").films) == tiles
+    else:
+        with pytest.raises(IncompletePageError):
+            scrape_user_films(fetcher, "u")
 
 
 class EndlessGrid:
@@ -98,7 +165,7 @@ class EndlessGrid:
         self.fresh = fresh
         self.requested: list[str] = []
 
-    def get_html(self, path: str) -> str:
+    def get_page(self, path: str, read: Callable[[str], object]) -> object:
         self.requested.append(path)
         if len(self.requested) > self.RUNAWAY:
             raise AssertionError(f"still paging after {self.RUNAWAY} pages")
@@ -107,15 +174,16 @@ class EndlessGrid:
         page = int(match.group(1) or 1)
         next_link = (f'<div class="pagination"><a class="next" href="/u/films/page/{page + 1}/">'
                      'Older</a></div>')
-        slugs = [f"film-{page}"] if self.fresh else ["film-a", "film-b"]
-        return grid_html([tile_html(slug, slug, 1000 + i) for i, slug in enumerate(slugs)],
-                         next_link)
+        slugs = [f"film-{page}-{i}" if self.fresh else f"film-{i}"
+                 for i in range(FILMS_PER_PAGE)]
+        return read(grid_html([tile_html(slug, slug, 1000 + i) for i, slug in enumerate(slugs)],
+                              next_link))
 
 
 def test_grid_that_repeats_itself_is_read_once(caplog: pytest.LogCaptureFixture) -> None:
     fetcher = EndlessGrid(fresh=False)
     result = scrape_user_films(fetcher, "u")
-    assert [film.slug for film in result.films] == ["film-a", "film-b"]
+    assert [film.slug for film in result.films] == [f"film-{i}" for i in range(FILMS_PER_PAGE)]
     assert result.pages_fetched == 2 and len(fetcher.requested) == 2
     assert "no film it did not already have" in caplog.text
 
@@ -125,7 +193,8 @@ def test_grid_that_never_ends_stops_at_the_page_cap(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(walk, "MAX_GRID_PAGES", 7)
     fetcher = EndlessGrid(fresh=True)
     result = scrape_user_films(fetcher, "u")
-    assert [film.slug for film in result.films] == [f"film-{page}" for page in range(1, 8)]
+    assert [film.slug for film in result.films[::FILMS_PER_PAGE]] == [
+        f"film-{page}-0" for page in range(1, 8)]
     assert result.pages_fetched == 7 and len(fetcher.requested) == 7
     assert "7 pages" in caplog.text
 
@@ -144,13 +213,17 @@ def test_scrape_watchlist_and_film() -> None:
     site = user_pages("u", [["a", "b"], ["c"]], kind="watchlist")
     site["/film/night-of-the-test/"] = fixture_page("film_page.html")
     fetcher = FakeFetcher(site)
-    assert [film.slug for film in scrape_watchlist(fetcher, "u")] == ["a", "b", "c"]
+    watchlist = [film.slug for film in scrape_watchlist(fetcher, "u")]
+    assert unpadded(watchlist) == ["a", "b", "c"] and len(watchlist) == WATCHLIST_PER_PAGE + 1
     assert scrape_film(fetcher, "night-of-the-test").letterboxd_id == 98765
     with pytest.raises(NotFoundError):
         scrape_film(fetcher, "missing-film")
 
 
 def members_html(names: list[str], has_next: bool) -> str:
+    """A members page; one that links a next page is filled up to 30 rows, as on the site."""
+    if has_next and names:
+        names = names + [f"{PAD}{i}" for i in range(MEMBERS_PER_PAGE - len(names))]
     rows = "".join(f'<tr><td class="table-person"><a class="name" href="/{n}/">{n.upper()}</a>'
                    f'</td><td class="col-watched"><a>{i}</a></td></tr>'
                    for i, n in enumerate(names))
@@ -163,16 +236,28 @@ def test_iter_popular_members_pages_until_no_next() -> None:
     fetcher = FakeFetcher({"/members/popular/page/2/": members_html(["b", "c"], True),
                            "/members/popular/page/3/": members_html(["d"], False)})
     members = list(iter_popular_members(fetcher, start_page=2))
-    assert [(page, member.username) for page, member in members] == [(2, "b"), (2, "c"),
-                                                                      (3, "d")]
+    assert [(page, member.username) for page, member in members
+            if not member.username.startswith(PAD)] == [(2, "b"), (2, "c"), (3, "d")]
     assert members[0][1] == Member("b", "B", 0)
 
 
 def test_iter_popular_members_stops_on_an_empty_page() -> None:
+    """Past the end of the list, whatever its pagination says."""
     fetcher = FakeFetcher({"/members/popular/": members_html(["a"], True),
                            "/members/popular/page/2/": members_html([], True)})
-    assert [member.username for _, member in iter_popular_members(fetcher)] == ["a"]
+    members = [member.username for _, member in iter_popular_members(fetcher)]
+    assert members[0] == "a" and len(members) == MEMBERS_PER_PAGE
     assert len(fetcher.requested) == 2
+
+
+def test_a_members_page_short_of_30_rows_that_links_a_next_one_is_incomplete() -> None:
+    whole = members_html(["a"], True)
+    short = whole[:whole.index("<tr>")] + whole[whole.index("</tr>") + 5:]  # one row gone
+    with pytest.raises(IncompletePageError, match="29 rows, not a full page of 30"):
+        read_members_page(FakeFetcher({"/members/popular/": short}), 1)
+    with pytest.raises(IncompletePageError, match="no closing </html>"):
+        read_members_page(FakeFetcher({"/members/popular/": whole[:-30]}), 1)
+    assert len(read_members_page(FakeFetcher({"/members/popular/": whole}), 1).members) == 30
 
 
 def test_iter_popular_members_stops_when_a_page_brings_nobody_new(
@@ -180,7 +265,8 @@ def test_iter_popular_members_stops_when_a_page_brings_nobody_new(
     # A server that answers every page number with page 1 and always links a next one.
     pages = {popular_members_path(page): members_html(["a", "b"], True) for page in range(1, 50)}
     fetcher = FakeFetcher(pages)
-    assert [member.username for _, member in iter_popular_members(fetcher)] == ["a", "b"]
+    members = [member.username for _, member in iter_popular_members(fetcher)]
+    assert members[:2] == ["a", "b"] and len(members) == MEMBERS_PER_PAGE
     assert len(fetcher.requested) == 2
     assert "nobody new" in caplog.text
 

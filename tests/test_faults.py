@@ -8,6 +8,9 @@ retries take milliseconds, not minutes.
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Iterator
@@ -21,10 +24,17 @@ from errors import EXIT_BLOCKED, EXIT_UNAVAILABLE
 from load_save_and_translate_data import load_ratings_dataset
 from simulated_site import MEMBERS_PER_PAGE, FaultConfig, Reply, SiteData, SimulatedSite
 from simulated_site.pages import challenge_page
+from tests.conftest import PROJECT_ROOT
 
 RETRIES = 10
 WORKERS = 3
 RETRY_AFTER = 1
+# Quick retries; a request deadline well below the site's slow answers and slow headers.
+FAST_RETRIES = {"LETTERBOXD_RETRIES": str(RETRIES), "LETTERBOXD_TIMEOUT": "0.3",
+                "LETTERBOXD_CONNECT_TIMEOUT": "1", "LETTERBOXD_BACKOFF_INITIAL": "0.01",
+                "LETTERBOXD_BACKOFF_MAX": "0.05"}
+# A run that has not ended by then is hung: the test fails instead of waiting for it.
+HARD_TIMEOUT_SECONDS = 120
 
 
 def dataset_triples(data_dir: Path) -> set[tuple[str, str, int]]:
@@ -55,12 +65,19 @@ def build(mode: str, site: SimulatedSite, data_dir: Path, *extra: str) -> int:
                  "--workers", str(WORKERS), "-q", *extra])
 
 
+def build_in_a_process(site: SimulatedSite, data_dir: Path, *extra: str
+                       ) -> subprocess.CompletedProcess[str]:
+    """`new` as its own process, killed (and the test failed) if it hangs."""
+    command = [sys.executable, "compile_training_data.py", "new", "--base-url", site.base_url,
+               "--rate", "0", "--output-dir", str(data_dir), "--workers", str(WORKERS), "-q",
+               *extra]
+    return subprocess.run(command, cwd=PROJECT_ROOT, env={**os.environ, **FAST_RETRIES},
+                          capture_output=True, text=True, timeout=HARD_TIMEOUT_SECONDS)
+
+
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Plenty of quick retries; a read timeout well below the site's slow answers."""
-    for name, value in {"LETTERBOXD_RETRIES": str(RETRIES), "LETTERBOXD_TIMEOUT": "0.3",
-                        "LETTERBOXD_CONNECT_TIMEOUT": "1", "LETTERBOXD_BACKOFF_INITIAL": "0.01",
-                        "LETTERBOXD_BACKOFF_MAX": "0.05"}.items():
+    for name, value in FAST_RETRIES.items():
         monkeypatch.setenv(name, value)
 
 
@@ -97,20 +114,28 @@ def outage_site() -> Iterator[SiteWithOutage]:
         yield site
 
 
-def test_every_fault_at_once_still_yields_the_sites_data_and_reports_the_rest(
-        site_data: SiteData, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+EVERY_FAULT = {"429", "5xx", "reset", "truncated", "cut_page", "slow", "slow_headers"}
+
+
+# Seeds for which every kind of fault is drawn at least once (fates are a pure function
+# of the seed, the path and its attempt, so a seed's faults do not depend on timing).
+@pytest.mark.parametrize("seed", [1, 3, 7])
+def test_every_fault_at_once_still_yields_the_sites_data_and_never_hangs(
+        site_data: SiteData, tmp_path: Path, seed: int) -> None:
     users = list(site_data.users)
     vanished, private = users[3], users[10]
-    faults = FaultConfig(seed=5, rate_429=0.03, retry_after=RETRY_AFTER, rate_5xx=0.08,
-                         rate_reset=0.05, rate_truncated=0.05, rate_slow=0.04, slow_seconds=1.0,
-                         vanished_users=frozenset({vanished}),
+    faults = FaultConfig(seed=seed, rate_429=0.04, retry_after=RETRY_AFTER, rate_5xx=0.05,
+                         rate_reset=0.04, rate_truncated=0.05, rate_cut_page=0.08,
+                         rate_slow=0.06, slow_seconds=1.0, rate_slow_headers=0.05,
+                         header_byte_seconds=0.05, vanished_users=frozenset({vanished}),
                          private_users=frozenset({private}))
     data_dir = tmp_path / "data"
     with SimulatedSite(site_data, faults) as site:
-        assert build("new", site, data_dir, "--users", "1000", "--batch-size", "4") == 0
+        finished = build_in_a_process(site, data_dir, "--users", "1000", "--batch-size", "4")
         injected = site.fault_counts
         log = site.request_log
-    assert {"429", "5xx", "reset", "truncated", "slow"} <= injected.keys()
+    assert finished.returncode == 0, finished.stderr
+    assert EVERY_FAULT <= injected.keys(), injected
 
     scrapable = set(users) - {vanished, private}
     assert dataset_triples(data_dir) == site_triples(site_data, scrapable)
@@ -124,7 +149,7 @@ def test_every_fault_at_once_still_yields_the_sites_data_and_reports_the_rest(
     assert statuses == {user: ["not_found" if user == vanished else
                                "private" if user == private else "ok"] for user in users}
 
-    out = capsys.readouterr().out
+    out = finished.stdout
     assert f"skipped (not found): 1: {vanished}" in out
     assert f"skipped (private): 1: {private}" in out
     assert "failed" not in out

@@ -27,12 +27,13 @@ import pytest
 from protego import Protego
 
 from config import Config
-from errors import (BlockedError, FetchError, InvalidNameError, NotFoundError, exit_code_for,
-                    PageUnavailableError, PrivateError, RateLimitedError, ResponseTooLargeError,
-                    RobotsDisallowedError, TransientError)
+from errors import (BlockedError, FetchError, HostLookupError, InvalidNameError, MarkupError,
+                    NotFoundError, exit_code_for, PageUnavailableError, PrivateError,
+                    RateLimitedError, ResponseTooLargeError, RobotsDisallowedError,
+                    TransientError)
 from fetch_ratings import (Fetcher, RateLimiter, RobotsPolicy, classify_response,
                           parse_retry_after)
-from read_in_data import scrape_users
+from read_in_data import parse_film_grid, scrape_users
 from simulated_site.pages import ROBOTS_TXT
 from tests.helpers import fixture_page
 
@@ -418,25 +419,6 @@ def test_permanent_errors_are_not_retried(site: ScriptedSite, fetcher_for,
     assert not fetcher.stopped
 
 
-def test_slow_body_past_the_deadline_is_transient(site: ScriptedSite) -> None:
-    site.route("/p/", reply(200, "x" * 100))
-    site.route("/warm-up/", reply(200, "quick"))
-    readings = iter(range(0, 100_000, 100))
-    slow = False
-
-    def clock() -> float:
-        """Real enough until `slow`; then every reading is 100 s after the last."""
-        return float(next(readings)) if slow else 0.0
-
-    config = make_config(site, read_timeout=30)
-    with Fetcher(config, clock=clock, sleep=RecordingSleep()) as fetcher:
-        assert fetcher.get_html("/warm-up/") == "quick"  # loads robots.txt at normal speed
-        slow = True
-        with pytest.raises(TransientError, match="longer than"):
-            fetcher.get_html("/p/")
-    assert site.count("/p/") == config.retry_attempts
-
-
 def trickle(length: int, pause: float) -> Responder:
     """Promise `length` bytes and send them one at a time, `pause` seconds apart."""
     def respond(handler: BaseHTTPRequestHandler) -> None:
@@ -460,9 +442,47 @@ def test_a_trickling_body_is_abandoned_at_the_deadline_in_real_time(site: Script
     site.route("/p/", trickle(400, 0.02))
     with Fetcher(make_config(site, read_timeout=0.5, retry_attempts=1)) as fetcher:
         started = time.monotonic()
-        with pytest.raises(TransientError, match="longer than 0.5 s"):
+        with pytest.raises(TransientError, match="no complete answer within 0.5 s"):
             fetcher.get_html("/p/")
         assert time.monotonic() - started < 4
+
+
+def slow_head(pause: float) -> Responder:
+    """Send the status line and headers one byte every `pause` seconds, then a page."""
+    def respond(handler: BaseHTTPRequestHandler) -> None:
+        page = b"<html><body>at last</body></html>"
+        head = (f"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {len(page)}"
+                f"\r\nX-Padding: {'p' * 200}\r\n\r\n").encode()
+        handler.close_connection = True
+        try:
+            for byte in head:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+                time.sleep(pause)
+            handler.wfile.write(page)
+        except OSError:
+            pass  # the client gave up, as it should
+    return respond
+
+
+def test_a_status_line_and_headers_sent_a_byte_at_a_time_end_at_the_deadline(
+        site: ScriptedSite) -> None:
+    """Every byte comes well within the socket's read timeout; the head would take 13 s.
+    Only the request's one deadline, covering the head too, ends the wait."""
+    site.route("/p/", slow_head(0.05))
+    with Fetcher(make_config(site, read_timeout=0.5, retry_attempts=1)) as fetcher:
+        started = time.monotonic()
+        with pytest.raises(TransientError, match="no complete answer within 0.5 s") as caught:
+            fetcher.get_html("/p/")
+        assert time.monotonic() - started < 3
+    assert exit_code_for(caught.value) == 4
+
+
+def test_a_slow_head_is_retried_and_a_prompt_answer_is_kept(site: ScriptedSite) -> None:
+    site.route("/p/", slow_head(0.05), reply(200, "prompt"))
+    with Fetcher(make_config(site, read_timeout=0.5, backoff_initial=0.01)) as fetcher:
+        assert fetcher.get_html("/p/") == "prompt"
+    assert site.count("/p/") == 2
 
 
 def encoded(body: bytes, encoding: str) -> Responder:
@@ -515,7 +535,7 @@ def test_a_trickling_compressed_body_is_abandoned_at_the_deadline(site: Scripted
     site.route("/p/", respond)
     with Fetcher(make_config(site, read_timeout=0.5, retry_attempts=1)) as fetcher:
         started = time.monotonic()
-        with pytest.raises(TransientError, match="longer than 0.5 s"):
+        with pytest.raises(TransientError, match="no complete answer within 0.5 s"):
             fetcher.get_html("/p/")
         assert time.monotonic() - started < 4
 
@@ -941,6 +961,96 @@ def test_invalid_utf8_is_replaced_not_fatal(site: ScriptedSite, fetcher_for) -> 
     site.route("/p/", chunked([b"caf\xe9 ok"]))
     fetcher, _ = fetcher_for()
     assert fetcher.get_html("/p/") == "caf\ufffd ok"
+
+
+def binary(body: bytes) -> Responder:
+    def respond(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/html")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+    return respond
+
+
+def test_an_empty_page_is_retried_then_unavailable_with_its_url(site: ScriptedSite,
+                                                                fetcher_for) -> None:
+    site.route("/p/", reply(200, ""), reply(200, " \n"), reply(200, "whole"))
+    site.route("/q/", reply(200, ""))
+    fetcher, sleep = fetcher_for(retry_attempts=3)
+    assert fetcher.get_html("/p/") == "whole"
+    with pytest.raises(TransientError) as caught:
+        fetcher.get_html("/q/")
+    assert str(caught.value) == f"the page came back empty: {site.base_url}/q/"
+    assert exit_code_for(caught.value) == 4 and site.count("/q/") == 3
+
+
+@pytest.mark.parametrize("body", [gzip.compress(b"<html>" * 50), b"PK\x03\x04\x00\x00" * 20,
+                                  bytes(range(256)) * 4])
+def test_a_binary_page_is_unusable_not_retried(site: ScriptedSite, fetcher_for,
+                                               body: bytes) -> None:
+    site.route("/p/", binary(body))
+    fetcher, sleep = fetcher_for()
+    with pytest.raises(PageUnavailableError) as caught:
+        fetcher.get_html("/p/")
+    assert str(caught.value) == f"the page is binary data, not text: {site.base_url}/p/"
+    assert exit_code_for(caught.value) == 4 and sleep.calls == []
+
+
+def test_a_failed_name_lookup_is_one_short_line_and_not_retried(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What an offline machine gives: no retries, no library chain in the message."""
+    lookups: list[str] = []
+
+    def offline(host: str, *args: object, **kwargs: object) -> list:
+        lookups.append(host)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", offline)
+    sleep = RecordingSleep()
+    config = Config(base_url="https://letterboxd.invalid", user_agent=USER_AGENT,
+                    retry_attempts=5)
+    with Fetcher(config, sleep=sleep) as fetcher, pytest.raises(HostLookupError) as caught:
+        fetcher.get_html("/p/")
+    assert str(caught.value) == (
+        "cannot look up letterboxd.invalid: no network or no DNS ([Errno -3] Temporary failure "
+        "in name resolution): https://letterboxd.invalid/robots.txt")
+    assert lookups == ["letterboxd.invalid"] and sleep.calls == []
+    assert exit_code_for(caught.value) == 4
+
+
+def test_other_network_errors_keep_one_short_line(fetcher_for, site: ScriptedSite) -> None:
+    closed_port = ScriptedSite()
+    closed_port.close()
+    config = make_config(site, base_url=closed_port.base_url, retry_attempts=1)
+    with Fetcher(config) as fetcher, pytest.raises(TransientError) as caught:
+        fetcher.get_html("/p/")
+    assert str(caught.value) == ("network error or truncated body ([Errno 111] Connection "
+                                 f"refused): {closed_port.base_url}/robots.txt")
+
+
+def test_a_page_its_reader_finds_cut_short_is_read_again(site: ScriptedSite,
+                                                       fetcher_for) -> None:
+    whole = fixture_page("user_films_page2.html")
+    site.route("/u/films/", reply(200, whole[:len(whole) // 2]), reply(200, whole))
+    site.route("/v/films/", reply(200, whole[:-20]))
+    fetcher, sleep = fetcher_for(retry_attempts=3)
+    assert fetcher.get_page("/u/films/", parse_film_grid) == parse_film_grid(whole)
+    assert site.count("/u/films/") == 2 and len(sleep.calls) == 1
+    with pytest.raises(TransientError) as caught:
+        fetcher.get_page("/v/films/", parse_film_grid)
+    assert str(caught.value) == ("page cut short (the document has no closing </html>): "
+                                 f"{site.base_url}/v/films/")
+    assert site.count("/v/films/") == 3
+
+
+def test_a_page_of_the_wrong_shape_names_its_url_and_is_not_retried(site: ScriptedSite,
+                                                                    fetcher_for) -> None:
+    site.route("/u/films/", reply(200, "<html><body>a captive portal</body></html>"))
+    fetcher, sleep = fetcher_for()
+    with pytest.raises(MarkupError) as caught:
+        fetcher.get_page("/u/films/", parse_film_grid)
+    assert str(caught.value).endswith(f": {site.base_url}/u/films/") and sleep.calls == []
 
 
 # --- requests and paths --------------------------------------------------------------

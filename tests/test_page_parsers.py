@@ -11,7 +11,7 @@ from typing import Callable
 import pytest
 
 import read_in_data
-from errors import InvalidNameError, MarkupError
+from errors import IncompletePageError, InvalidNameError, MarkupError
 from letterboxd import film_page, grid_page, members_page, records, urls
 from letterboxd.film_page import parse_film_page
 from letterboxd.grid_page import parse_film_grid
@@ -211,8 +211,37 @@ def test_film_page_without_any_title_is_a_markup_error() -> None:
 
 # --- grid edge cases --------------------------------------------------------
 
+@pytest.mark.parametrize("name, shown_total", [
+    ("youngjaek__user_films_page1_thebigal_RAW.html", 925),   # the heading's "925 films"
+    ("sdl60660__user_films_samtestacct_page1_RENDERED.html", 79),  # rendered: data-original-title
+    ("sdl60660__user_watchlist_samtestacct_RENDERED.html", 20),  # data-num-entries
+    ("youngjaek__list_dave_official-top-250_page1_RAW.html", None),  # a list shows none
+])
+def test_grids_say_how_many_films_they_hold(name: str, shown_total: int | None) -> None:
+    assert parse_film_grid(fixture_page(name)).shown_total == shown_total
+
+
+@pytest.mark.parametrize("name, parse", [
+    ("youngjaek__user_films_page1_thebigal_RAW.html", parse_film_grid),
+    ("youngjaek__film_mulholland-drive_RAW.html", parse_film_page),
+    ("sdl60660__members_popular_this-week_page1_RENDERED.html", parse_members_page),
+    ("members_page.html", parse_members_page), ("film_page.html", parse_film_page),
+    ("user_films_page2.html", parse_film_grid)])
+def test_a_real_page_cut_anywhere_is_incomplete(name: str, parse: Callable[[str], object]
+                                                ) -> None:
+    """Real pages end with </html> (raw ones, then whitespace); one that stops is refused."""
+    html = fixture_page(name)
+    parse(html)
+    end = html.rindex("</html>")
+    for cut in (end, end // 2, 100, 0):
+        with pytest.raises(IncompletePageError, match="no closing </html>"):
+            parse(html[:cut])
+    parse(html.rstrip() + "\n<!-- served in 20 ms -->\n")  # a comment after the end is fine
+
+
 def test_empty_grid_is_not_an_error() -> None:
-    assert parse_film_grid(grid_html([])) == FilmGridPage(films=(), last_page=1)
+    assert parse_film_grid(grid_html([])) == FilmGridPage(films=(), last_page=1, tile_count=0,
+                                                          shown_total=None)
 
 
 def test_page_that_is_not_a_letterboxd_page_is_a_markup_error() -> None:

@@ -7,6 +7,7 @@ import json
 import math
 import re
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -363,6 +364,41 @@ def test_truncated_body_fails_the_read(data: SiteData) -> None:
         assert site.fault_counts == {"truncated": 1}
 
 
+def test_cut_pages_are_whole_at_the_http_level_but_stop_anywhere(data: SiteData) -> None:
+    paths = [f"/film/{slug}/" for slug in list(data.films)[:30]]
+    with SimulatedSite(data) as site:
+        whole = {path: get(site, path).content for path in paths}
+    with SimulatedSite(data, FaultConfig(rate_cut_page=1.0, seed=3)) as site:
+        cut = {}
+        for path in paths:
+            response = get(site, path)
+            assert response.status_code == 200
+            assert int(response.headers["content-length"]) == len(response.content)
+            cut[path] = response.content
+        assert site.fault_counts == {"cut_page": len(paths)}
+        assert get(site, "/no/such/page/").status_code == 404  # only whole pages are cut
+    assert all(whole[path].startswith(cut[path]) and len(cut[path]) < len(whole[path])
+               for path in paths)
+    shares = [len(cut[path]) / len(whole[path]) for path in paths]
+    assert min(shares) < 0.25 and max(shares) > 0.75  # anywhere, not at one place
+
+
+def test_slow_headers_come_a_byte_at_a_time(data: SiteData) -> None:
+    faults = FaultConfig(rate_slow_headers=1.0, header_byte_seconds=0.002)
+    with SimulatedSite(data, faults) as site, socket.create_connection(
+            ("127.0.0.1", int(site.base_url.rsplit(":", 1)[1])), timeout=5) as connection:
+        connection.sendall(b"GET /members/popular/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        started = time.monotonic()
+        received = b""
+        while b"\r\n\r\n" not in received:
+            received += connection.recv(4096)
+        head = received.split(b"\r\n\r\n")[0]
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"content-length" in head
+        assert time.monotonic() - started >= len(head) * 0.002 * 0.8
+        assert site.fault_counts == {"slow_headers": 1}
+        assert get(site, "/robots.txt").status_code == 200  # robots.txt is spared
+
+
 def test_slow_answers_wait(data: SiteData) -> None:
     with SimulatedSite(data, FaultConfig(rate_slow=1.0, slow_seconds=0.2)) as site:
         started = time.monotonic()
@@ -409,6 +445,10 @@ def test_fault_config_rejects_nonsense() -> None:
         FaultConfig(rate_429=0.7, rate_5xx=0.7)
     with pytest.raises(ValueError):
         FaultConfig(rate_slow=1.5)
+    with pytest.raises(ValueError):
+        FaultConfig(rate_cut_page=0.6, rate_truncated=0.6)
+    with pytest.raises(ValueError):
+        FaultConfig(header_byte_seconds=-1)
 
 
 # --- data: generate and load ---------------------------------------------------------------------
