@@ -20,9 +20,9 @@ EXIT_CODES_HELP = """exit codes:
   2    bad input: a flag, a name, a dataset or export file that cannot be used
   3    stopped because Letterboxd blocked us (challenge page, access denied or
        persistent rate limiting); we never try to get around that
-  4    a page stayed unreachable, kept failing or came back cut short through every
-       retry, or came back unusable (empty, binary, a status such as 451), or this
-       machine is offline; everything finished is saved, try again later
+  4    a page stayed unreachable, kept failing or came back cut short through
+       every retry, or came back unusable (empty, binary, a status such as 451),
+       or this machine is offline; everything finished is saved, try again later
   130  interrupted twice; nothing is half-written (one Ctrl-C saves and exits 0)
 """
 

@@ -44,7 +44,7 @@ def films_to_read(data_dir: Path, state: DatasetState, now: datetime,
     films = film_table.read_film_mappings(data_dir, state.committed[FILM_MAPPINGS_FILE])
     due = films["details_fetched"] == ""
     if older_than is not None:
-        due |= films["details_fetched"] < format_time(now - older_than)
+        due |= films["details_fetched"] <= format_time(now - older_than)
     return films.loc[due, "slug"].tolist()
 
 

@@ -166,7 +166,7 @@ def test_own_film_page() -> None:
     film = parse_film_page(fixture_page("film_page.html"), slug="night-of-the-test")
     assert film == FilmDetails("night-of-the-test", 98765, "tEsT", "Night of the Test", 1968,
                                ("Horror", "Science Fiction"), 3.75, 123456, 4321, "movie",
-                               "tt0063350")
+                               "tt0063350", runtime=96)
 
 
 def test_own_film_page_fallbacks_one_source_at_a_time() -> None:

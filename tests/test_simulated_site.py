@@ -268,11 +268,13 @@ def test_film_page_external_links(site: SimulatedSite, data: SiteData) -> None:
         parsed = soup(get(site, f"/film/{film.slug}/"))
         tmdb = parsed.select_one('a[data-track-action="TMDB"]')
         imdb = parsed.select_one('a[data-track-action="IMDb"]')
+        kind = "tv" if film.content_type == "tv" else "movie"
         assert (tmdb["href"] if tmdb else None) == (
-            f"https://www.themoviedb.org/movie/{film.tmdb_id}/" if film.tmdb_id else None)
+            f"https://www.themoviedb.org/{kind}/{film.tmdb_id}/" if film.tmdb_id else None)
         assert (imdb["href"] if imdb else None) == (
             f"http://www.imdb.com/title/{film.imdb_id}/maindetails" if film.imdb_id else None)
-        assert parsed.body["data-tmdb-id"] == str(film.tmdb_id or "")
+        # As on the real site, a series' page has no TMDB id on its body.
+        assert parsed.body["data-tmdb-id"] == str(film.tmdb_id or "" if kind == "movie" else "")
 
 
 def test_film_without_year_or_ratings(data: SiteData) -> None:
