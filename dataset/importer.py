@@ -18,6 +18,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import pandas as pd
 
+from dataset.checks import check_cell_sizes
 from dataset.install import (commit_staging, dataset_exists, finish_interrupted_install,
                              fresh_staging, install_staged)
 from dataset.layout import (CARRIAGE_RETURN, FILM_MAPPINGS_FILE, HEADERS, RATINGS_FILE,
@@ -29,6 +30,7 @@ from dataset.layout import (CARRIAGE_RETURN, FILM_MAPPINGS_FILE, HEADERS, RATING
                             write_csv_rows)
 from errors import DatasetError
 from names import MAX_SLUG_LENGTH, SLUG_PATTERN, USERNAME_PATTERN
+from safe_files import reporting_disk_full
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +69,7 @@ def _read_source_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
     missing = [column for column in required if column not in frame.columns]
     if missing:
         raise DatasetError(path, f"lacks the column(s) {', '.join(missing)}", 1)
+    check_cell_sizes(path, frame)
     return frame
 
 
@@ -179,7 +182,7 @@ def _translated_file(user_names: np.ndarray, user_index: np.ndarray, films: pd.D
 def _write_file(path: Path, name: str, rows: Iterator[Sequence[object]],
                 fully_quoted: np.ndarray) -> int:
     """Write dataset file `name` durably; returns its size (all of it is committed)."""
-    with open(path, "w", encoding="utf-8", newline="") as handle:
+    with reporting_disk_full(path), open(path, "w", encoding="utf-8", newline="") as handle:
         handle.write(header_bytes(name).decode("utf-8"))
         write_csv_rows(handle, rows, fully_quoted.tolist())
         handle.flush()

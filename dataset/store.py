@@ -22,15 +22,17 @@ from dataset.install import (commit_staging, finish_interrupted_install, fresh_s
 from dataset.layout import (BACKUP_DIR, BLOCK_FILES, COMPACT_SUFFIX, FILM_MAPPINGS_FILE, HEADERS,
                             RATINGS_FILE, RATINGS_HEADER, STATE_FILE, TRANSLATED_FILE,
                             UNRATED_FILE, UPDATES_HEADER, USER_MAPPINGS_FILE, USER_UPDATES_FILE,
-                            DatasetState, ScrapeStatus, backup_name, csv_bytes, format_time,
-                            header_bytes, parse_time, translated_film_cells,
-                            translated_row_from_parts, translated_url_cells,
-                            translated_user_cells, translated_verdict_cells, utc_now)
+                            DatasetState, ScrapeStatus, backup_name, csv_bytes, film_number,
+                            film_year, format_time, header_bytes, parse_time,
+                            translated_film_cells, translated_row_from_parts,
+                            translated_url_cells, translated_user_cells,
+                            translated_verdict_cells, utc_now)
 from dataset.loading import load_ratings_dataset
 from errors import DatasetError
 from names import validate_slug, validate_username
-from safe_files import (TEMP_SUFFIX, append_durably, fsync_directory, remove_stray_temp_files,
-                        truncate_to, write_atomically, write_durably)
+from safe_files import (TEMP_SUFFIX, append_durably, fsync_directory, open_for_writing,
+                        remove_stray_temp_files, reporting_disk_full, truncate_to,
+                        write_atomically, write_durably)
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +142,7 @@ class DatasetStore:
         # Validate the committed data before cutting or appending anything: a builder
         # must refuse a hand-edited dataset, not bury the damage under new batches.
         load_ratings_dataset(data_dir)
+        cls._check_translated_rows(data_dir, state)
         cls._cut_uncommitted_tails(data_dir, state)
         return cls._load(data_dir, state)
 
@@ -177,6 +180,18 @@ class DatasetStore:
                 fsync_directory(backups)
         for stray in remove_stray_temp_files(backups) + remove_stray_temp_files(data_dir):
             logger.info("removed %s left by an interrupted run", stray.name)
+
+    @staticmethod
+    def _check_translated_rows(data_dir: Path, state: DatasetState) -> None:
+        """The translated file holds a row per rating the log records: compaction copies its
+        blocks by those counts, so a row added by hand would shift every later block."""
+        log = checks.read_update_log(data_dir / USER_UPDATES_FILE,
+                                     checks.read_user_mappings(
+                                         data_dir, state.committed[USER_MAPPINGS_FILE]
+                                     )["username"].tolist(),
+                                     committed=state.committed[USER_UPDATES_FILE])
+        checks.check_line_count(data_dir / TRANSLATED_FILE, state.committed[TRANSLATED_FILE],
+                                int(log.n_ratings.sum()))
 
     @staticmethod
     def _cut_uncommitted_tails(data_dir: Path, state: DatasetState) -> None:
@@ -308,21 +323,21 @@ class DatasetStore:
                         continue
                     seen.add(slug)
                     film_id = film_ids.get(slug)
+                    year = film_year(film.year)  # readers refuse a year no film has
                     if film_id is None:
                         film_id = len(film_ids)
                         film_ids[slug] = film_id
+                        number = film_number(film.letterboxd_id)
                         new_films.append((
-                            film_id, slug, film.lid or "",
-                            "" if film.letterboxd_id is None else film.letterboxd_id,
-                            film.title, "" if film.year is None else film.year,
-                            ""))
+                            film_id, slug, film.lid or "", "" if number is None else number,
+                            film.title, "" if year is None else year, ""))
                     if film.rating is None:
                         unrated.append((user_id, film_id))
                         user_unrated += 1
                     else:
                         ratings.append((user_id, film_id, film.rating))
                         translated.append(translated_row_from_parts(
-                            user_cells, translated_film_cells(film.title, film.year, slug),
+                            user_cells, translated_film_cells(film.title, year, slug),
                             translated_verdict_cells(film.rating, film.liked),
                             translated_url_cells(slug)))
                         user_ratings += 1
@@ -419,7 +434,8 @@ class DatasetStore:
         source_path = self.data_dir / name
         target_path = self.data_dir / (name + COMPACT_SUFFIX)
         size = 0
-        with open(source_path, "rb") as source, open(target_path, "wb") as target:
+        with (reporting_disk_full(target_path), open(source_path, "rb") as source,
+              open_for_writing(target_path) as target):
             header = source.readline()
             target.write(header)
             size += len(header)

@@ -15,7 +15,7 @@ import pytest
 
 import config
 from dataset import layout
-from errors import BadInputError, ConfigError, DatasetError
+from errors import BadInputError, ConfigError, DatasetError, UnusableFileError
 from load_save_and_translate_data import (DatasetStore, ScrapeStatus, UserScrapeRecord,
                                           load_ratings_dataset)
 from read_in_data import FilmTile
@@ -384,11 +384,12 @@ def test_a_dataset_without_ratings_is_a_clear_error(tmp_path: Path) -> None:
 def test_options_that_cannot_work_are_refused_up_front(dataset: Path, tmp_path: Path) -> None:
     for args in (["--year-from", "2020", "--year-to", "2010"],
                  ["--min-ratings", "5", "--max-ratings", "2"],
-                 ["--letterboxd-list", str(tmp_path / "missing" / "list.csv")],
-                 ["--letterboxd-list", str(tmp_path)]):
+                 ["--letterboxd-list", str(tmp_path / "missing" / "list.csv")]):
         with pytest.raises(SystemExit) as caught:
             main(["user0", "--data-dir", str(dataset), "-q", *args])
         assert caught.value.code == 2
+    with pytest.raises(UnusableFileError, match="is a folder"):
+        main(["user0", "--data-dir", str(dataset), "-q", "--letterboxd-list", str(tmp_path)])
     with pytest.raises(ConfigError, match="never writes to output/"):
         main(["user0", "--test-mode", "--data-dir", str(config.OUTPUT_DIR), "-q"])
     with pytest.raises(SystemExit) as caught:  # before any model is loaded or fitted
