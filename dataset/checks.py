@@ -24,6 +24,9 @@ from errors import DatasetError
 from names import MAX_SLUG_LENGTH, SLUG_PATTERN, USERNAME_PATTERN
 from safe_files import MAX_CELL_CHARS
 
+# The largest Letterboxd film id the film table holds: MAX_INTEGER_DIGITS digits.
+MAX_FILM_NUMBER = 10**MAX_INTEGER_DIGITS - 1
+
 
 def check_header(path: Path, header: Sequence[str]) -> None:
     if not path.is_file():  # a FIFO or a device is never opened: it could hang or never end
@@ -225,17 +228,20 @@ def check_film_numbers(path: Path, films: pd.DataFrame) -> None:
                               ("year", MIN_FILM_YEAR, MAX_FILM_YEAR)):
         text = films[column]
         known = (text != "").to_numpy(dtype=bool)
-        digits = text.str.fullmatch(rf"[0-9]{{1,{MAX_INTEGER_DIGITS}}}").to_numpy(dtype=bool)
+        digits = text.str.fullmatch(r"[0-9]+").to_numpy(dtype=bool)
         if (known & ~digits).any():
             line = first_bad_line(known & ~digits)
             raise DatasetError(path, f"{column} {text.iloc[line - 2][:40]!r} is not a whole "
-                               f"number of at most {MAX_INTEGER_DIGITS} digits", line)
-        values = pd.to_numeric(text.where(known, "0")).to_numpy(dtype=np.int64)
-        out = known & ((values < low) | (values > (high if high is not None else values)))
+                               "number", line)
+        fits = (text.str.len() <= MAX_INTEGER_DIGITS).to_numpy(dtype=bool)
+        values = pd.to_numeric(text.where(known & fits, "0")).to_numpy(dtype=np.int64)
+        out = known & (~fits | (values < low)
+                       | (values > (MAX_FILM_NUMBER if high is None else high)))
         if out.any():
             line = first_bad_line(out)
-            raise DatasetError(path, f"{column} {values[line - 2]} is out of range "
-                               f"({low}-{high} or empty)", line)
+            limits = f"{low}-{high} or empty" if high is not None else "too large"
+            raise DatasetError(path, f"{column} {text.iloc[line - 2][:40]} is out of range "
+                               f"({limits})", line)
 
 
 @dataclass

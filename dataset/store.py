@@ -23,12 +23,12 @@ from dataset.layout import (BACKUP_DIR, BLOCK_FILES, COMPACT_SUFFIX, FILM_MAPPIN
                             RATINGS_FILE, RATINGS_HEADER, STATE_FILE, TRANSLATED_FILE,
                             UNRATED_FILE, UPDATES_HEADER, USER_MAPPINGS_FILE, USER_UPDATES_FILE,
                             DatasetState, ScrapeStatus, backup_name, csv_bytes, film_number,
-                            film_year, format_time, header_bytes, parse_time,
+                            film_year, format_time, header_bytes, parse_time, read_state_bytes,
                             translated_film_cells, translated_row_from_parts,
                             translated_url_cells, translated_user_cells,
                             translated_verdict_cells, utc_now)
 from dataset.loading import load_ratings_dataset
-from errors import DatasetError
+from errors import DatasetError, DiskFullError
 from names import validate_slug, validate_username
 from safe_files import (TEMP_SUFFIX, append_durably, fsync_directory, open_for_writing,
                         remove_stray_temp_files, reporting_disk_full, truncate_to,
@@ -375,20 +375,38 @@ class DatasetStore:
         backups.mkdir(exist_ok=True)
         backup = backup_name(now, state.batches + 1)
         pending = backups / f".{backup}{TEMP_SUFFIX}"
-        write_durably(pending, csv_bytes(batch_ratings, RATINGS_HEADER))
-        for name, rows in appends.items():
-            if rows:
-                committed[name] = append_durably(self.data_dir / name, csv_bytes(rows))
-        new_state = DatasetState(
-            committed=committed,
-            next_members_page=next_members_page or state.next_members_page,
-            batches=state.batches + 1,
-            pending_backup=backup)
-        # The commit point: before this rename the batch does not exist, after it, it does.
-        write_atomically(self.data_dir / STATE_FILE, new_state.to_bytes())
+        state_path = self.data_dir / STATE_FILE
+        new_state: DatasetState | None = None
+        try:
+            write_durably(pending, csv_bytes(batch_ratings, RATINGS_HEADER))
+            for name, rows in appends.items():
+                if rows:
+                    committed[name] = append_durably(self.data_dir / name, csv_bytes(rows))
+            new_state = DatasetState(
+                committed=committed,
+                next_members_page=next_members_page or state.next_members_page,
+                batches=state.batches + 1,
+                pending_backup=backup)
+            # The commit point: before this rename the batch does not exist, after it, it does.
+            write_atomically(state_path, new_state.to_bytes())
+        except DiskFullError:
+            if new_state is None or read_state_bytes(state_path) != new_state.to_bytes():
+                self._undo_appends(pending)
+            raise
         self._state = new_state
         os.replace(pending, backups / backup)
         fsync_directory(backups)
+
+    def _undo_appends(self, pending: Path) -> None:
+        """Cut what an uncommitted batch appended, as the next open would: a full disk then
+        leaves every file as it was. Best effort: the next open does it anyway."""
+        for name, committed in self._state.committed.items():
+            try:  # no fsync: a cut lost in a crash is made again by the next open
+                if (self.data_dir / name).stat().st_size > committed:
+                    os.truncate(self.data_dir / name, committed)
+            except OSError as error:
+                logger.debug("could not cut the uncommitted part of %s yet (%s)", name, error)
+        pending.unlink(missing_ok=True)
 
     # -- compaction ---------------------------------------------------------
 
@@ -411,18 +429,25 @@ class DatasetStore:
         if keep_rows.sum() == len(keep_rows) and dead == 0:
             return 0
         committed = dict(self._state.committed)
-        for name, counts in ((RATINGS_FILE, log.n_ratings),
-                             (TRANSLATED_FILE, log.n_ratings),
-                             (UNRATED_FILE, log.n_unrated)):
-            committed[name] = self._compact_block_file(name, counts, live)
-        kept = np.flatnonzero(keep_rows).tolist()
-        data = csv_bytes(((int(log.user_ids[row]), log.usernames[row], log.times[row],
-                           log.statuses[row].value, int(log.n_ratings[row]),
-                           int(log.n_unrated[row])) for row in kept), UPDATES_HEADER)
-        write_durably(self.data_dir / (USER_UPDATES_FILE + COMPACT_SUFFIX), data)
-        committed[USER_UPDATES_FILE] = len(data)
-        state = replace(self._state, committed=committed, compacting=True)
-        write_atomically(self.data_dir / STATE_FILE, state.to_bytes())
+        state = replace(self._state, compacting=True)
+        try:
+            for name, counts in ((RATINGS_FILE, log.n_ratings),
+                                 (TRANSLATED_FILE, log.n_ratings),
+                                 (UNRATED_FILE, log.n_unrated)):
+                committed[name] = self._compact_block_file(name, counts, live)
+            kept = np.flatnonzero(keep_rows).tolist()
+            data = csv_bytes(((int(log.user_ids[row]), log.usernames[row], log.times[row],
+                               log.statuses[row].value, int(log.n_ratings[row]),
+                               int(log.n_unrated[row])) for row in kept), UPDATES_HEADER)
+            write_durably(self.data_dir / (USER_UPDATES_FILE + COMPACT_SUFFIX), data)
+            committed[USER_UPDATES_FILE] = len(data)
+            state.committed = committed
+            write_atomically(self.data_dir / STATE_FILE, state.to_bytes())
+        except DiskFullError:
+            if read_state_bytes(self.data_dir / STATE_FILE) != state.to_bytes():
+                for name in BLOCK_FILES:  # uncommitted copies: give their space back
+                    (self.data_dir / (name + COMPACT_SUFFIX)).unlink(missing_ok=True)
+            raise
         self._recover(self.data_dir, state)
         self._state = state
         self._rows_total = self._rows_live
