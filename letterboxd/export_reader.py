@@ -199,7 +199,7 @@ def _read_member(name: str, archive: zipfile.ZipFile, member: zipfile.ZipInfo) -
     except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, OSError, EOFError, ValueError,
             RuntimeError, NotImplementedError) as error:
         raise ExportError(f"{name} is damaged and cannot be unpacked "
-                          f"({type(error).__name__})") from None
+                          f"({_shown(str(error))[:200]})") from None
     if len(data) > MAX_MEMBER_BYTES:
         raise ExportError(f"{name} unpacks to more than {MAX_MEMBER_BYTES} bytes")
     return data
