@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from config import Config
 from errors import (EXIT_PIPE_CLOSED, EXIT_UNEXPECTED, DiskFullError, LetterboxdError,
-                    exit_code_for)
+                    exit_code_for, one_line)
 from safe_files import is_disk_full
 
 logger = logging.getLogger("letterboxd")
@@ -107,7 +107,7 @@ def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None 
         _silence_stdout()
         code = EXIT_PIPE_CLOSED
     except LetterboxdError as error:
-        logger.error("%s", error)
+        logger.error("%s", one_line(str(error)))
         code = exit_code_for(error)
     except KeyboardInterrupt:
         logger.error("interrupted")

@@ -24,6 +24,11 @@ class LetterboxdError(Exception):
     exit_code = EXIT_UNEXPECTED
 
 
+def one_line(text: str) -> str:
+    """`text` on one line: a library's message (pandas' parser errors) may hold breaks."""
+    return " ".join(text.split())
+
+
 # --- bad input ------------------------------------------------------------
 
 class BadInputError(LetterboxdError):
@@ -47,11 +52,14 @@ class DatasetError(BadInputError):
         self.path = path
         self.line = line
         where = f"{path}, line {line}" if line is not None else f"{path}"
-        super().__init__(f"{where}: {message}")
+        super().__init__(f"{where}: {one_line(message)}")
 
 
 class ExportError(BadInputError):
     """A Letterboxd export ZIP or folder that cannot be read safely."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(one_line(message))
 
 
 class UnusableFileError(BadInputError):

@@ -8,8 +8,11 @@ then installs them whole like `new` does.
 from __future__ import annotations
 
 import logging
+import lzma
 import os
 import shutil
+import zipfile
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -64,7 +67,9 @@ def _read_source_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
     except FileNotFoundError:
         raise DatasetError(path, "no such file") from None
-    except (OSError, EOFError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+    # zlib, lzma and zipfile have errors of their own for a damaged compressed file.
+    except (OSError, EOFError, pd.errors.ParserError, UnicodeDecodeError, ValueError,
+            zlib.error, lzma.LZMAError, zipfile.BadZipFile) as error:
         raise DatasetError(path, f"cannot be read as CSV ({error})") from None
     missing = [column for column in required if column not in frame.columns]
     if missing:

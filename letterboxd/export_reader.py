@@ -110,8 +110,11 @@ def _export_entries(path: Path) -> dict[str, _Entry]:
         try:
             with zipfile.ZipFile(archive_file) as archive:
                 return _zip_entries(path, archive)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as error:
-            raise ExportError(f"{path} is not a readable ZIP file ({error})") from None
+        # NotImplementedError: a directory entry asking for a later ZIP version.
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError,
+                NotImplementedError) as error:
+            raise ExportError(f"{path} is not a readable ZIP file ({_shown(str(error))})"
+                              ) from None
 
 
 def _folder_entries(path: Path) -> dict[str, _Entry]:
@@ -152,7 +155,7 @@ def _zip_entries(path: Path, archive: zipfile.ZipFile) -> dict[str, _Entry]:
     shallowest_first = sorted(members, key=lambda member: member.filename.count("/"))
     for suffix in _WANTED:
         for member in shallowest_first:
-            if member.is_dir() or not _matches(member.filename, suffix):
+            if not _matches(member.filename, suffix) or member.is_dir():
                 continue
             name = f"{path}: {_shown(member.filename)}"
             _check_member(name, member)

@@ -417,3 +417,19 @@ def test_a_truncated_gzip_import_is_a_one_line_error(tmp_path: Path) -> None:
     source.write_bytes(payload[:len(payload) // 2])
     with pytest.raises(DatasetError, match="cannot be read as CSV"):
         main(["import", str(source), "--output-dir", str(tmp_path / "data"), "-q"])
+
+
+def test_an_import_with_a_cell_over_128_kib_is_one_line_and_keeps_the_dataset(
+        dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """pandas reads cells of any length; the csv module stops at 128 KiB: so do we."""
+    source = tmp_path / "ratings.csv"
+    source.write_text("user_id,movie_id,rating_val\nann,heat,8\n"
+                      f"{'b' * 140_000},heat,7\n")
+    before = snapshot(dataset)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        cli.run(main, ["import", str(source), "--output-dir", str(dataset)])
+    assert exited.value.code == EXIT_BAD_INPUT
+    assert capsys.readouterr().err.splitlines() == [
+        f"ERROR: {source}, line 3: a user_id cell is longer than 131,072 characters"]
+    assert snapshot(dataset) == before
