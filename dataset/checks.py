@@ -16,11 +16,12 @@ from typing import BinaryIO, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from dataset.layout import (FILM_MAPPINGS_FILE, FILMS_HEADER, MAX_FILM_YEAR,
-                            MAX_INTEGER_DIGITS, MIN_FILM_YEAR, UPDATES_HEADER,
-                            USER_MAPPINGS_FILE, USERS_HEADER, ScrapeStatus, header_bytes,
-                            parse_time)
+from dataset.layout import (FILM_MAPPINGS_FILE, FILMS_HEADER, MAX_INTEGER_DIGITS,
+                            UPDATES_HEADER, USER_MAPPINGS_FILE, USERS_HEADER, ScrapeStatus,
+                            header_bytes, parse_time)
 from errors import DatasetError
+from films.metadata import LAST_YEAR
+from films.titles import FIRST_FILM_YEAR
 from names import MAX_SLUG_LENGTH, SLUG_PATTERN, USERNAME_PATTERN
 from safe_files import MAX_CELL_CHARS
 
@@ -221,11 +222,18 @@ def read_film_mappings(data_dir: Path, committed: int | None = None) -> pd.DataF
     return films
 
 
+def film_year(year: int | None) -> int | None:
+    """The year, or None where it cannot be a film's (a page or a source got it wrong):
+    the builder writes no year that check_film_numbers would refuse."""
+    return year if year is not None and FIRST_FILM_YEAR <= year <= LAST_YEAR else None
+
+
 def check_film_numbers(path: Path, films: pd.DataFrame) -> None:
-    """Years are empty or MIN_FILM_YEAR..MAX_FILM_YEAR, Letterboxd ids empty or plain
-    digits (within int64): every later command reads them as numbers."""
+    """Years are empty or FIRST_FILM_YEAR..LAST_YEAR (as the published metadata's are
+    read), Letterboxd ids empty or plain digits within int64: every later command reads
+    them as numbers."""
     for column, low, high in (("letterboxd_id", 0, None),
-                              ("year", MIN_FILM_YEAR, MAX_FILM_YEAR)):
+                              ("year", FIRST_FILM_YEAR, LAST_YEAR)):
         text = films[column]
         known = (text != "").to_numpy(dtype=bool)
         digits = text.str.fullmatch(r"[0-9]+").to_numpy(dtype=bool)

@@ -80,19 +80,8 @@ BLOCK_FILES = (RATINGS_FILE, UNRATED_FILE, TRANSLATED_FILE, USER_UPDATES_FILE)
 # an archived dataset needs them as much as its state file.
 COMPACTED_FILES = tuple(name + COMPACT_SUFFIX for name in BLOCK_FILES)
 
-# A film's year, where known: the first films were shot in the 1870s. A year outside is
-# left empty by the writers and refused by the readers.
-MIN_FILM_YEAR = 1870
-MAX_FILM_YEAR = 2100
-
-
 # Ids and counts are written as at most this many plain digits, so every one fits int64.
 MAX_INTEGER_DIGITS = 18
-
-
-def film_year(year: int | None) -> int | None:
-    """The year, or None where it cannot be a film's (a page or a source got it wrong)."""
-    return year if year is not None and MIN_FILM_YEAR <= year <= MAX_FILM_YEAR else None
 
 
 def film_number(number: int | None) -> int | None:

@@ -23,7 +23,7 @@ from dataset.layout import (BACKUP_DIR, BLOCK_FILES, COMPACT_SUFFIX, FILM_MAPPIN
                             RATINGS_FILE, RATINGS_HEADER, STATE_FILE, TRANSLATED_FILE,
                             UNRATED_FILE, UPDATES_HEADER, USER_MAPPINGS_FILE, USER_UPDATES_FILE,
                             DatasetState, ScrapeStatus, backup_name, csv_bytes, film_number,
-                            film_year, format_time, header_bytes, parse_time, read_state_bytes,
+                            format_time, header_bytes, parse_time, read_state_bytes,
                             translated_film_cells, translated_row_from_parts,
                             translated_url_cells, translated_user_cells,
                             translated_verdict_cells, utc_now)
@@ -323,7 +323,7 @@ class DatasetStore:
                         continue
                     seen.add(slug)
                     film_id = film_ids.get(slug)
-                    year = film_year(film.year)  # readers refuse a year no film has
+                    year = checks.film_year(film.year)  # readers refuse a year no film has
                     if film_id is None:
                         film_id = len(film_ids)
                         film_ids[slug] = film_id
