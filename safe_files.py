@@ -96,11 +96,14 @@ def check_regular_entries(folder: Path, files: Sequence[str] = (),
                                         f"the dataset keeps a {expected}; move it away")
 
 
-def _open_regular(path: Path, flags: int, mode: int = 0o666) -> int:
-    """A descriptor of the regular file at `path`, opened without following a symlink or
-    waiting on a FIFO; anything else is refused before a byte is read or written."""
+def _open_regular(path: Path, flags: int, mode: int = 0o666, *,
+                  follow_symlinks: bool = False) -> int:
+    """A descriptor of the regular file at `path`, opened without following a symlink
+    (unless asked) or waiting on a FIFO; anything else is refused before a byte is read
+    or written."""
+    safe = _SAFE_OPEN_FLAGS & ~os.O_NOFOLLOW if follow_symlinks else _SAFE_OPEN_FLAGS
     try:
-        fd = os.open(path, flags | _SAFE_OPEN_FLAGS, mode)
+        fd = os.open(path, flags | safe, mode)
     except OSError as error:
         if error.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR, errno.ENODEV):
             try:
@@ -118,10 +121,13 @@ def _open_regular(path: Path, flags: int, mode: int = 0o666) -> int:
     return fd
 
 
-def open_regular_file(path: Path) -> BinaryIO:
-    """`path` opened for reading if it is a regular file; a symlink, a FIFO, a device or a
-    folder is UnusableFileError (a FIFO is refused without waiting on it)."""
-    return os.fdopen(_open_regular(path, os.O_RDONLY), "rb")
+def open_regular_file(path: Path, *, follow_symlinks: bool = False) -> BinaryIO:
+    """`path` opened for reading if it is a regular file; a symlink (unless followed), a
+    FIFO, a device or a folder is UnusableFileError (a FIFO is refused without waiting).
+
+    Follow a symlink only for a path the person named themselves, never for one found
+    inside something they handed over."""
+    return os.fdopen(_open_regular(path, os.O_RDONLY, follow_symlinks=follow_symlinks), "rb")
 
 
 def read_regular_file(path: Path, max_bytes: int) -> bytes:

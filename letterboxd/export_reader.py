@@ -98,11 +98,11 @@ def _export_entries(path: Path) -> dict[str, _Entry]:
     """The CSV files we use, keyed by their path in an export, read within the limits."""
     if path.is_dir():
         return _folder_entries(path)
-    try:
-        archive_file = open_regular_file(path)  # a FIFO or a device is not waited on
-    except UnusableFileError:
-        raise ExportError(f"{path} is neither a ZIP file nor a folder of a Letterboxd "
-                          "export") from None
+    try:  # the path the person gave may be a link to their ZIP; a FIFO is not waited on
+        archive_file = open_regular_file(path, follow_symlinks=True)
+    except UnusableFileError as error:
+        raise ExportError(f"{path} {error.reason}: give a Letterboxd export ZIP or its "
+                          "unzipped folder") from None
     with archive_file:
         if not zipfile.is_zipfile(archive_file):
             raise ExportError(f"{path} is neither a ZIP file nor a folder of a Letterboxd "

@@ -383,3 +383,14 @@ def test_a_symlinked_folder_inside_an_unzipped_export_is_not_entered(tmp_path: P
     (folder / "likes").symlink_to(elsewhere)
     export = read_export(folder)
     assert len(export.ratings) == 4 and export.liked == ()
+
+
+def test_the_export_named_may_be_a_link_to_a_zip_but_not_a_fifo(tmp_path: Path) -> None:
+    """The person names the path themselves: a link to their ZIP is followed. Inside an
+    export, nothing is."""
+    archive = make_zip(tmp_path / "export.zip", {"ratings.csv": RATINGS})
+    (tmp_path / "link.zip").symlink_to(archive)
+    assert len(read_export(tmp_path / "link.zip").ratings) == 4
+    os.mkfifo(tmp_path / "fifo.zip")
+    with pytest.raises(ExportError, match="fifo.zip is a FIFO; only regular files"):
+        read_export(tmp_path / "fifo.zip")  # opened the ordinary way, this would hang
