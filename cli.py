@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence
@@ -10,7 +11,9 @@ from typing import Callable, NoReturn, Sequence
 from tqdm import tqdm
 
 from config import Config
-from errors import EXIT_UNEXPECTED, LetterboxdError, exit_code_for
+from errors import (EXIT_PIPE_CLOSED, EXIT_UNEXPECTED, DiskFullError, LetterboxdError,
+                    exit_code_for, one_line)
+from safe_files import is_disk_full
 
 logger = logging.getLogger("letterboxd")
 
@@ -23,7 +26,9 @@ EXIT_CODES_HELP = """exit codes:
   4    a page stayed unreachable, kept failing or came back cut short through
        every retry, or came back unusable (empty, binary, a status such as 451),
        or this machine is offline; everything finished is saved, try again later
+  5    the disk (or quota) is full: nothing was lost; free space and run `continue`
   130  interrupted twice; nothing is half-written (one Ctrl-C saves and exits 0)
+  141  whoever read the output stopped reading (`| head`), as for `git log | head`
 """
 
 
@@ -100,17 +105,37 @@ def existing_path(text: str) -> Path:
     return path
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit cannot fail a second time."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> NoReturn:
-    """Run a command's main and turn what escapes it into one line and an exit code."""
+    """Run a command's main and turn what escapes it into one line and an exit code.
+
+    A reader of the output that goes away (`| head -1`) ends the command quietly, and a
+    full disk is one line: every write commits whole or not at all.
+    """
     try:
         code = main(argv)
+        sys.stdout.flush()  # a closed pipe shows here, rather than as an error at exit
+    except BrokenPipeError:
+        _silence_stdout()
+        code = EXIT_PIPE_CLOSED
     except LetterboxdError as error:
-        logger.error("%s", error)
+        logger.error("%s", one_line(str(error)))
         code = exit_code_for(error)
     except KeyboardInterrupt:
         logger.error("interrupted")
         code = 130
-    except Exception:
-        logger.exception("unexpected error")
-        code = EXIT_UNEXPECTED
+    except Exception as error:
+        if is_disk_full(error):  # a write no safe_files helper made
+            full = DiskFullError(getattr(error, "filename", None) or "a file")
+            logger.error("%s", full)
+            code = full.exit_code
+        else:
+            logger.exception("unexpected error")
+            code = EXIT_UNEXPECTED
     sys.exit(code)

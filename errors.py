@@ -10,12 +10,23 @@ EXIT_UNEXPECTED = 1
 EXIT_BAD_INPUT = 2
 EXIT_BLOCKED = 3
 EXIT_UNAVAILABLE = 4
+# The disk (or the user's quota, or the size limit of a file) ran out while writing; every
+# write is committed whole or not at all, so nothing was lost.
+EXIT_DISK_FULL = 5
+# Whoever read the output stopped reading (`recommend.py USER | head -1`): what a process
+# killed by SIGPIPE reports, as `git log | head` does.
+EXIT_PIPE_CLOSED = 141
 
 
 class LetterboxdError(Exception):
     """Base of every error this toolkit raises on purpose."""
 
     exit_code = EXIT_UNEXPECTED
+
+
+def one_line(text: str) -> str:
+    """`text` on one line: a library's message (pandas' parser errors) may hold breaks."""
+    return " ".join(text.split())
 
 
 # --- bad input ------------------------------------------------------------
@@ -41,11 +52,45 @@ class DatasetError(BadInputError):
         self.path = path
         self.line = line
         where = f"{path}, line {line}" if line is not None else f"{path}"
-        super().__init__(f"{where}: {message}")
+        super().__init__(f"{where}: {one_line(message)}")
 
 
 class ExportError(BadInputError):
     """A Letterboxd export ZIP or folder that cannot be read safely."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(one_line(message))
+
+
+class UnusableFileError(BadInputError):
+    """A path that is not a regular file where one is read or written (a symlink, a
+    device, a FIFO, a folder), or a file over the size limit of what it should hold.
+
+    Never written through or over, never opened in a way that could wait on a FIFO.
+    `reason` completes a sentence about the path ("is a FIFO; ...").
+    """
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path} {reason}")
+
+
+# --- writing --------------------------------------------------------------
+
+class DiskFullError(LetterboxdError):
+    """The disk, a quota or the file size limit ran out (ENOSPC, EDQUOT, EFBIG).
+
+    Writes are appended before their commit point or replace files whole, so the data
+    on disk is as it was before the write began: nothing was lost.
+    """
+
+    exit_code = EXIT_DISK_FULL
+
+    def __init__(self, path: object, then: str = "run `continue`") -> None:
+        self.path = path
+        super().__init__(f"disk full while writing {path}; nothing was lost, free space "
+                         f"and {then}")
 
 
 # --- fetching -------------------------------------------------------------

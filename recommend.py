@@ -19,7 +19,7 @@ from typing import Sequence
 import cli
 from config import Config
 from dataset.loading import load_ratings_dataset
-from errors import BadInputError
+from errors import BadInputError, DiskFullError
 from letterboxd.list_import import list_import_csv
 from letterboxd.urls import LIST_IMPORT_PAGE
 from names import validate_username
@@ -30,7 +30,7 @@ from recommending.filters import FilmFilter, allowed_films
 from recommending.picks import WatchlistUse, recommend
 from recommending.taste import (describe_unmatched, taste_from_export, taste_of_username,
                                 unmatched_details)
-from safe_files import write_atomically
+from safe_files import check_output_target, write_atomically
 
 logger = logging.getLogger("letterboxd.recommend")
 
@@ -140,10 +140,8 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("give exactly one of USERNAME, --export PATH or --evaluate")
     if args.top < 1:
         parser.error("--top must be at least 1")
-    if args.letterboxd_list is not None:
-        target = args.letterboxd_list
-        if target.is_dir() or not target.parent.is_dir():
-            parser.error(f"--letterboxd-list: cannot write a file at {target}")
+    if args.letterboxd_list is not None and not args.letterboxd_list.parent.is_dir():
+        parser.error(f"--letterboxd-list: cannot write a file at {args.letterboxd_list}")
     try:
         args.request = list_request(args)
     except BadInputError as error:
@@ -181,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.evaluate is not None:
         return run_evaluation(args, config)
     request: ListRequest = args.request
+    if request.letterboxd_list is not None:  # refused before the work, not after it
+        check_output_target(request.letterboxd_list)
     data = load_or_fit(config.data_dir)
     allowed = allowed_films(data, request.film_filter)
     if args.export is not None:
@@ -200,17 +200,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.warning("%s", note)
     if not picks:
         logger.warning("no film passes the filters")
-    if picks or request.output_format != "table":  # an empty JSON list or CSV header parses
-        print(render(picks, request.output_format, width=request.table_width,
-                     own_average=taste.average_stars))
-    if request.letterboxd_list is not None:
+    if request.letterboxd_list is not None:  # first: a reader of stdout may stop early
         try:
             write_atomically(request.letterboxd_list,
                              list_import_csv(list_entries(picks)).encode())
+        except DiskFullError:
+            raise DiskFullError(request.letterboxd_list, then="run the command again") from None
         except OSError as error:
             raise BadInputError(f"cannot write {request.letterboxd_list}: "
                                 f"{error.strerror or error}") from None
         logger.info("wrote %s: import it at %s", request.letterboxd_list, LIST_IMPORT_PAGE)
+    if picks or request.output_format != "table":  # an empty JSON list or CSV header parses
+        print(render(picks, request.output_format, width=request.table_width,
+                     own_average=taste.average_stars))
     return 0
 
 

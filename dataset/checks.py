@@ -8,23 +8,27 @@ past it belong to a batch a running (or killed) builder has not committed.
 from __future__ import annotations
 
 import io
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
-from dataset.layout import (UPDATES_HEADER,
-                            USER_MAPPINGS_FILE, USERS_HEADER, ScrapeStatus, header_bytes,
-                            parse_time)
+from dataset.layout import (MAX_INTEGER_DIGITS, UPDATES_HEADER, USER_MAPPINGS_FILE,
+                            USERS_HEADER, ScrapeStatus, header_bytes, parse_time)
 from errors import DatasetError
+from films.metadata import LAST_YEAR
+from films.titles import FIRST_FILM_YEAR
 from names import MAX_SLUG_LENGTH, USERNAME_PATTERN
+from safe_files import MAX_CELL_CHARS
 
 
 def check_header(path: Path, header: Sequence[str]) -> None:
-    if not path.is_file():
-        raise DatasetError(path, "file is missing")
+    if not path.is_file():  # a FIFO or a device is never opened: it could hang or never end
+        exists = path.exists() or path.is_symlink()
+        raise DatasetError(path, "is not a regular file" if exists else "file is missing")
     with open(path, "rb") as handle:
         first_line = handle.readline().decode("utf-8", errors="replace").rstrip("\r\n")
     if first_line != ",".join(header):
@@ -67,12 +71,68 @@ def check_commit_point(path: Path, committed: int) -> None:
                        _line_at(path, committed))
 
 
+def _committed_lines_end(handle: BinaryIO, committed: int) -> int:
+    """Where the line holding the last committed byte ends.
+
+    That is `committed` itself unless the file was edited since (check_commit_point says
+    so, after the rows): reading whole lines lets a row's own error speak first.
+    """
+    if committed == 0:
+        return 0
+    handle.seek(committed - 1)
+    end = committed - 1
+    while chunk := handle.read(1 << 16):
+        newline = chunk.find(b"\n")
+        if newline >= 0:
+            return end + newline + 1
+        end += len(chunk)
+    return end
+
+
 def committed_part(path: Path, committed: int | None) -> Path | io.BytesIO:
-    """The file, or only its committed bytes: rows past them belong to an unfinished batch."""
+    """The file, or only its committed lines: rows past them belong to an unfinished batch."""
     if committed is None:
         return path
     with open(path, "rb") as handle:
-        return io.BytesIO(handle.read(committed))
+        end = _committed_lines_end(handle, committed)
+        handle.seek(0)
+        return io.BytesIO(handle.read(end))
+
+
+@contextmanager
+def committed_reader(path: Path, committed: int) -> Iterator[BinaryIO]:
+    """The file's committed lines as a stream, without copying them."""
+    with open(path, "rb") as handle:
+        end = _committed_lines_end(handle, committed)
+        handle.seek(0)
+        yield io.BufferedReader(_Prefix(handle, end))
+
+
+class _Prefix(io.RawIOBase):
+    """The first bytes of an open file, read in place."""
+
+    def __init__(self, handle: BinaryIO, size: int) -> None:
+        self._handle = handle
+        self._left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = self._handle.readinto(memoryview(buffer).cast("B")[:self._left])
+        self._left -= count
+        return count
+
+
+def check_cell_sizes(path: Path, frame: pd.DataFrame) -> None:
+    """No cell of a table read as text is longer than MAX_CELL_CHARS (the csv module's
+    own limit, which pandas does not apply): a hand-made cell of megabytes is refused."""
+    for column in frame.columns:
+        if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
+            long = (frame[column].str.len() > MAX_CELL_CHARS).to_numpy(dtype=bool)
+            if long.any():
+                raise DatasetError(path, f"a {column} cell is longer than {MAX_CELL_CHARS:,} "
+                                   "characters", first_bad_line(long))
 
 
 def read_table(path: Path, header: Sequence[str], nrows: int | None = None,
@@ -84,6 +144,7 @@ def read_table(path: Path, header: Sequence[str], nrows: int | None = None,
                             na_filter=False, nrows=nrows, encoding="utf-8")
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
         raise DatasetError(path, f"not a valid CSV file ({error})") from None
+    check_cell_sizes(path, frame)
     if nrows is not None and len(frame) < nrows:
         raise DatasetError(path, f"has {len(frame)} rows, {nrows} were committed: file truncated",
                            len(frame) + 2)
@@ -104,11 +165,15 @@ def integer_column(path: Path, frame: pd.DataFrame, column: str, *,
     would pass other scripts' digits), at most 18, so every value fits int64 exactly.
     """
     text = frame[column]
-    digits = text.str.fullmatch(r"[0-9]{1,18}").to_numpy(dtype=bool)
+    digits = text.str.fullmatch(rf"[0-9]{{1,{MAX_INTEGER_DIGITS}}}").to_numpy(dtype=bool)
     if not digits.all():
         line = first_bad_line(~digits)
+        shown = text.iloc[line - 2]
+        if shown.isdigit() and shown.isascii():
+            raise DatasetError(path, f"{column} {shown[:40]} is out of range (at most "
+                               f"{MAX_INTEGER_DIGITS} digits)", line)
         raise DatasetError(path, f"{column} is not an integer (plain digits expected): "
-                           f"{text.iloc[line - 2]!r}", line)
+                           f"{shown[:40]!r}", line)
     numbers = pd.to_numeric(text).to_numpy(dtype=np.int64)
     if high is not None and (numbers > high).any():
         line = first_bad_line(numbers > high)
@@ -142,6 +207,12 @@ def read_user_mappings(data_dir: Path, committed: int | None = None) -> pd.DataF
     check_dense_ids(path, integer_column(path, users, "user_id"), "user_id")
     check_names(path, users["username"], USERNAME_PATTERN, "username")
     return users
+
+
+def film_year(year: int | None) -> int | None:
+    """The year, or None where it cannot be a film's (a page or a source got it wrong):
+    the builder writes no year the film table's checks would refuse."""
+    return year if year is not None and FIRST_FILM_YEAR <= year <= LAST_YEAR else None
 
 
 @dataclass
@@ -218,19 +289,30 @@ def read_update_log(path: Path, usernames: Sequence[str],
 
 
 def read_block_file(path: Path, header: Sequence[str], nrows: int, n_users: int,
-                    n_films: int) -> pd.DataFrame:
-    """Read the committed rows of an integer block file, checking every value."""
+                    n_films: int, *, committed: int) -> pd.DataFrame:
+    """Read the committed rows of an integer block file, checking every value.
+
+    The update log says how many rows its blocks hold (`nrows`), and the state file how
+    many bytes are committed: both must agree. Rows past the last block but inside the
+    committed bytes were added by hand (with the state edited to match); keeping them
+    would shift every block appended later onto the wrong user.
+    """
     check_header(path, header)
     try:
-        frame = pd.read_csv(path, dtype=np.int64, nrows=nrows, engine="c")
-    except (ValueError, pd.errors.ParserError):
-        frame = read_table(path, header, nrows)
+        with committed_reader(path, committed) as source:
+            frame = pd.read_csv(source, dtype=np.int64, nrows=nrows + 1, engine="c")
+    except (ValueError, OverflowError, pd.errors.ParserError):
+        frame = read_table(path, header, committed=committed).iloc[:nrows + 1]
         for column in header:
             integer_column(path, frame, column)
         raise DatasetError(path, "is not a valid CSV file") from None
     if len(frame) < nrows:
         raise DatasetError(path, f"has {len(frame)} rows, {nrows} were committed: file truncated",
                            len(frame) + 2)
+    if len(frame) > nrows:
+        raise DatasetError(path, "holds rows after the last block the update log records "
+                           "(added by hand?); restore it from backups/ or start over with `new`",
+                           nrows + 2)
     checks = [("user_id", 0, n_users - 1), ("film_id", 0, n_films - 1)]
     if "rating" in frame:
         checks.append(("rating", 1, 10))
@@ -242,3 +324,16 @@ def read_block_file(path: Path, header: Sequence[str], nrows: int, n_users: int,
             what = "an unknown id" if column != "rating" else "out of range"
             raise DatasetError(path, f"{column} {values[line - 2]} is {what}", line)
     return frame
+
+
+def check_line_count(path: Path, committed: int, rows: int) -> None:
+    """The committed bytes of a file written one line per row hold exactly `rows` rows
+    after the header (the translated file, which no reader parses)."""
+    lines = 0
+    with committed_reader(path, committed) as source:
+        while chunk := source.read(1 << 20):
+            lines += chunk.count(b"\n")
+    if lines - 1 != rows:
+        raise DatasetError(path, f"holds {lines - 1:,} rows where the update log records "
+                           f"{rows:,}: edited by hand? restore it from backups/ or start over "
+                           "with `new`", min(lines, rows + 1) + 1)

@@ -8,8 +8,11 @@ then installs them whole like `new` does.
 from __future__ import annotations
 
 import logging
+import lzma
 import os
 import shutil
+import zipfile
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +21,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import pandas as pd
 
+from dataset.checks import check_cell_sizes
 from dataset.install import (commit_staging, dataset_exists, finish_interrupted_install,
                              fresh_staging, install_staged)
 from dataset.layout import (CARRIAGE_RETURN, FILM_MAPPINGS_FILE, FILMS_HEADER, HEADERS,
@@ -31,6 +35,7 @@ from films.metadata import (LAST_YEAR, content_type_column, country_list_column,
                             name_list_column, runtime_column, year_column)
 from films.titles import FIRST_FILM_YEAR, shown_title_and_year
 from names import MAX_SLUG_LENGTH, SLUG_PATTERN, USERNAME_PATTERN
+from safe_files import reporting_disk_full
 
 logger = logging.getLogger(__name__)
 
@@ -65,11 +70,14 @@ def _read_source_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
     except FileNotFoundError:
         raise DatasetError(path, "no such file") from None
-    except (OSError, EOFError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+    # zlib, lzma and zipfile have errors of their own for a damaged compressed file.
+    except (OSError, EOFError, pd.errors.ParserError, UnicodeDecodeError, ValueError,
+            zlib.error, lzma.LZMAError, zipfile.BadZipFile) as error:
         raise DatasetError(path, f"cannot be read as CSV ({error})") from None
     missing = [column for column in required if column not in frame.columns]
     if missing:
         raise DatasetError(path, f"lacks the column(s) {', '.join(missing)}", 1)
+    check_cell_sizes(path, frame)
     return frame
 
 
@@ -211,7 +219,7 @@ def _translated_file(user_names: np.ndarray, user_index: np.ndarray, films: pd.D
 def _write_file(path: Path, name: str, rows: Iterator[Sequence[object]],
                 fully_quoted: np.ndarray) -> int:
     """Write dataset file `name` durably; returns its size (all of it is committed)."""
-    with open(path, "w", encoding="utf-8", newline="") as handle:
+    with reporting_disk_full(path), open(path, "w", encoding="utf-8", newline="") as handle:
         handle.write(header_bytes(name).decode("utf-8"))
         write_csv_rows(handle, rows, fully_quoted.tolist())
         handle.flush()

@@ -19,7 +19,7 @@ from typing import Iterator, Sequence
 from dataset.layout import (ARCHIVE_DIR, BACKUP_DIR, COMPACTED_FILES, HEADERS, MODEL_DIR,
                             STAGING_DIR, STATE_FILE, DatasetState, archive_stamp, utc_now)
 from errors import BadInputError
-from safe_files import fsync_directory, write_atomically
+from safe_files import check_regular_entries, fsync_directory, write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,9 @@ def exclusive_writer(data_dir: Path) -> Iterator[None]:
         except OSError as error:  # some network filesystems have no locks
             logger.warning("cannot lock %s (%s): make sure no other builder writes to it",
                            data_dir, error.strerror or error)
+        # Nothing is written through a symlink, or over a FIFO or a device.
+        check_regular_entries(data_dir, files=(STATE_FILE, *HEADERS, *COMPACTED_FILES),
+                              folders=(BACKUP_DIR, MODEL_DIR, STAGING_DIR, ARCHIVE_DIR))
         yield
     finally:
         os.close(folder)

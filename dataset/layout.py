@@ -32,9 +32,9 @@ from itertools import groupby
 from pathlib import Path
 from typing import Iterable, Sequence, TextIO
 
-from errors import DatasetError
+from errors import DatasetError, UnusableFileError
 from letterboxd.urls import film_url
-from safe_files import spreadsheet_safe
+from safe_files import parse_json_limited, read_regular_file, spreadsheet_safe
 
 # 2: the film mappings carry film metadata (FILM_METADATA_COLUMNS). A format-1 dataset
 # is read as it is and upgraded (dataset/upgrade.py) by the first writer that opens it.
@@ -94,6 +94,15 @@ BLOCK_FILES = (RATINGS_FILE, UNRATED_FILE, TRANSLATED_FILE, USER_UPDATES_FILE)
 # state file.
 REWRITTEN_FILES = (*BLOCK_FILES, FILM_MAPPINGS_FILE)
 COMPACTED_FILES = tuple(name + COMPACT_SUFFIX for name in REWRITTEN_FILES)
+
+# Ids and counts are written as at most this many plain digits, so every one fits int64.
+MAX_INTEGER_DIGITS = 18
+
+
+def film_number(number: int | None) -> int | None:
+    """Letterboxd's numeric film id, or None where it would not fit the dataset's files."""
+    return number if number is not None and 0 <= number < 10**MAX_INTEGER_DIGITS else None
+
 
 # What `backup_name` writes; a state file naming anything else was edited.
 BACKUP_NAME = re.compile(r"raw_user_ratings_[0-9]{8}T[0-9]{6}Z_b[0-9]{6,}\.csv")
@@ -174,30 +183,74 @@ class DatasetState:
 
     @classmethod
     def read(cls, path: Path) -> "DatasetState":
-        return cls.parse(path, path.read_bytes())
+        return cls.parse(path, read_state_bytes(path))
 
     @classmethod
     def parse(cls, path: Path, data: bytes) -> "DatasetState":
-        """The state in `data` (read from `path`, which errors name)."""
+        """The state in `data` (read from `path`, which errors name, with the line)."""
         try:
-            raw = json.loads(data)
-            if raw.get("format") not in READABLE_FORMATS:
-                raise DatasetError(path, f"unsupported format {raw.get('format')!r}")
-            committed = {name: int(raw["committed_bytes"][name]) for name in HEADERS}
-            pending_backup = raw.get("pending_backup")
-            # It becomes part of a rename: only a name this store writes may get there.
-            if pending_backup is not None and not (isinstance(pending_backup, str)
-                                                   and BACKUP_NAME.fullmatch(pending_backup)):
-                raise DatasetError(path, f"pending_backup {pending_backup!r} is not a backup "
-                                   "file name this tool writes")
-            return cls(committed=committed,
-                       next_members_page=int(raw.get("next_members_page", 1)),
-                       batches=int(raw.get("batches", 0)),
-                       pending_backup=pending_backup,
-                       compacting=bool(raw.get("compacting", False)),
-                       format=raw["format"])
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raw = parse_json_limited(data, max_depth=2)
+        except ValueError as error:
             raise DatasetError(path, f"unreadable state file ({error})") from None
+        if not isinstance(raw, dict):
+            raise DatasetError(path, "unreadable state file (not a JSON object)", 1)
+        text = data.decode("utf-8")
+
+        def number(key: str, value: object, low: int, high: int) -> int:
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise DatasetError(path, f"{key} is {value!r}, expected a whole number from "
+                                   f"{low:,} to {high:,}", _line_of(text, key))
+            return value
+
+        file_format = raw.get("format")
+        if isinstance(file_format, bool) or file_format not in READABLE_FORMATS:
+            raise DatasetError(path, f"unsupported format {file_format!r}",
+                               _line_of(text, "format"))
+        sizes = raw.get("committed_bytes")
+        if not isinstance(sizes, dict) or set(HEADERS) - set(sizes):
+            raise DatasetError(path, "committed_bytes must give the size of every dataset file",
+                               _line_of(text, "committed_bytes"))
+        headers = cls(committed={}, format=file_format).headers
+        # A size smaller than the header would cut it; a size past int64 cannot be a file's.
+        committed = {name: number(name, sizes[name], len(csv_bytes((), headers[name])),
+                                  MAX_FILE_BYTES)
+                     for name in HEADERS}
+        pending_backup = raw.get("pending_backup")
+        # It becomes part of a rename: only a name this store writes may get there.
+        if pending_backup is not None and not (isinstance(pending_backup, str)
+                                               and BACKUP_NAME.fullmatch(pending_backup)):
+            raise DatasetError(path, f"pending_backup {pending_backup!r} is not a backup "
+                               "file name this tool writes", _line_of(text, "pending_backup"))
+        compacting = raw.get("compacting", False)
+        if not isinstance(compacting, bool):
+            raise DatasetError(path, f"compacting is {compacting!r}, expected true or false",
+                               _line_of(text, "compacting"))
+        return cls(committed=committed,
+                   next_members_page=number("next_members_page",
+                                            raw.get("next_members_page", 1), 1, MAX_MEMBERS_PAGE),
+                   batches=number("batches", raw.get("batches", 0), 0, MAX_FILE_BYTES),
+                   pending_backup=pending_backup, compacting=compacting, format=file_format)
+
+
+# Bounds of the state file's numbers: far above any real dataset, far below an overflow.
+MAX_FILE_BYTES = 2**62
+MAX_MEMBERS_PAGE = 1_000_000
+# A state file is a few hundred bytes.
+MAX_STATE_BYTES = 64 * 1024
+
+
+def read_state_bytes(path: Path) -> bytes:
+    """The state file's bytes: a regular file of a sane size (a FIFO is not waited on)."""
+    try:
+        return read_regular_file(path, MAX_STATE_BYTES)
+    except UnusableFileError as error:
+        raise DatasetError(path, f"the state file {error.reason}") from None
+
+
+def _line_of(text: str, key: str) -> int | None:
+    """The line on which a key of the state file first appears, if it does."""
+    found = text.find(f'"{key}"')
+    return None if found < 0 else text.count("\n", 0, found) + 1
 
 
 # --- CSV bytes -------------------------------------------------------------------------

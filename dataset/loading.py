@@ -17,7 +17,8 @@ from dataset import checks, film_table
 from dataset.install import install_pending
 from dataset.layout import (FILM_MAPPINGS_FILE, HEADERS, RATINGS_FILE,
                             RATINGS_HEADER, STATE_FILE, UNRATED_FILE, UNRATED_HEADER,
-                            USER_MAPPINGS_FILE, USER_UPDATES_FILE, DatasetState)
+                            USER_MAPPINGS_FILE, USER_UPDATES_FILE, DatasetState,
+                            read_state_bytes)
 from errors import DatasetError
 
 logger = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def dataset_fingerprint(data_dir: Path) -> str:
             digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
     state_path = data_dir / STATE_FILE
     if state_path.exists():
-        digest.update(state_path.read_bytes())
+        digest.update(read_state_bytes(state_path))
     return digest.hexdigest()
 
 
@@ -93,7 +94,7 @@ def _file_identities(data_dir: Path) -> list[tuple[int, int] | None]:
 
 def _state_bytes(state_path: Path) -> bytes | None:
     try:
-        return state_path.read_bytes()
+        return read_state_bytes(state_path)
     except FileNotFoundError:
         return None
 
@@ -148,7 +149,8 @@ def _load_committed(data_dir: Path, state: DatasetState) -> RatingsData:
     live = log.live_blocks()
 
     ratings = checks.read_block_file(data_dir / RATINGS_FILE, RATINGS_HEADER,
-                                     int(log.n_ratings.sum()), len(users), len(films))
+                                     int(log.n_ratings.sum()), len(users), len(films),
+                                     committed=state.committed[RATINGS_FILE])
     keep = np.repeat(live, log.n_ratings)
     block_users = np.repeat(log.user_ids, log.n_ratings)
     ratings_path = data_dir / RATINGS_FILE
@@ -171,7 +173,8 @@ def _load_committed(data_dir: Path, state: DatasetState) -> RatingsData:
                            line)
 
     unrated = checks.read_block_file(data_dir / UNRATED_FILE, UNRATED_HEADER,
-                                     int(log.n_unrated.sum()), len(users), len(films))
+                                     int(log.n_unrated.sum()), len(users), len(films),
+                                     committed=state.committed[UNRATED_FILE])
     keep_unrated = np.repeat(live, log.n_unrated)
     for name, committed in state.committed.items():
         checks.check_commit_point(data_dir / name, committed)

@@ -14,7 +14,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Mapping
 
-from dataset.layout import COMPACT_SUFFIX, REWRITTEN_FILES, STATE_FILE, DatasetState
+from dataset.layout import (COMPACT_SUFFIX, REWRITTEN_FILES, STATE_FILE, DatasetState,
+                            read_state_bytes)
+from errors import DiskFullError
 from safe_files import fsync_directory, write_atomically, write_durably
 
 
@@ -27,15 +29,28 @@ def commit_rewrite(data_dir: Path, state: DatasetState, contents: Mapping[str, b
     with their sizes. `changes` are further fields of the new state (e.g. `format`).
     """
     committed = dict(state.committed)
-    for name, data in contents.items():
-        if name not in REWRITTEN_FILES:
-            raise ValueError(f"{name} is not a file that is rewritten whole")
-        write_durably(data_dir / (name + COMPACT_SUFFIX), data)
-        committed[name] = len(data)
-    committed.update(written or {})
-    new_state = replace(state, committed=committed, compacting=True, **changes)
-    write_atomically(data_dir / STATE_FILE, new_state.to_bytes())
+    new_state = replace(state, compacting=True, **changes)
+    try:
+        for name, data in contents.items():
+            if name not in REWRITTEN_FILES:
+                raise ValueError(f"{name} is not a file that is rewritten whole")
+            write_durably(data_dir / (name + COMPACT_SUFFIX), data)
+            committed[name] = len(data)
+        committed.update(written or {})
+        new_state = replace(new_state, committed=committed)
+        write_atomically(data_dir / STATE_FILE, new_state.to_bytes())
+    except DiskFullError:
+        discard_uncommitted_copies(data_dir, new_state)
+        raise
     return finish_rewrite(data_dir, new_state)
+
+
+def discard_uncommitted_copies(data_dir: Path, pending: DatasetState | None = None) -> None:
+    """After a rewrite failed before its commit point (a full disk): give the copies'
+    space back, unless the state file says `pending` was committed after all."""
+    if pending is None or read_state_bytes(data_dir / STATE_FILE) != pending.to_bytes():
+        for name in REWRITTEN_FILES:
+            (data_dir / (name + COMPACT_SUFFIX)).unlink(missing_ok=True)
 
 
 def finish_rewrite(data_dir: Path, state: DatasetState) -> DatasetState:

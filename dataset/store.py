@@ -22,18 +22,18 @@ from dataset.install import (commit_staging, finish_interrupted_install, fresh_s
 from dataset.layout import (BACKUP_DIR, COMPACT_SUFFIX, FILM_MAPPINGS_FILE, HEADERS,
                             NO_FILM_METADATA, RATINGS_FILE, RATINGS_HEADER, STATE_FILE,
                             TRANSLATED_FILE, UNRATED_FILE, UPDATES_HEADER, USER_MAPPINGS_FILE,
-                            USER_UPDATES_FILE, DatasetState, ScrapeStatus, backup_name,
-                            csv_bytes, format_time, header_bytes, parse_time,
-                            translated_film_cells, translated_row_from_parts,
-                            translated_url_cells, translated_user_cells,
-                            translated_verdict_cells, utc_now)
+                            USER_UPDATES_FILE, DatasetState, ScrapeStatus, backup_name, csv_bytes,
+                            film_number, format_time, header_bytes, parse_time, read_state_bytes,
+                            translated_film_cells, translated_row_from_parts, translated_url_cells,
+                            translated_user_cells, translated_verdict_cells, utc_now)
 from dataset.loading import load_ratings_dataset
-from dataset.rewrite import commit_rewrite, finish_rewrite
+from dataset.rewrite import commit_rewrite, discard_uncommitted_copies, finish_rewrite
 from dataset.upgrade import upgrade
-from errors import DatasetError
+from errors import DatasetError, DiskFullError
 from names import validate_slug, validate_username
-from safe_files import (TEMP_SUFFIX, append_durably, fsync_directory, remove_stray_temp_files,
-                        truncate_to, write_atomically, write_durably)
+from safe_files import (TEMP_SUFFIX, append_durably, fsync_directory, open_for_writing,
+                        remove_stray_temp_files, reporting_disk_full, truncate_to, write_atomically,
+                        write_durably)
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +142,7 @@ class DatasetStore:
         # Validate the committed data before cutting or appending anything: a builder
         # must refuse a hand-edited dataset, not bury the damage under new batches.
         load_ratings_dataset(data_dir)
+        cls._check_translated_rows(data_dir, state)
         cls._cut_uncommitted_tails(data_dir, state)
         state = upgrade(data_dir, state)
         return cls._load(data_dir, state)
@@ -171,6 +172,18 @@ class DatasetStore:
         for stray in remove_stray_temp_files(backups) + remove_stray_temp_files(data_dir):
             logger.info("removed %s left by an interrupted run", stray.name)
         return state
+
+    @staticmethod
+    def _check_translated_rows(data_dir: Path, state: DatasetState) -> None:
+        """The translated file holds a row per rating the log records: compaction copies its
+        blocks by those counts, so a row added by hand would shift every later block."""
+        log = checks.read_update_log(data_dir / USER_UPDATES_FILE,
+                                     checks.read_user_mappings(
+                                         data_dir, state.committed[USER_MAPPINGS_FILE]
+                                     )["username"].tolist(),
+                                     committed=state.committed[USER_UPDATES_FILE])
+        checks.check_line_count(data_dir / TRANSLATED_FILE, state.committed[TRANSLATED_FILE],
+                                int(log.n_ratings.sum()))
 
     @staticmethod
     def _cut_uncommitted_tails(data_dir: Path, state: DatasetState) -> None:
@@ -302,21 +315,21 @@ class DatasetStore:
                         continue
                     seen.add(slug)
                     film_id = film_ids.get(slug)
+                    year = checks.film_year(film.year)  # readers refuse a year no film has
                     if film_id is None:
                         film_id = len(film_ids)
                         film_ids[slug] = film_id
+                        number = film_number(film.letterboxd_id)
                         new_films.append((
-                            film_id, slug, film.lid or "",
-                            "" if film.letterboxd_id is None else film.letterboxd_id,
-                            film.title, "" if film.year is None else film.year,
-                            *NO_FILM_METADATA))
+                            film_id, slug, film.lid or "", "" if number is None else number,
+                            film.title, "" if year is None else year, *NO_FILM_METADATA))
                     if film.rating is None:
                         unrated.append((user_id, film_id))
                         user_unrated += 1
                     else:
                         ratings.append((user_id, film_id, film.rating))
                         translated.append(translated_row_from_parts(
-                            user_cells, translated_film_cells(film.title, film.year, slug),
+                            user_cells, translated_film_cells(film.title, year, slug),
                             translated_verdict_cells(film.rating, film.liked),
                             translated_url_cells(slug)))
                         user_ratings += 1
@@ -354,17 +367,24 @@ class DatasetStore:
         backups.mkdir(exist_ok=True)
         backup = backup_name(now, state.batches + 1)
         pending = backups / f".{backup}{TEMP_SUFFIX}"
-        write_durably(pending, csv_bytes(batch_ratings, RATINGS_HEADER))
-        for name, rows in appends.items():
-            if rows:
-                committed[name] = append_durably(self.data_dir / name, csv_bytes(rows))
-        new_state = DatasetState(
-            committed=committed,
-            next_members_page=next_members_page or state.next_members_page,
-            batches=state.batches + 1,
-            pending_backup=backup)
-        # The commit point: before this rename the batch does not exist, after it, it does.
-        write_atomically(self.data_dir / STATE_FILE, new_state.to_bytes())
+        state_path = self.data_dir / STATE_FILE
+        new_state: DatasetState | None = None
+        try:
+            write_durably(pending, csv_bytes(batch_ratings, RATINGS_HEADER))
+            for name, rows in appends.items():
+                if rows:
+                    committed[name] = append_durably(self.data_dir / name, csv_bytes(rows))
+            new_state = DatasetState(
+                committed=committed,
+                next_members_page=next_members_page or state.next_members_page,
+                batches=state.batches + 1,
+                pending_backup=backup)
+            # The commit point: before this rename the batch does not exist, after it, it does.
+            write_atomically(state_path, new_state.to_bytes())
+        except DiskFullError:
+            if new_state is None or read_state_bytes(state_path) != new_state.to_bytes():
+                self._undo_appends(pending)
+            raise
         self._state = new_state
         os.replace(pending, backups / backup)
         fsync_directory(backups)
@@ -383,6 +403,17 @@ class DatasetStore:
         if pages:
             self._state = film_metadata.save(self.data_dir, self._state, pages,
                                              now or utc_now())
+
+    def _undo_appends(self, pending: Path) -> None:
+        """Cut what an uncommitted batch appended, as the next open would: a full disk then
+        leaves every file as it was. Best effort: the next open does it anyway."""
+        for name, committed in self._state.committed.items():
+            try:  # no fsync: a cut lost in a crash is made again by the next open
+                if (self.data_dir / name).stat().st_size > committed:
+                    os.truncate(self.data_dir / name, committed)
+            except OSError as error:
+                logger.debug("could not cut the uncommitted part of %s yet (%s)", name, error)
+        pending.unlink(missing_ok=True)
 
     # -- compaction ---------------------------------------------------------
 
@@ -405,10 +436,14 @@ class DatasetStore:
         if keep_rows.sum() == len(keep_rows) and dead == 0:
             return 0
         committed = {}
-        for name, counts in ((RATINGS_FILE, log.n_ratings),
-                             (TRANSLATED_FILE, log.n_ratings),
-                             (UNRATED_FILE, log.n_unrated)):
-            committed[name] = self._compact_block_file(name, counts, live)
+        try:
+            for name, counts in ((RATINGS_FILE, log.n_ratings),
+                                 (TRANSLATED_FILE, log.n_ratings),
+                                 (UNRATED_FILE, log.n_unrated)):
+                committed[name] = self._compact_block_file(name, counts, live)
+        except DiskFullError:
+            discard_uncommitted_copies(self.data_dir)
+            raise
         kept = np.flatnonzero(keep_rows).tolist()
         data = csv_bytes(((int(log.user_ids[row]), log.usernames[row], log.times[row],
                            log.statuses[row].value, int(log.n_ratings[row]),
@@ -424,7 +459,8 @@ class DatasetStore:
         source_path = self.data_dir / name
         target_path = self.data_dir / (name + COMPACT_SUFFIX)
         size = 0
-        with open(source_path, "rb") as source, open(target_path, "wb") as target:
+        with (reporting_disk_full(target_path), open(source_path, "rb") as source,
+              open_for_writing(target_path) as target):
             header = source.readline()
             target.write(header)
             size += len(header)

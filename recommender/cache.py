@@ -27,14 +27,15 @@ import pandas as pd
 from dataset import layout
 from dataset.loading import (RatingsData, dataset_fingerprint, load_film_table,
                              load_ratings_dataset)
-from errors import DatasetError, ModelFileError
+from errors import DatasetError, DiskFullError, ModelFileError, UnusableFileError
 from films.matching import FilmCatalogue
 from presentation.progress import ShareBar
 from recommender.fit import fit_model
 from recommender.model import RecommenderModel
 from recommender.model_file import META_FILE, load_model, save_model
 from recommender.params import MAX_RATING, MIN_RATING
-from safe_files import write_atomically
+from safe_files import (check_regular_entries, parse_json_limited, read_regular_file,
+                        write_atomically)
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ _INDEX_FOLDER_GRACE_SECONDS = 600
 # BENCHMARKS.md (figure 5) on a quiet machine; only to tell a person how long to wait.
 _FIT_FIXED_SECONDS = 2.0
 _FIT_SECONDS_PER_RATING = 6e-6
+# The index's JSON lists every username: tens of bytes per user.
+_MAX_INDEX_META_BYTES = 1 << 30
 # Each a plain .npy, memory-mapped on load: a recommendation touches one user's rows,
 # so a cache of tens of millions of ratings opens in milliseconds.
 INDEX_ARRAYS = ("rating_indptr", "rating_films", "rating_values", "unrated_indptr",
@@ -186,20 +189,25 @@ def _remove_old_index_folders(directory: Path, keep: str) -> None:
 def _load_index(directory: Path, fingerprint: str, n_films: int) -> dict:
     """The stored per-user index (memory-mapped), or ModelFileError if it cannot be trusted."""
     try:
-        meta = json.loads((directory / INDEX_META_FILE).read_bytes())
+        meta = parse_json_limited(read_regular_file(directory / INDEX_META_FILE,
+                                                    _MAX_INDEX_META_BYTES), max_depth=2)
         if meta.get("format") != INDEX_FORMAT or meta.get("fingerprint") != fingerprint:
             raise ModelFileError("the dataset index was built from other data")
         usernames = meta["usernames"]
         folder = meta["folder"]
         if not isinstance(folder, str) or not _INDEX_FOLDER_PATTERN.fullmatch(folder):
             raise ModelFileError("the dataset index names no valid folder")
-        arrays = {name: np.load(directory / folder / f"{name}.npy", mmap_mode="r",
-                                allow_pickle=False)
-                  for name in INDEX_ARRAYS}
+        if not isinstance(usernames, list):
+            raise ModelFileError("the dataset index holds no list of usernames")
+        files = [f"{name}.npy" for name in INDEX_ARRAYS]
+        check_regular_entries(directory / folder, files=files)  # np.load would wait on a FIFO
+        arrays = {name: np.load(directory / folder / file, mmap_mode="r", allow_pickle=False)
+                  for name, file in zip(INDEX_ARRAYS, files)}
         lengths = meta["lengths"]
     except ModelFileError:
         raise
-    except (OSError, ValueError, KeyError, TypeError, EOFError, AttributeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, EOFError, AttributeError,
+            UnusableFileError) as error:
         raise ModelFileError(f"unreadable dataset index ({error})") from None
     n_users = len(usernames)
     if any(arrays[name].ndim != 1 or len(arrays[name]) != lengths.get(name)
@@ -282,9 +290,10 @@ def load_or_fit(data_dir: Path, *, refit: bool = False) -> CachedModel:
         logger.info("model fitted in %.1f s; later runs reuse it", time.monotonic() - started)
         arrays = build_index(data, canonical)
         try:
+            check_regular_entries(data_dir, folders=(layout.MODEL_DIR,))
             save_model(model, model_dir, fingerprint)
             save_index(model_dir, arrays, data, fingerprint)
-        except OSError as error:
+        except (OSError, UnusableFileError, DiskFullError) as error:
             logger.warning("could not cache the model in %s (%s): the next run fits it again",
                            model_dir, error)
         index = {**arrays, "usernames": data.usernames}

@@ -18,12 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from errors import ModelFileError
+from errors import ModelFileError, UnusableFileError
 from recommender.model import SECOND_STAGE_ARRAYS, RecommenderModel
-from recommender.params import ModelParams
+from recommender.params import MAX_RATING, MIN_RATING, ModelParams
 from recommender.ranking import ranking_ranks
 from recommender.second_stage import FEATURES
-from safe_files import write_atomically
+from safe_files import (open_regular_file, parse_json_limited, read_regular_file,
+                        write_atomically)
 
 # 2: watched-unrated films enter the ranking matrix; 3: affinity statistics are saved;
 # 4: ranking by low-rank-plus-diagonal EASE, then a learned second stage;
@@ -31,8 +32,12 @@ from safe_files import write_atomically
 FORMAT_VERSION = 5
 ARRAYS_FILE = "recommender_model.npz"
 META_FILE = "recommender_model.json"
-# More than any honest metadata file; a bigger one is not ours.
+# More than any honest metadata file; a bigger or deeper one is not ours.
 _MAX_META_BYTES = 1_000_000
+_MAX_META_DEPTH = 3
+# Sizes and parameters past these are not a model's: they would overflow what uses them.
+_MAX_COUNT = 2**62
+_MAX_PARAMETER = 1e9
 # Array data start on multiples of this in the saved file (numpy pads .npy headers to it).
 _ALIGNMENT = 64
 # The extra-field id zipalign uses for padding.
@@ -124,15 +129,11 @@ def load_model(directory: Path, expected_fingerprint: str) -> RecommenderModel:
 def _read_meta(path: Path) -> dict:
     """The JSON description, its fields of the right types and in range."""
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(_MAX_META_BYTES + 1)
-    except OSError as error:
-        raise ModelFileError(f"cannot read {path} ({error.strerror or error})") from None
-    if len(raw) > _MAX_META_BYTES:
-        raise ModelFileError(f"{path} is too large to be model metadata")
-    try:
-        meta = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        meta = parse_json_limited(read_regular_file(path, _MAX_META_BYTES), _MAX_META_DEPTH)
+    except (OSError, UnusableFileError) as error:
+        raise ModelFileError(f"cannot read {path} "
+                             f"({getattr(error, 'strerror', None) or error})") from None
+    except ValueError as error:
         raise ModelFileError(f"{path} is not valid JSON ({error})") from None
     if not isinstance(meta, dict):
         raise ModelFileError(f"{path} is not model metadata")
@@ -143,13 +144,20 @@ def _read_meta(path: Path) -> dict:
         if not isinstance(value, kind) or isinstance(value, bool):
             raise ModelFileError(f"{path}: missing or invalid {key!r}")
     for key in ("n_users", "n_items", "n_ratings"):
-        if meta[key] < 0:
-            raise ModelFileError(f"{path}: negative {key!r}")
-    if not (math.isfinite(meta["global_mean"]) and math.isfinite(meta["pooled_variance"])
-            and meta["pooled_variance"] > 0 and math.isfinite(meta["affinity_coefficient"])):
-        raise ModelFileError(f"{path}: invalid global statistics")
+        if not 0 <= meta[key] <= _MAX_COUNT:
+            raise ModelFileError(f"{path}: {key!r} is out of range")
+    spread = MAX_RATING - MIN_RATING
+    if not (MIN_RATING <= meta["global_mean"] <= MAX_RATING
+            and 0 < meta["pooled_variance"] <= spread ** 2
+            and abs(meta["affinity_coefficient"]) <= spread):
+        raise ModelFileError(f"{path}: global statistics out of range")
     if set(meta["params"]) != {field.name for field in fields(ModelParams)}:
         raise ModelFileError(f"{path}: parameters of another model version")
+    # ModelParams checks each one's own rule; this keeps every product with them finite.
+    if any(isinstance(value, bool) or not isinstance(value, (int, float))
+           or not abs(value) <= _MAX_PARAMETER for value in meta["params"].values()):
+        raise ModelFileError(f"{path}: a parameter is not a number within "
+                             f"{_MAX_PARAMETER:g} of zero")
     return meta
 
 
@@ -164,9 +172,10 @@ def _read_arrays(path: Path, expected_sha256: str, shapes: dict[str, tuple[int, 
     memory-mapped per-user index.
     """
     try:
-        with open(path, "rb") as file:
+        with open_regular_file(path) as file:
             payload = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError) as error:  # ValueError: an empty file cannot be mapped
+    # ValueError: an empty file cannot be mapped.
+    except (OSError, ValueError, UnusableFileError) as error:
         raise ModelFileError(f"cannot read {path} ({getattr(error, 'strerror', None) or error})"
                              ) from None
     if hashlib.sha256(payload).hexdigest() != expected_sha256:

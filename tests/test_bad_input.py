@@ -6,6 +6,7 @@ request, a path or a spreadsheet, and a broken dataset is never written to.
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 from collections import Counter
@@ -67,6 +68,37 @@ def delete(name: str) -> Callable[[Path], None]:
     return lambda data_dir: (data_dir / name).unlink()
 
 
+def edit_state(**changes: object) -> Callable[[Path], None]:
+    """Change values of the state file, keeping its layout (indent 2, sorted keys): line 13
+    holds next_members_page, lines 4-9 the committed sizes in file name order."""
+    def edit(data_dir: Path) -> None:
+        path = data_dir / layout.STATE_FILE
+        state = json.loads(path.read_text())
+        for key, value in changes.items():
+            if key in layout.HEADERS:
+                state["committed_bytes"][key] = value
+            else:
+                state[key] = value
+        path.write_text(json.dumps(state, indent=2, sort_keys=True))
+    return edit
+
+
+def append_rows_and_raise_the_state(name: str, rows: str) -> Callable[[Path], None]:
+    """What a hand edit that knows the commit point does: rows after the last block, and
+    the state file's size of that file raised to match."""
+    def edit(data_dir: Path) -> None:
+        with open(data_dir / name, "a", encoding="utf-8") as handle:
+            handle.write(rows)
+        edit_state(**{name: (data_dir / name).stat().st_size})(data_dir)
+    return edit
+
+
+def write_state(text: str) -> Callable[[Path], None]:
+    return lambda data_dir: (data_dir / layout.STATE_FILE).write_text(text)
+
+
+FILM_ROW = "0,heat,HEAT,4,Heat,2001,"
+
 BROKEN = {
     "wrong header": (replace_in(layout.RATINGS_FILE, "user_id,film_id,rating", "user,film,stars"),
                      layout.RATINGS_FILE, 1, "wrong header"),
@@ -91,6 +123,51 @@ BROKEN = {
     "missing film mappings": (delete(layout.FILM_MAPPINGS_FILE), layout.FILM_MAPPINGS_FILE,
                               None, "missing"),
     "missing state file": (delete(layout.STATE_FILE), layout.STATE_FILE, None, "missing"),
+    # Numbers out of any range a later command can use.
+    "film year above int64": (replace_in(layout.FILM_MAPPINGS_FILE, FILM_ROW,
+                                         FILM_ROW.replace("2001", "99999999999999999999")),
+                              layout.FILM_MAPPINGS_FILE, 2, "year 99999999999999999999 is "
+                              "out of range (1870-2100 or empty)"),
+    "film year before films": (replace_in(layout.FILM_MAPPINGS_FILE, FILM_ROW,
+                                          FILM_ROW.replace("2001", "1850")),
+                               layout.FILM_MAPPINGS_FILE, 2, "year 1850 is out of range"),
+    "film year as a float": (replace_in(layout.FILM_MAPPINGS_FILE, FILM_ROW,
+                                        FILM_ROW.replace("2001", "1e99")),
+                             layout.FILM_MAPPINGS_FILE, 2, "year '1e99' is not a whole number"),
+    "letterboxd id above int64": (replace_in(layout.FILM_MAPPINGS_FILE, FILM_ROW,
+                                             FILM_ROW.replace(",4,", ",9223372036854775808,")),
+                                  layout.FILM_MAPPINGS_FILE, 2, "letterboxd_id "
+                                  "9223372036854775808 is out of range"),
+    "user id above int64": (replace_in(layout.RATINGS_FILE, "\n1,1,6\n",
+                                       "\n99999999999999999999,1,6\n"),
+                            layout.RATINGS_FILE, 3, "user_id 99999999999999999999 is out of range"),
+    "negative film id": (replace_in(layout.RATINGS_FILE, "\n1,1,6\n", "\n1,-1,6\n"),
+                         layout.RATINGS_FILE, 3, "film_id -1 is an unknown id"),
+    "a cell over 128 KiB": (replace_in(layout.FILM_MAPPINGS_FILE, ",Heat,", f",{'H' * 140_000},"),
+                            layout.FILM_MAPPINGS_FILE, 2, "a title cell is longer than 131,072"),
+    "negative members page": (edit_state(next_members_page=-3), layout.STATE_FILE, 13,
+                              "next_members_page is -3"),
+    "negative committed size": (edit_state(**{layout.RATINGS_FILE: -5}), layout.STATE_FILE, 5,
+                                f"{layout.RATINGS_FILE} is -5"),
+    "committed size as text": (edit_state(**{layout.RATINGS_FILE: "42"}), layout.STATE_FILE, 5,
+                               f"{layout.RATINGS_FILE} is '42'"),
+    "committed size inside the header": (edit_state(**{layout.UNRATED_FILE: 3}),
+                                         layout.STATE_FILE, 9, f"{layout.UNRATED_FILE} is 3"),
+    "batches NaN": (edit_state(batches=float("nan")), layout.STATE_FILE, None,
+                    "NaN is not a number"),
+    "compacting as text": (edit_state(compacting="false"), layout.STATE_FILE, 11,
+                           "compacting is 'false'"),
+    "state nested deeply": (write_state("[" * 5000 + "]" * 5000), layout.STATE_FILE, None,
+                            "nested more than"),
+    "state file of a megabyte": (write_state("{" + " " * 1_000_000 + "}"), layout.STATE_FILE,
+                                 None, "larger than the 65,536 bytes"),
+    # Rows after the last block that the update log records, the state raised to match.
+    "ratings appended after the last block": (
+        append_rows_and_raise_the_state(layout.RATINGS_FILE, "2,1,8\n"), layout.RATINGS_FILE,
+        7, "holds rows after the last block"),
+    "unrated films appended after the last block": (
+        append_rows_and_raise_the_state(layout.UNRATED_FILE, "1,2\n2,1\n"),
+        layout.UNRATED_FILE, 3, "holds rows after the last block"),
 }
 
 
@@ -117,6 +194,24 @@ def test_continue_on_a_broken_dataset_says_where_in_one_line_and_writes_nothing(
             load_ratings_dataset(dataset)
         assert Path(caught.value.path) == dataset / name and caught.value.line == line
         assert snapshot(dataset) == before
+
+
+def test_translated_rows_appended_after_the_last_block_stop_the_builder(
+        dataset: Path, site: SimulatedSite, capsys: pytest.CaptureFixture) -> None:
+    """No reader parses the translated file, but compaction copies its blocks by the
+    update log's counts: a row added by hand would shift every later block."""
+    row = "mallory,Heat,2001,heat,4.5,9,false,https://letterboxd.com/film/heat/\n"
+    append_rows_and_raise_the_state(layout.TRANSLATED_FILE, row)(dataset)
+    before = snapshot(dataset)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        cli.run(main, ["continue", "--output-dir", str(dataset), "--base-url", site.base_url,
+                       "--rate", "0", "--users", "5"])
+    assert exited.value.code == EXIT_BAD_INPUT
+    assert capsys.readouterr().err.splitlines() == [
+        f"ERROR: {dataset / layout.TRANSLATED_FILE}, line 7: holds 6 rows where the update "
+        "log records 5: edited by hand? restore it from backups/ or start over with `new`"]
+    assert snapshot(dataset) == before and site.request_count() == 0
 
 
 def test_the_command_line_prints_one_error_line_and_exits_2(dataset: Path,
@@ -362,3 +457,19 @@ def test_a_truncated_gzip_import_is_a_one_line_error(tmp_path: Path) -> None:
     source.write_bytes(payload[:len(payload) // 2])
     with pytest.raises(DatasetError, match="cannot be read as CSV"):
         main(["import", str(source), "--output-dir", str(tmp_path / "data"), "-q"])
+
+
+def test_an_import_with_a_cell_over_128_kib_is_one_line_and_keeps_the_dataset(
+        dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """pandas reads cells of any length; the csv module stops at 128 KiB: so do we."""
+    source = tmp_path / "ratings.csv"
+    source.write_text("user_id,movie_id,rating_val\nann,heat,8\n"
+                      f"{'b' * 140_000},heat,7\n")
+    before = snapshot(dataset)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        cli.run(main, ["import", str(source), "--output-dir", str(dataset)])
+    assert exited.value.code == EXIT_BAD_INPUT
+    assert capsys.readouterr().err.splitlines() == [
+        f"ERROR: {source}, line 3: a user_id cell is longer than 131,072 characters"]
+    assert snapshot(dataset) == before

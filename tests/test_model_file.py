@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -137,6 +138,17 @@ def _stored_arrays(directory: Path) -> dict[str, np.ndarray]:
         return {name: stored[name] for name in stored.files}
 
 
+def _replace_with(path: Path, kind: str) -> None:
+    """The file moved aside and a symlink to it, or a FIFO (which must not be waited on),
+    put in its place."""
+    aside = path.with_name(path.name + ".aside")
+    path.rename(aside)
+    if kind == "symlink":
+        path.symlink_to(aside)
+    else:
+        os.mkfifo(path)
+
+
 DAMAGES = {
     "arrays missing": lambda d: (d / ARRAYS_FILE).unlink(),
     "metadata missing": lambda d: (d / META_FILE).unlink(),
@@ -159,6 +171,20 @@ DAMAGES = {
         *reversed(json.loads((d / META_FILE).read_text())["second_stage_features"])]),
     "non-finite statistic": lambda d: (d / META_FILE).write_text(
         (d / META_FILE).read_text().replace('"global_mean": ', '"global_mean": NaN, "x": ')),
+    # Finite, well-typed, and still impossible: every later product would overflow.
+    "global mean far out of range": lambda d: _edit_meta(d, global_mean=1e300),
+    "pooled variance far out of range": lambda d: _edit_meta(d, pooled_variance=1e300),
+    "affinity coefficient far out of range": lambda d: _edit_meta(d, affinity_coefficient=-1e6),
+    "a count above int64": lambda d: _edit_meta(d, n_ratings=2**70),
+    "a parameter far out of range": lambda d: _edit_meta(d, params={**json.loads(
+        (d / META_FILE).read_text())["params"], "ranking_reg": 1e300}),
+    "metadata nested deeply": lambda d: (d / META_FILE).write_text("[" * 100_000 + "]" * 100_000),
+    "metadata nested past its shape": lambda d: _edit_meta(d, shapes={"x": [[[1]]]}),
+    "metadata larger than a megabyte": lambda d: (d / META_FILE).write_text(
+        (d / META_FILE).read_text() + " " * 1_000_000),
+    "metadata a symlink": lambda d: _replace_with(d / META_FILE, "symlink"),
+    "metadata a FIFO": lambda d: _replace_with(d / META_FILE, "fifo"),
+    "arrays a FIFO": lambda d: _replace_with(d / ARRAYS_FILE, "fifo"),
     "array of the wrong shape": lambda d: _rewrite_arrays(d, {
         **_stored_arrays(d), "item_bias": np.zeros(3, np.float32)}),
     "array of the wrong type": lambda d: _rewrite_arrays(d, {

@@ -16,7 +16,7 @@ import pytest
 
 import config
 from dataset import layout
-from errors import BadInputError, ConfigError, DatasetError
+from errors import BadInputError, ConfigError, DatasetError, UnusableFileError
 from load_save_and_translate_data import (DatasetStore, ScrapeStatus, UserScrapeRecord,
                                           load_ratings_dataset)
 from read_in_data import FilmTile
@@ -229,6 +229,22 @@ def test_a_corrupt_or_stale_model_is_refitted_not_trusted(dataset_copy: Path, ca
     assert meta["n_users"] == 121
 
 
+@pytest.mark.parametrize("file, text", [
+    ("recommender_model.json", lambda meta: json.dumps({**meta, "global_mean": 1e300})),
+    ("recommender_model.json", lambda meta: "[" * 100_000 + "]" * 100_000),
+    (model_cache.INDEX_META_FILE, lambda meta: '{"a":' * 50_000 + "1" + "}" * 50_000),
+], ids=["global mean 1e300", "model JSON nested deeply", "index JSON nested deeply"])
+def test_out_of_range_or_deeply_nested_model_json_means_a_refit(
+        dataset_copy: Path, capsys, file: str, text) -> None:
+    first = recommended_slugs(dataset_copy, capsys, "user0", "-n", "10")
+    path = dataset_copy / layout.MODEL_DIR / file
+    path.write_text(text(json.loads(path.read_text())))
+    assert recommended_slugs(dataset_copy, capsys, "user0", "-n", "10") == first
+    meta = json.loads((dataset_copy / layout.MODEL_DIR / "recommender_model.json").read_text())
+    assert 1 <= meta["global_mean"] <= 10  # saved again by the refit
+    assert json.loads(path.read_text())
+
+
 def test_ctrl_c_while_a_stale_cache_loads_stops_rather_than_refits(
         dataset_copy: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
     """The model file is checked in a thread while the film table is read; the stale
@@ -388,11 +404,12 @@ def test_a_dataset_without_ratings_is_a_clear_error(tmp_path: Path) -> None:
 def test_options_that_cannot_work_are_refused_up_front(dataset: Path, tmp_path: Path) -> None:
     for args in (["--year-from", "2020", "--year-to", "2010"],
                  ["--min-ratings", "5", "--max-ratings", "2"],
-                 ["--letterboxd-list", str(tmp_path / "missing" / "list.csv")],
-                 ["--letterboxd-list", str(tmp_path)]):
+                 ["--letterboxd-list", str(tmp_path / "missing" / "list.csv")]):
         with pytest.raises(SystemExit) as caught:
             main(["user0", "--data-dir", str(dataset), "-q", *args])
         assert caught.value.code == 2
+    with pytest.raises(UnusableFileError, match="is a folder"):
+        main(["user0", "--data-dir", str(dataset), "-q", "--letterboxd-list", str(tmp_path)])
     with pytest.raises(ConfigError, match="never writes to output/"):
         main(["user0", "--test-mode", "--data-dir", str(config.OUTPUT_DIR), "-q"])
     with pytest.raises(SystemExit) as caught:  # before any model is loaded or fitted
