@@ -26,9 +26,10 @@ EXIT_CODES_HELP = """exit codes:
   4    a page stayed unreachable, kept failing or came back cut short through
        every retry, or came back unusable (empty, binary, a status such as 451),
        or this machine is offline; everything finished is saved, try again later
-  5    the disk (or quota) is full: nothing was lost; free space and run `continue`
+  5    the disk (or quota) is full: nothing was lost; free space and run
+       `continue`
   130  interrupted twice; nothing is half-written (one Ctrl-C saves and exits 0)
-  141  whoever read the output stopped reading (`| head`), as for `git log | head`
+  141  whoever read the output stopped reading (`| head`), as `git log | head`
 """
 
 

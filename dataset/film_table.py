@@ -39,6 +39,8 @@ _CELL_RULES = {
 _NUMBER_BOUNDS = {"year": (FIRST_FILM_YEAR, LAST_YEAR), "runtime": (1, MAX_RUNTIME_MINUTES),
                   "average_rating": (0.5, 5.0)}
 _INTEGER_COLUMNS = ("letterboxd_id", "year", "runtime", "rating_count")
+# Whole numbers of at most this many digits: every one fits int64.
+_MAX_DIGITS = 18
 
 
 def _header_of(path: Path) -> tuple[str, ...]:
@@ -58,15 +60,32 @@ def _with_every_column(films: pd.DataFrame) -> pd.DataFrame:
 def _check_cells(path: Path, films: pd.DataFrame) -> None:
     for column, rule in _CELL_RULES.items():
         text = films[column]
-        bad = ~(text.eq("") | text.str.fullmatch(rule)).to_numpy(dtype=bool)
-        if column in _NUMBER_BOUNDS and not bad.any():
-            low, high = _NUMBER_BOUNDS[column]
-            numbers = pd.to_numeric(text.where(text != ""), errors="coerce")
-            bad = (numbers.notna() & ~numbers.between(low, high)).to_numpy()
+        known = (text != "").to_numpy(dtype=bool)
+        if column in _INTEGER_COLUMNS or column in _NUMBER_BOUNDS:
+            # Numbers first: "not a whole number" or "out of range" says more than a rule.
+            digits = text.str.fullmatch(r"[0-9]+(?:\.[0-9]+)?" if column == "average_rating"
+                                        else r"[0-9]+").to_numpy(dtype=bool)
+            bad = known & ~digits
+            if bad.any():
+                line = checks.first_bad_line(bad)
+                what = "a number" if column == "average_rating" else "a whole number"
+                raise DatasetError(path, f"{column} {text.iloc[line - 2][:40]!r} is not {what}",
+                                   line)
+            numbers = pd.to_numeric(text.where(known, "0")).to_numpy(dtype="float64")
+            low, high = _NUMBER_BOUNDS.get(column, (0, 10**_MAX_DIGITS - 1))
+            bad = known & ~((numbers >= low) & (numbers <= high)
+                            & (text.str.len() <= _MAX_DIGITS).to_numpy(dtype=bool))
+            if bad.any():
+                line = checks.first_bad_line(bad)
+                limits = (f"{low:g}-{high:g} or empty" if column in _NUMBER_BOUNDS
+                          else "too large")
+                raise DatasetError(path, f"{column} {text.iloc[line - 2][:40]} is out of range "
+                                   f"({limits})", line)
+        bad = known & ~text.str.fullmatch(rule).to_numpy(dtype=bool)
         if bad.any():
             line = checks.first_bad_line(bad)
-            raise DatasetError(path, f"{column} {text.iloc[line - 2]!r} is not a valid value",
-                               line)
+            raise DatasetError(path, f"{column} {text.iloc[line - 2][:40]!r} is not a valid "
+                               "value", line)
 
 
 def read_film_mappings(data_dir: Path, committed: int | None = None) -> pd.DataFrame:

@@ -228,7 +228,7 @@ def test_no_space_at_an_fsync_is_the_same_one_line(
 def test_the_disk_full_exit_code_is_documented() -> None:
     readme = (PROJECT_ROOT / "README.md").read_text()
     assert f"| {EXIT_DISK_FULL} | the disk" in readme
-    assert f"  {EXIT_DISK_FULL}  the disk" in cli.EXIT_CODES_HELP
+    assert f"  {EXIT_DISK_FULL}    the disk" in cli.EXIT_CODES_HELP
     assert EXIT_DISK_FULL not in (0, 1, 2, 3, 4, 130, EXIT_PIPE_CLOSED)
 
 
