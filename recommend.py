@@ -26,7 +26,7 @@ from names import validate_username
 from presentation.picks import FORMATS, list_entries, render, table_width
 from presentation.progress import ShareBar
 from recommender.cache import load_or_fit
-from recommending.filters import FilmFilter, allowed_films
+from recommending.filters import FilmFilter, allowed_films, listable_by_default
 from recommending.picks import WatchlistUse, recommend
 from recommending.taste import (describe_unmatched, taste_from_export, taste_of_username,
                                 unmatched_details)
@@ -155,16 +155,19 @@ def run_evaluation(args: argparse.Namespace, config: Config) -> int:
     from recommender import evaluation  # only this path needs it
 
     started = time.monotonic()
-    watched = None  # a published ratings file has no watched-unrated films
+    # A published ratings file has no watched-unrated films, and no metadata to filter by.
+    watched = listable = None
     if args.evaluate:
         table = evaluation.load_ratings_table(Path(args.evaluate))
     else:
         data = load_ratings_dataset(config.data_dir)
         table = (data.user_index, data.film_index, data.rating, data.n_users, data.n_films)
         watched = (data.unrated_user, data.unrated_film)
+        listable = listable_by_default(data.films)
     try:
         with ShareBar("evaluating") as bar:
-            report = evaluation.evaluate(*table, seed=args.seed, watched=watched, progress=bar)
+            report = evaluation.evaluate(*table, seed=args.seed, watched=watched,
+                                         listable=listable, progress=bar)
     except ValueError as error:  # too few ratings or users for the protocol
         raise BadInputError(f"cannot evaluate: {error}") from None
     print(evaluation.format_report(report))

@@ -1,4 +1,4 @@
-"""Figure 8: exports matched to a dataset whose metadata is as degraded as published files.
+"""Figure 9: exports matched to a dataset whose metadata is as degraded as published files.
 
 The shared 500k sample is imported with its movies file made worse the way published
 files are: for a share of the films (20% by default) the title is replaced by the slug
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                 total[1] += len(own)
                 total[2] += sum(film in logged for film in shown)
                 total[3] += len(shown)
-    print(f"== Figure 8: exports matched to degraded metadata ({args.degraded_share:.0%} of "
+    print(f"== Figure 9: exports matched to degraded metadata ({args.degraded_share:.0%} of "
           f"films known only by their slug), {len(people)} members of the sample")
     print(f"   machine: {harness.machine_summary()}")
     print(f"{'rule':<22} {'logged films found':>19} {'picks already logged':>21}")

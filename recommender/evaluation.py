@@ -217,11 +217,14 @@ def evaluate(user_index: np.ndarray, film_index: np.ndarray, ratings: np.ndarray
              n_users: int, n_films: int, *, seed: int = 0, holdout_users: int = 300,
              params: ModelParams | None = None, relevance_threshold: int = 8,
              watched: tuple[np.ndarray, np.ndarray] | None = None,
+             listable: np.ndarray | None = None,
              progress: ShareProgress | None = None) -> EvaluationReport:
     """Run the held-out-user protocol and the 3-fold CV; see the module docstring.
 
     `watched` (user, film) pairs seen without a rating are used as the product uses
     them: in fitting, in a held-out user's fold-in, and left out of their rankings.
+    `listable` (a mask over films) is what a list may hold, as the product's default
+    filters leave it (no series): every method ranks only those films.
     `progress` is told each part as it goes and the share done.
     """
     params = params or ModelParams()
@@ -269,7 +272,7 @@ def evaluate(user_index: np.ndarray, film_index: np.ndarray, ratings: np.ndarray
 
         tick = time.perf_counter()
         profile = model.fold_in(known_films, known_ratings, seen_unrated)
-        ranked = model.rank(profile, k)
+        ranked = model.rank(profile, k, allowed=listable)
         model.predict(profile, ranked)
         for film in ranked[:10]:
             model.explain(profile, int(film))
@@ -290,6 +293,8 @@ def evaluate(user_index: np.ndarray, film_index: np.ndarray, ratings: np.ndarray
             continue
         ranked_users += 1
         seen = np.concatenate([known_films, seen_unrated])
+        if listable is not None:
+            seen = np.concatenate([seen, np.flatnonzero(~listable)])
         rankings: dict[str, np.ndarray] = {
             BIASES: top_k(baselines.biases(user_bias, np.arange(n_films)), seen, k),
             POPULARITY: top_k(popularity, seen, k),

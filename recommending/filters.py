@@ -82,6 +82,11 @@ def _known_numbers(films: pd.DataFrame, column: str, what: str) -> np.ndarray:
     return values
 
 
+def listable_by_default(films: pd.DataFrame) -> np.ndarray:
+    """The films a list may hold when no flag says otherwise: all but known series."""
+    return (films["content_type"] != TV).to_numpy()
+
+
 def allowed_films(data: CachedModel, film_filter: FilmFilter) -> np.ndarray:
     """Boolean per dataset film: may a list hold it? Only one id of a film stored under
     two slugs may (its canonical one)."""
@@ -102,7 +107,7 @@ def allowed_films(data: CachedModel, film_filter: FilmFilter) -> np.ndarray:
     if film_filter.year_to is not None:
         mask &= (years <= film_filter.year_to) & (years > 0)
     if not film_filter.include_tv:
-        mask &= (films["content_type"] != TV).to_numpy()
+        mask &= listable_by_default(films)
     wanted = {genre.lower() for genre in film_filter.genres}
     unwanted = {genre.lower() for genre in film_filter.excluded_genres}
     if wanted or unwanted:
