@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import stat
 import sys
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence
@@ -10,7 +12,7 @@ from typing import Callable, NoReturn, Sequence
 from tqdm import tqdm
 
 from config import Config
-from errors import EXIT_UNEXPECTED, LetterboxdError, exit_code_for
+from errors import EXIT_UNEXPECTED, BadInputError, LetterboxdError, exit_code_for
 
 logger = logging.getLogger("letterboxd")
 
@@ -80,6 +82,24 @@ def existing_path(text: str) -> Path:
     if not path.exists():
         raise argparse.ArgumentTypeError(f"{text} does not exist")
     return path
+
+
+def check_output_file(path: Path) -> None:
+    """Refuse, in one line, a target that is not a regular file or a new one in an existing
+    folder: files are replaced whole, so a folder, a device, a pipe or a link is never
+    written to or through."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        if not path.parent.is_dir():
+            raise BadInputError(f"cannot write {path}: the folder {path.parent} does not "
+                                "exist") from None
+        return
+    if stat.S_ISDIR(mode):
+        raise BadInputError(f"cannot write {path}: it is a folder; name a file")
+    if not stat.S_ISREG(mode):
+        raise BadInputError(f"cannot write {path}: it is not a regular file (a device, pipe "
+                            "or link), and is never replaced")
 
 
 def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> NoReturn:
