@@ -21,6 +21,10 @@ from typing import Iterator, Sequence
 
 import cli
 from config import Config
+from dataset.export import EXPORT_FORMATS, check_export_folder, export_dataset
+from dataset.layout import utc_now
+from dataset.loading import load_ratings_dataset
+from dataset.summary import summarize
 from errors import (EXIT_BLOCKED, BadInputError, FetchError, MarkupError, NotFoundError,
                     PrivateError, StopCrawlError, TransientError, exit_code_for)
 from fetch_ratings import Fetcher
@@ -28,6 +32,8 @@ from load_save_and_translate_data import (MAX_FAILED_SCRAPES, DatasetStore, Scra
                                           ScrapeStatus, UserScrapeRecord, archive_dataset,
                                           dataset_exists, exclusive_writer,
                                           import_published_dataset)
+from presentation.dataset_summary import FORMATS as SUMMARY_FORMATS
+from presentation.dataset_summary import render as render_summary
 from read_in_data import (FilmTile, MembersPage, UserResult, iter_popular_members,
                           parse_members_page, popular_members_path, scrape_users)
 
@@ -59,7 +65,8 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Collect the public star ratings of Letterboxd's popular members into "
         "an incremental, crash-safe CSV dataset.",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=cli.EXIT_CODES_HELP)
-    modes = parser.add_subparsers(dest="mode", required=True, metavar="{new,continue,import}")
+    modes = parser.add_subparsers(dest="mode", required=True,
+                                  metavar="{new,continue,import,stats,export}")
     new = modes.add_parser("new", help="start a fresh dataset (an existing one is archived, "
                            "never deleted)", epilog=cli.EXIT_CODES_HELP,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -92,6 +99,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         sub.add_argument("--output-dir", type=Path, metavar="DIR",
                          help="dataset folder (default output/, or test_output/ in test mode)")
         cli.add_common_arguments(sub)
+    add_data_user_modes(modes)
     args = parser.parse_args(argv)
     for name in ("users", "batch_size", "workers"):
         value = getattr(args, name, None)
@@ -101,6 +109,49 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     if days is not None and not 0 <= days <= MAX_REFRESH_DAYS:  # also refuses nan
         parser.error(f"--refresh-older-than must be between 0 and {MAX_REFRESH_DAYS} days")
     return args
+
+
+DATA_USER_MODES = ("stats", "export")
+
+
+def add_data_user_modes(modes: argparse._SubParsersAction) -> None:
+    """`stats` and `export`, for people who use the dataset rather than build it."""
+    stats = modes.add_parser("stats", help="print a summary of the dataset: users, films, "
+                             "ratings, density, rating histogram, most-rated films, age of "
+                             "scrapes", epilog=cli.EXIT_CODES_HELP,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    stats.add_argument("--format", choices=SUMMARY_FORMATS, default="text")
+    export = modes.add_parser("export", help="write the dataset as Parquet or CSV files with "
+                              "readable columns, for pandas, DuckDB or Spark",
+                              epilog=cli.EXIT_CODES_HELP,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    export.add_argument("folder", type=Path, metavar="DIR",
+                        help="folder to write ratings.* and watched_unrated.* into (made if "
+                        "missing; files of those names are replaced)")
+    export.add_argument("--format", choices=EXPORT_FORMATS, default="parquet",
+                        help="parquet (typed, compact; default) or csv")
+    for sub in (stats, export):
+        sub.add_argument("--data-dir", "--output-dir", dest="output_dir", type=Path,
+                         metavar="DIR", help="the dataset folder to read (default output/, or "
+                         "test_output/ in test mode)")
+        cli.add_common_arguments(sub)
+
+
+def run_for_data_users(args: argparse.Namespace, config: Config) -> int:
+    """`stats` and `export` read the dataset (never write it), so they take no lock and
+    may run beside a builder: they see its last committed batch."""
+    if args.mode == "export":
+        check_export_folder(args.folder, args.format)
+    data = load_ratings_dataset(config.data_dir, likes=args.mode == "export",
+                                scrape_times=args.mode == "stats")
+    if args.mode == "stats":
+        print(render_summary(summarize(data, utc_now()), str(config.data_dir), args.format))
+        return 0
+    started = time.monotonic()
+    written = export_dataset(data, args.folder, args.format)
+    print(f"Wrote {', '.join(f'{name} ({rows:,} rows)' for name, rows in written.items())} "
+          f"into {args.folder} in {time.monotonic() - started:.1f} s")
+    return 0
 
 
 def _find_in_folder(folder: Path, names: Sequence[str]) -> Path | None:
@@ -307,6 +358,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     data_dir = config.data_dir
     if data_dir.exists() and not data_dir.is_dir():
         raise BadInputError(f"{data_dir} is a file, not a dataset folder")
+    if args.mode in DATA_USER_MODES:
+        return run_for_data_users(args, config)
     if args.mode == "continue" and not dataset_exists(data_dir):
         raise BadInputError(f"{data_dir} holds no dataset to continue; start one with `new`")
     with exclusive_writer(data_dir):

@@ -15,9 +15,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from dataset.layout import (FILM_MAPPINGS_FILE, FILMS_HEADER, UPDATES_HEADER,
-                            USER_MAPPINGS_FILE, USERS_HEADER, ScrapeStatus, header_bytes,
-                            parse_time)
+from dataset.layout import (FILM_MAPPINGS_FILE, FILMS_HEADER, TRANSLATED_HEADER,
+                            UPDATES_HEADER, USER_MAPPINGS_FILE, USERS_HEADER, ScrapeStatus,
+                            header_bytes, parse_time)
 from errors import DatasetError
 from names import MAX_SLUG_LENGTH, SLUG_PATTERN, USERNAME_PATTERN
 
@@ -250,3 +250,32 @@ def read_block_file(path: Path, header: Sequence[str], nrows: int, n_users: int,
             what = "an unknown id" if column != "rating" else "out of range"
             raise DatasetError(path, f"{column} {values[line - 2]} is {what}", line)
     return frame
+
+
+def read_translated_likes(path: Path, slugs: np.ndarray) -> pd.arrays.BooleanArray:
+    """The `liked` cell of the translated file's first len(`slugs`) rows, which must name
+    those films row for row (the raw ratings file's, which it is written beside).
+
+    A like nobody recorded (an imported dataset) is missing, not False.
+    """
+    check_header(path, TRANSLATED_HEADER)
+    try:
+        frame = pd.read_csv(path, usecols=["slug", "liked"], dtype=str, keep_default_na=False,
+                            na_filter=False, nrows=len(slugs), encoding="utf-8")
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        raise DatasetError(path, f"not a valid CSV file ({error})") from None
+    if len(frame) < len(slugs):
+        raise DatasetError(path, f"has {len(frame)} rows, {len(slugs)} were committed: file "
+                           "truncated", len(frame) + 2)
+    mismatch = frame["slug"].to_numpy(dtype=object) != slugs
+    if mismatch.any():
+        line = first_bad_line(mismatch)
+        raise DatasetError(path, f"slug {frame['slug'].iloc[line - 2]!r} is not the film of the "
+                           "same row of the raw ratings file", line)
+    liked = frame["liked"].to_numpy(dtype=object)
+    true, false = liked == "true", liked == "false"
+    invalid = ~(true | false | (liked == ""))
+    if invalid.any():
+        line = first_bad_line(invalid)
+        raise DatasetError(path, f"liked {liked[line - 2]!r} is not true, false or empty", line)
+    return pd.arrays.BooleanArray(true, ~(true | false))

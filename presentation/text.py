@@ -5,13 +5,14 @@ import re
 import textwrap
 
 WIDTH = 80
+_LINE_BREAKS_AND_TABS = re.compile(r"[\t\n\r]+")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def terminal_safe(text: object) -> str:
     """Text from a dataset or a path without control characters: a crafted title or
-    file name must not drive the terminal."""
-    return _CONTROL_CHARACTERS.sub("", str(text))
+    file name must not drive the terminal. Breaks and tabs become a space."""
+    return _CONTROL_CHARACTERS.sub("", _LINE_BREAKS_AND_TABS.sub(" ", str(text)))
 
 
 def bar(share: float, width: int) -> str:

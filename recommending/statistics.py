@@ -29,6 +29,7 @@ GENRES_SHOWN = 3         # above and below the community, each
 LEANING_STARS = 0.25
 WIDE_PERCENTILE, NARROW_PERCENTILE = 75.0, 25.0
 CLOSE_CONSENSUS, FAR_CONSENSUS = 0.6, 0.3
+TIE_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -125,10 +126,12 @@ def film_histograms(data: CachedModel, leave_out: int | None = None) -> np.ndarr
 
 
 def _percentile_below(reference: np.ndarray, value: float) -> float:
-    """Share (in %) of `reference` below `value`, ties counting half."""
+    """Share (in %) of `reference` below `value`, ties counting half. Values equal but for
+    rounding tie: a person's figure and a member's are summed in different orders."""
     if not len(reference):
         return 50.0
-    below = np.count_nonzero(reference < value) + 0.5 * np.count_nonzero(reference == value)
+    tie = np.abs(reference - value) <= TIE_TOLERANCE
+    below = np.count_nonzero((reference < value) & ~tie) + 0.5 * np.count_nonzero(tie)
     return float(100.0 * below / len(reference))
 
 
@@ -140,7 +143,7 @@ def member_figures(data: CachedModel) -> pd.DataFrame:
     counts = np.diff(indptr)
     members = np.flatnonzero(counts > 0)
     starts = indptr[members]
-    others = np.log1p(np.maximum(np.asarray(data.rating_counts) - 1, 0)).astype(np.float32)
+    others = np.log1p(np.maximum(np.asarray(data.rating_counts) - 1, 0))
     rated = values.astype(np.float64)
     n = counts[members]
     sums = np.add.reduceat(rated, starts)
@@ -149,7 +152,7 @@ def member_figures(data: CachedModel) -> pd.DataFrame:
     return pd.DataFrame({
         "ratings": n,
         "spread": np.sqrt(np.maximum(squares / n - mean * mean, 0.0)) / 2,
-        "obscurity": np.add.reduceat(others[films], starts, dtype=np.float64) / n,
+        "obscurity": np.add.reduceat(others[films], starts) / n,
     }, index=members)
 
 
