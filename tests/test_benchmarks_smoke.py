@@ -21,7 +21,7 @@ import pytest
 from benchmarks import (bench_commit_batch, bench_evaluate, bench_fit_model,
                         bench_load_dataset, bench_parse_grid, bench_ranking_alternatives,
                         bench_recommend, bench_scrape_throughput, bench_second_stage,
-                        bench_watched_unrated)
+                        bench_statistics, bench_watched_unrated)
 from benchmarks.generate_dataset import (BATCH_USERS, FIRST_SCRAPE, MINUTES_PER_BATCH,
                                          RATING_HISTOGRAM, DatasetShape, generate_dataset)
 from dataset import layout
@@ -255,3 +255,12 @@ def test_watched_unrated_benchmark_measures_every_way(
     for line in table[1:]:
         ratio_0, rmse_0, ratio_1, rmse_1 = (float(cell.rstrip("x")) for cell in line[24:].split())
         assert 0 < ratio_0 and 0 < ratio_1 and 0.5 < rmse_0 < 5 and 0.5 < rmse_1 < 5
+
+
+def test_statistics_benchmark_runs_on_a_tiny_dataset(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    out = run_script(bench_statistics.main, ["--sizes", "5000", "--repeats", "1", "--no-sample",
+                                             "--blas-threads", "1", "--data-root", str(tmp_path)],
+                     capsys)
+    assert "recommend.py --stats " in out and "member figures" in out and "export" in out
+    assert (tmp_path / "ratings5000_seed0" / layout.MODEL_DIR).is_dir()  # the cache was used
