@@ -35,7 +35,8 @@ def breakdown(data_dir: Path, member: str) -> dict[str, float]:
     from config import Config
     from recommender.cache import load_or_fit
     from recommending.people import member_id, person_named, taste_of_person
-    from recommending.statistics import film_histograms, member_figures, taste_statistics
+    from recommending.statistics import (community_histograms, member_figures,
+                                         taste_statistics)
 
     stages = {}
     start = time.perf_counter()
@@ -45,7 +46,8 @@ def breakdown(data_dir: Path, member: str) -> dict[str, float]:
     start = time.perf_counter()
     data, taste = taste_of_person(data, person, Config.from_env(output_dir=data_dir))
     stages["the member's ratings"] = time.perf_counter() - start
-    for name, stage in (("film histograms (all ratings)", lambda: film_histograms(data)),
+    for name, stage in (("community histograms", lambda: community_histograms(
+                            data, taste.rated_films)),
                         ("member figures (all ratings)", lambda: member_figures(data)),
                         ("taste_statistics, whole", lambda: taste_statistics(
                             data, taste, member_id(data, person)))):

@@ -112,17 +112,26 @@ def _checked_index(data: CachedModel) -> tuple[np.ndarray, np.ndarray]:
     return films, values
 
 
-def film_histograms(data: CachedModel, leave_out: int | None = None) -> np.ndarray:
-    """Films x 10: how many ratings of each value every film has, without the ratings
-    of member `leave_out`."""
+def community_histograms(data: CachedModel, wanted: np.ndarray,
+                          leave_out: int | None = None) -> np.ndarray:
+    """len(wanted) x 10: how many ratings of each value each of the `wanted` films has,
+    without the ratings of member `leave_out`. One pass over every rating picks out
+    those of the wanted films through a lookup table."""
     films, values = _checked_index(data)
-    keys = films.astype(np.int64) * N_VALUES + (values.astype(np.int64) - MIN_RATING)
-    histograms = np.bincount(keys, minlength=len(data.films) * N_VALUES)
-    histograms = histograms.reshape(len(data.films), N_VALUES)
+    unique, inverse = np.unique(wanted, return_inverse=True)
+    row_of = np.full(len(data.films), -1, dtype=np.int32)
+    row_of[unique] = np.arange(len(unique), dtype=np.int32)
+    rows = row_of[films]
+    chosen = rows >= 0
+    keys = rows[chosen].astype(np.int64) * N_VALUES + (values[chosen] - MIN_RATING)
+    histograms = np.bincount(keys, minlength=len(unique) * N_VALUES)
+    histograms = histograms.reshape(len(unique), N_VALUES)
     if leave_out is not None:
         own_films, own_ratings = data.user_ratings(leave_out)
-        histograms[own_films, own_ratings - MIN_RATING] -= 1
-    return histograms
+        own_rows = row_of[own_films]
+        mine = own_rows >= 0
+        histograms[own_rows[mine], own_ratings[mine] - MIN_RATING] -= 1
+    return histograms[inverse]
 
 
 def _percentile_below(reference: np.ndarray, value: float) -> float:
@@ -135,6 +144,13 @@ def _percentile_below(reference: np.ndarray, value: float) -> float:
     return float(100.0 * below / len(reference))
 
 
+def _spread(sums: np.ndarray, squares: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Standard deviation in stars from integer sums of half-star ratings and their
+    squares: exact sums, so a person and a member with the same ratings tie exactly."""
+    mean = sums / counts
+    return np.sqrt(np.maximum(squares / counts - mean * mean, 0.0)) / 2
+
+
 def member_figures(data: CachedModel) -> pd.DataFrame:
     """Per member with ratings: count, spread of their ratings and obscurity (the mean of
     log(1 + others who rated each of their films); lower is more obscure)."""
@@ -143,15 +159,13 @@ def member_figures(data: CachedModel) -> pd.DataFrame:
     counts = np.diff(indptr)
     members = np.flatnonzero(counts > 0)
     starts = indptr[members]
-    others = np.log1p(np.maximum(np.asarray(data.rating_counts) - 1, 0))
-    rated = values.astype(np.float64)
     n = counts[members]
-    sums = np.add.reduceat(rated, starts)
-    squares = np.add.reduceat(rated * rated, starts)
-    mean = sums / n
+    others = np.log1p(np.maximum(np.asarray(data.rating_counts) - 1, 0))
     return pd.DataFrame({
         "ratings": n,
-        "spread": np.sqrt(np.maximum(squares / n - mean * mean, 0.0)) / 2,
+        "spread": _spread(np.add.reduceat(values, starts, dtype=np.int64),
+                          np.add.reduceat(np.square(values, dtype=np.int16), starts,
+                                          dtype=np.int64), n),
         "obscurity": np.add.reduceat(others[films], starts) / n,
     }, index=members)
 
@@ -197,7 +211,8 @@ def taste_statistics(data: CachedModel, taste: UserTaste,
     in the dataset, so that their stored ratings are not compared with themselves."""
     rated = np.asarray(taste.rated_films, dtype=np.int64)
     ratings = np.asarray(taste.ratings, dtype=np.int64)
-    histograms = film_histograms(data, leave_out=member)[rated]
+    histograms = community_histograms(data, rated, leave_out=member)
+    once = np.unique(rated, return_index=True)[1]  # a film an export lists twice counts once
     community_counts = histograms.sum(axis=1)
     compared = community_counts > 0
     values = np.arange(MIN_RATING, MAX_RATING + 1)
@@ -211,9 +226,10 @@ def taste_statistics(data: CachedModel, taste: UserTaste,
     reference = figures[figures["ratings"] >= MIN_REFERENCE_RATINGS]
     if member is not None:
         reference = reference.drop(index=member, errors="ignore")
-    others = np.maximum(np.asarray(data.rating_counts)[rated] - (member is not None), 0)
+    stored = data.user_ratings(member)[0] if member is not None else np.empty(0, np.int64)
+    others = np.asarray(data.rating_counts)[rated] - np.isin(rated, stored)
     obscurity = float(np.log1p(others).mean()) if len(rated) else 0.0
-    spread = float(ratings.std() / 2) if len(ratings) else 0.0
+    spread = float(_spread(ratings.sum(), np.square(ratings).sum(), max(len(ratings), 1)))
     leans = _genre_leans(data.films, rated[compared], differences)
     return TasteStatistics(
         name=taste.name, ratings=len(ratings),
@@ -230,7 +246,7 @@ def taste_statistics(data: CachedModel, taste: UserTaste,
         reference_members=len(reference),
         histogram=tuple(int(n) for n in np.bincount(ratings - MIN_RATING,
                                                     minlength=N_VALUES)),
-        community_histogram=tuple(int(n) for n in histograms.sum(axis=0)),
+        community_histogram=tuple(int(n) for n in histograms[once].sum(axis=0)),
         genres_above=leans[0] if leans else None,
         genres_below=leans[1] if leans else None,
         decades=_decades(data, rated))
