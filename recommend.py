@@ -29,7 +29,7 @@ from presentation.statistics import render as render_statistics
 from recommender.cache import load_or_fit
 from recommending.filters import FilmFilter, allowed_films
 from recommending.picks import WatchlistUse, recommend
-from recommending.people import Person, member_id, person_named, taste_of_person
+from recommending.people import ExportPath, Person, member_id, person_named, taste_of_person
 from recommending.statistics import taste_statistics
 from safe_files import write_atomically
 
@@ -204,8 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = cli.config_from_args(args, output_dir=args.data_dir)
     if args.evaluate is not None:
         return run_evaluation(args, config)
-    person = (Person(export=args.export) if args.export is not None
-              else person_named(args.username))
+    person = ExportPath(args.export) if args.export is not None else person_named(args.username)
     if args.stats:
         return run_statistics(args, person, config)
     request: ListRequest = args.request

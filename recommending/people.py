@@ -20,19 +20,20 @@ _PATH_MARKS = frozenset({".", "/", os.sep})
 
 
 @dataclass(frozen=True)
-class Person:
-    """Exactly one of a (lower-case, validated) username and an export path."""
+class Username:
+    """A validated, lower-case Letterboxd username."""
 
-    username: str | None = None
-    export: Path | None = None
+    username: str
 
-    def __post_init__(self) -> None:
-        if (self.username is None) == (self.export is None):
-            raise ValueError("a person is a username or an export, not both or neither")
 
-    @property
-    def label(self) -> str:
-        return self.username if self.username is not None else str(self.export)
+@dataclass(frozen=True)
+class ExportPath:
+    """The path of an export ZIP or its unzipped folder."""
+
+    path: Path
+
+
+Person = Username | ExportPath
 
 
 def person_named(text: str) -> Person:
@@ -43,13 +44,13 @@ def person_named(text: str) -> Person:
         if not path.exists():
             raise BadInputError(f"no export ZIP or folder at {text} (a name holding '.' or "
                                 "'/' is read as a path; usernames have neither)")
-        return Person(export=path)
-    return Person(username=validate_username(text))
+        return ExportPath(path)
+    return Username(validate_username(text))
 
 
 def member_id(data: CachedModel, person: Person) -> int | None:
     """The person's user id in the dataset, when they are a member of it."""
-    return data.user_id(person.username) if person.username is not None else None
+    return data.user_id(person.username) if isinstance(person, Username) else None
 
 
 def taste_of_person(data: CachedModel, person: Person, config: Config, *,
@@ -57,7 +58,6 @@ def taste_of_person(data: CachedModel, person: Person, config: Config, *,
     """Their taste: an export read offline, or a username through `taste_of_username`
     (stored films, else the public profile). Returns the model in use with it, as a
     damaged cache may be refitted on the way."""
-    if person.export is not None:
-        return data, taste_from_export(data, person.export)
-    assert person.username is not None  # __post_init__ guarantees one of the two
+    if isinstance(person, ExportPath):
+        return data, taste_from_export(data, person.path)
     return taste_of_username(data, person.username, config, refresh=refresh)
