@@ -3,6 +3,7 @@ community, checked against a direct pandas computation on the same data."""
 from __future__ import annotations
 
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -13,10 +14,12 @@ from matplotlib.image import imread
 
 import cli
 from compile_training_data import main as build_main
+from dataset import layout
 from errors import EXIT_BAD_INPUT
 from load_save_and_translate_data import load_ratings_dataset
 from presentation.charts import COMMUNITY_COLOUR, DPI, PERSON_COLOUR, SIZE_INCHES
 from recommend import main
+from recommender import cache as model_cache
 from simulated_site import SiteData, SimulatedSite
 
 GENRES = ("Horror", "Comedy|Drama", "Drama", "Horror|Thriller", "Animation|Comedy")
@@ -301,3 +304,21 @@ def test_figures_on_the_real_sample_agree_with_pandas(shared_sample_dataset: Pat
         assert_agrees(got, expected(shared_sample, member_ratings(shared_sample, username),
                                     username))
         assert got["genres_above"] is not None and got["decades"]
+
+
+def test_impossible_values_anywhere_in_the_cached_index_mean_a_refit(
+        dataset: Path, tmp_path: Path, capsys) -> None:
+    """The statistics read every member's ratings from the memory-mapped index, not just
+    the person's: a damaged value in someone else's rows is caught and refitted too."""
+    copy = tmp_path / "copy"
+    shutil.copytree(dataset, copy)
+    before = statistics_json(copy, capsys, "user0")  # fits and caches the model
+    meta = json.loads((copy / layout.MODEL_DIR / model_cache.INDEX_META_FILE).read_text())
+    stored = np.load(copy / layout.MODEL_DIR / meta["folder"] / "rating_values.npy",
+                     mmap_mode="r+")
+    stored[-1] = 11  # the last member's last rating, not user0's
+    stored.flush()
+    del stored
+    assert statistics_json(copy, capsys, "user0") == before
+    fresh = json.loads((copy / layout.MODEL_DIR / model_cache.INDEX_META_FILE).read_text())
+    assert fresh["folder"] != meta["folder"]
