@@ -27,6 +27,7 @@ from presentation.picks import FORMATS, list_entries, render
 from presentation.statistics import FORMATS as STATISTICS_FORMATS
 from presentation.statistics import render as render_statistics
 from recommender.cache import load_or_fit
+from recommending.community_cache import community_figures
 from recommending.filters import FilmFilter, allowed_films
 from recommending.picks import WatchlistUse, recommend
 from recommending.people import ExportPath, Person, member_id, person_named, taste_of_person
@@ -181,11 +182,12 @@ def run_statistics(args: argparse.Namespace, person: Person, config: Config) -> 
     if not len(taste.rated_films):
         raise BadInputError(f"{taste.name} has no ratings that match the dataset's films")
     try:
-        stats = taste_statistics(data, taste, member_id(data, person))
+        community = community_figures(data, config.data_dir)
     except ModelFileError as damage:
         logger.warning("%s: fitting the model again", damage)
         data = load_or_fit(config.data_dir, refit=True)
-        stats = taste_statistics(data, taste, member_id(data, person))
+        community = community_figures(data, config.data_dir)
+    stats = taste_statistics(data, community, taste, member_id(data, person))
     print(render_statistics(stats, args.format))
     if args.plot is not None:
         from presentation.charts import rating_histogram_png  # matplotlib: only when asked

@@ -34,9 +34,9 @@ def breakdown(data_dir: Path, member: str) -> dict[str, float]:
     """Seconds of each in-process stage, after imports, with the model cached."""
     from config import Config
     from recommender.cache import load_or_fit
+    from recommending.community_cache import community_figures
     from recommending.people import member_id, person_named, taste_of_person
-    from recommending.statistics import (community_histograms, member_figures,
-                                         taste_statistics)
+    from recommending.statistics import community_of, taste_statistics
 
     stages = {}
     start = time.perf_counter()
@@ -46,14 +46,15 @@ def breakdown(data_dir: Path, member: str) -> dict[str, float]:
     start = time.perf_counter()
     data, taste = taste_of_person(data, person, Config.from_env(output_dir=data_dir))
     stages["the member's ratings"] = time.perf_counter() - start
-    for name, stage in (("community histograms", lambda: community_histograms(
-                            data, taste.rated_films)),
-                        ("member figures (all ratings)", lambda: member_figures(data)),
-                        ("taste_statistics, whole", lambda: taste_statistics(
-                            data, taste, member_id(data, person)))):
-        start = time.perf_counter()
-        stage()
-        stages[name] = time.perf_counter() - start
+    start = time.perf_counter()
+    community_of(data)
+    stages["community figures, computed"] = time.perf_counter() - start
+    start = time.perf_counter()
+    community = community_figures(data, data_dir)
+    stages["community figures, cached"] = time.perf_counter() - start
+    start = time.perf_counter()
+    taste_statistics(data, community, taste, member_id(data, person))
+    stages["taste_statistics"] = time.perf_counter() - start
     return stages
 
 

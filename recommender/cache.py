@@ -60,6 +60,7 @@ class CachedModel:
     unrated_indptr: np.ndarray     # CSR by user over unrated_films
     unrated_films: np.ndarray
     rating_counts: np.ndarray      # ratings per film: the popularity filter
+    fingerprint: str               # of the dataset files the model was fitted on
 
     @cached_property
     def _user_ids(self) -> dict[str, int]:
@@ -230,4 +231,5 @@ def load_or_fit(data_dir: Path, *, refit: bool = False) -> CachedModel:
         index = {**arrays, "usernames": data.usernames}
         films = data.films
     usernames = index.pop("usernames")
-    return CachedModel(model=model, films=films, usernames=usernames, **index)
+    return CachedModel(model=model, films=films, usernames=usernames, fingerprint=fingerprint,
+                       **index)

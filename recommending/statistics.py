@@ -112,26 +112,16 @@ def _checked_index(data: CachedModel) -> tuple[np.ndarray, np.ndarray]:
     return films, values
 
 
-def community_histograms(data: CachedModel, wanted: np.ndarray,
-                          leave_out: int | None = None) -> np.ndarray:
-    """len(wanted) x 10: how many ratings of each value each of the `wanted` films has,
-    without the ratings of member `leave_out`. One pass over every rating picks out
-    those of the wanted films through a lookup table."""
-    films, values = _checked_index(data)
-    unique, inverse = np.unique(wanted, return_inverse=True)
-    row_of = np.full(len(data.films), -1, dtype=np.int32)
-    row_of[unique] = np.arange(len(unique), dtype=np.int32)
-    rows = row_of[films]
-    chosen = rows >= 0
-    keys = rows[chosen].astype(np.int64) * N_VALUES + (values[chosen] - MIN_RATING)
-    histograms = np.bincount(keys, minlength=len(unique) * N_VALUES)
-    histograms = histograms.reshape(len(unique), N_VALUES)
-    if leave_out is not None:
-        own_films, own_ratings = data.user_ratings(leave_out)
-        own_rows = row_of[own_films]
-        mine = own_rows >= 0
-        histograms[own_rows[mine], own_ratings[mine] - MIN_RATING] -= 1
-    return histograms[inverse]
+@dataclass(frozen=True)
+class Community:
+    """What a person is compared with: every member's ratings, summed up once per fitted
+    model (two passes over every rating) so that each person costs a few lookups."""
+
+    film_histograms: np.ndarray    # films x 10: ratings of each value, every member's
+    members: np.ndarray            # user ids of the members with ratings
+    member_ratings: np.ndarray     # by member: how many
+    member_spread: np.ndarray      # by member: standard deviation, in stars
+    member_obscurity: np.ndarray   # by member: mean log(1 + others who rated each film)
 
 
 def _percentile_below(reference: np.ndarray, value: float) -> float:
@@ -151,23 +141,24 @@ def _spread(sums: np.ndarray, squares: np.ndarray, counts: np.ndarray) -> np.nda
     return np.sqrt(np.maximum(squares / counts - mean * mean, 0.0)) / 2
 
 
-def member_figures(data: CachedModel) -> pd.DataFrame:
-    """Per member with ratings: count, spread of their ratings and obscurity (the mean of
-    log(1 + others who rated each of their films); lower is more obscure)."""
+def community_of(data: CachedModel) -> Community:
+    """The community's figures from the cached per-user index."""
     films, values = _checked_index(data)
+    keys = films.astype(np.int64) * N_VALUES + (values - MIN_RATING)
+    histograms = np.bincount(keys, minlength=len(data.films) * N_VALUES)
     indptr = np.asarray(data.rating_indptr)
     counts = np.diff(indptr)
     members = np.flatnonzero(counts > 0)
     starts = indptr[members]
     n = counts[members]
     others = np.log1p(np.maximum(np.asarray(data.rating_counts) - 1, 0))
-    return pd.DataFrame({
-        "ratings": n,
-        "spread": _spread(np.add.reduceat(values, starts, dtype=np.int64),
-                          np.add.reduceat(np.square(values, dtype=np.int16), starts,
-                                          dtype=np.int64), n),
-        "obscurity": np.add.reduceat(others[films], starts) / n,
-    }, index=members)
+    return Community(
+        film_histograms=histograms.reshape(len(data.films), N_VALUES),
+        members=members, member_ratings=n,
+        member_spread=_spread(np.add.reduceat(values, starts, dtype=np.int64),
+                              np.add.reduceat(np.square(values, dtype=np.int16), starts,
+                                              dtype=np.int64), n),
+        member_obscurity=np.add.reduceat(others[films], starts) / n)
 
 
 def _genre_leans(films: pd.DataFrame, rated: np.ndarray, differences: np.ndarray
@@ -205,13 +196,19 @@ def _decades(data: CachedModel, rated: np.ndarray) -> tuple[DecadeShare, ...] | 
                  for decade in sorted(set(mine.index) | set(community[community > 0].index)))
 
 
-def taste_statistics(data: CachedModel, taste: UserTaste,
+def taste_statistics(data: CachedModel, community: Community, taste: UserTaste,
                      member: int | None = None) -> TasteStatistics:
     """`taste` against the community; `member` is the person's user id when they are
     in the dataset, so that their stored ratings are not compared with themselves."""
     rated = np.asarray(taste.rated_films, dtype=np.int64)
     ratings = np.asarray(taste.ratings, dtype=np.int64)
-    histograms = community_histograms(data, rated, leave_out=member)
+    stored = np.zeros(len(data.films), dtype=np.int64)  # the member's own rating, by film
+    if member is not None:
+        own_films, own_ratings = data.user_ratings(member)
+        stored[own_films] = own_ratings
+    histograms = community.film_histograms[rated]  # a copy: fancy indexing
+    own = stored[rated]
+    histograms[np.flatnonzero(own), own[own > 0] - MIN_RATING] -= 1
     once = np.unique(rated, return_index=True)[1]  # a film an export lists twice counts once
     community_counts = histograms.sum(axis=1)
     compared = community_counts > 0
@@ -222,12 +219,10 @@ def taste_statistics(data: CachedModel, taste: UserTaste,
     if compared.sum() >= 3 and np.ptp(ratings[compared]) > 0 and np.ptp(community_means) > 0:
         consensus = float(np.corrcoef(ratings[compared], community_means)[0, 1])
 
-    figures = member_figures(data)
-    reference = figures[figures["ratings"] >= MIN_REFERENCE_RATINGS]
+    reference = community.member_ratings >= MIN_REFERENCE_RATINGS
     if member is not None:
-        reference = reference.drop(index=member, errors="ignore")
-    stored = data.user_ratings(member)[0] if member is not None else np.empty(0, np.int64)
-    others = np.asarray(data.rating_counts)[rated] - np.isin(rated, stored)
+        reference &= community.members != member
+    others = np.asarray(data.rating_counts)[rated] - (own > 0)
     obscurity = float(np.log1p(others).mean()) if len(rated) else 0.0
     spread = float(_spread(ratings.sum(), np.square(ratings).sum(), max(len(ratings), 1)))
     leans = _genre_leans(data.films, rated[compared], differences)
@@ -238,12 +233,12 @@ def taste_statistics(data: CachedModel, taste: UserTaste,
         compared_mean_stars=float(ratings[compared].mean() / 2) if compared.any() else 0.0,
         community_mean_stars=float(community_means.mean() / 2) if compared.any() else 0.0,
         spread_stars=spread,
-        spread_percentile=_percentile_below(reference["spread"].to_numpy(), spread),
+        spread_percentile=_percentile_below(community.member_spread[reference], spread),
         consensus=consensus,
-        obscurity_percentile=100.0 - _percentile_below(reference["obscurity"].to_numpy(),
+        obscurity_percentile=100.0 - _percentile_below(community.member_obscurity[reference],
                                                        obscurity),
         median_film_ratings=float(np.median(others)) if len(others) else 0.0,
-        reference_members=len(reference),
+        reference_members=int(reference.sum()),
         histogram=tuple(int(n) for n in np.bincount(ratings - MIN_RATING,
                                                     minlength=N_VALUES)),
         community_histogram=tuple(int(n) for n in histograms[once].sum(axis=0)),

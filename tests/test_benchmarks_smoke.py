@@ -262,5 +262,5 @@ def test_statistics_benchmark_runs_on_a_tiny_dataset(tmp_path: Path,
     out = run_script(bench_statistics.main, ["--sizes", "5000", "--repeats", "1", "--no-sample",
                                              "--blas-threads", "1", "--data-root", str(tmp_path)],
                      capsys)
-    assert "recommend.py --stats " in out and "member figures" in out and "export" in out
+    assert "recommend.py --stats " in out and "community figures" in out and "export" in out
     assert (tmp_path / "ratings5000_seed0" / layout.MODEL_DIR).is_dir()  # the cache was used

@@ -20,6 +20,9 @@ from load_save_and_translate_data import load_ratings_dataset
 from presentation.charts import COMMUNITY_COLOUR, DPI, PERSON_COLOUR, SIZE_INCHES
 from recommend import main
 from recommender import cache as model_cache
+from recommending import community_cache
+from recommending.community_cache import COMMUNITY_FILE
+from recommending.statistics import community_of
 from simulated_site import SiteData, SimulatedSite
 
 GENRES = ("Horror", "Comedy|Drama", "Drama", "Horror|Thriller", "Animation|Comedy")
@@ -308,11 +311,12 @@ def test_figures_on_the_real_sample_agree_with_pandas(shared_sample_dataset: Pat
 
 def test_impossible_values_anywhere_in_the_cached_index_mean_a_refit(
         dataset: Path, tmp_path: Path, capsys) -> None:
-    """The statistics read every member's ratings from the memory-mapped index, not just
-    the person's: a damaged value in someone else's rows is caught and refitted too."""
+    """The community's figures sum every member's ratings from the memory-mapped index,
+    not just the person's: a damaged value in someone else's rows means a refit."""
+    before = statistics_json(dataset, capsys, "user0")
     copy = tmp_path / "copy"
     shutil.copytree(dataset, copy)
-    before = statistics_json(copy, capsys, "user0")  # fits and caches the model
+    (copy / layout.MODEL_DIR / COMMUNITY_FILE).unlink()
     meta = json.loads((copy / layout.MODEL_DIR / model_cache.INDEX_META_FILE).read_text())
     stored = np.load(copy / layout.MODEL_DIR / meta["folder"] / "rating_values.npy",
                      mmap_mode="r+")
@@ -322,3 +326,27 @@ def test_impossible_values_anywhere_in_the_cached_index_mean_a_refit(
     assert statistics_json(copy, capsys, "user0") == before
     fresh = json.loads((copy / layout.MODEL_DIR / model_cache.INDEX_META_FILE).read_text())
     assert fresh["folder"] != meta["folder"]
+
+
+def test_the_community_figures_are_cached_and_never_trusted_blindly(
+        dataset: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(dataset, copy)
+    cached = copy / layout.MODEL_DIR / COMMUNITY_FILE
+    cached.unlink(missing_ok=True)
+    before = statistics_json(copy, capsys, "user3")
+    assert cached.is_file()
+    computed = []
+    monkeypatch.setattr(community_cache, "community_of",
+                        lambda data: computed.append(1) or community_of(data))
+    assert statistics_json(copy, capsys, "user3") == before and computed == []  # read back
+    with np.load(cached, allow_pickle=False) as stored:
+        arrays = dict(stored)
+    tampered = {**arrays, "film_histograms": arrays["film_histograms"] * 2}
+    for damage in (b"not an npz", tampered, {**arrays, "fingerprint": np.array("other")}):
+        if isinstance(damage, bytes):
+            cached.write_bytes(damage)
+        else:
+            np.savez(cached, **damage)
+        assert statistics_json(copy, capsys, "user3") == before
+    assert len(computed) == 3
