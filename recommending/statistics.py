@@ -2,9 +2,9 @@
 
 The community is everyone else in the dataset: a member's own stored ratings are
 taken out of every film's figures before theirs are compared with them. All of it
-is array arithmetic over the cached per-user index (one pass over every rating for
-the per-film histograms and one for the per-member figures), so it answers in a
-fraction of a second once the model is cached.
+is array arithmetic over the cached per-user index: the community's side passes over
+every rating, once per fitted model (`community_of`, kept by community_cache.py);
+a person's side is a few lookups into it.
 """
 from __future__ import annotations
 
