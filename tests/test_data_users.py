@@ -126,7 +126,9 @@ def test_scrape_ages_are_counted_from_each_users_latest_decisive_scrape(
 def test_stats_text_fits_80_columns_and_names_the_most_rated_film(fixture_dataset: Path,
                                                                    capsys) -> None:
     out = run(capsys, "stats", "--data-dir", str(fixture_dataset))
-    assert max(len(line) for line in out.splitlines()) <= 80
+    first, *rest = out.splitlines()
+    assert first == f"Dataset in {fixture_dataset}"  # a path as long as it is
+    assert max(len(line) for line in rest) <= 80
     assert "  1. Heat (1995)" in out and "density" in out and "scraped" in out
     assert "\r" not in out  # the lone carriage return of a title never reaches the terminal
 
