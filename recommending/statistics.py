@@ -153,7 +153,7 @@ def community_of(data: CachedModel) -> Community:
     n = counts[members]
     others = np.log1p(np.maximum(np.asarray(data.rating_counts) - 1, 0))
     return Community(
-        film_histograms=histograms.reshape(len(data.films), N_VALUES),
+        film_histograms=histograms.reshape(len(data.films), N_VALUES).astype(np.int32),
         members=members, member_ratings=n,
         member_spread=_spread(np.add.reduceat(values, starts, dtype=np.int64),
                               np.add.reduceat(np.square(values, dtype=np.int16), starts,
