@@ -42,13 +42,13 @@ def _range_sentence(stats: TasteStatistics) -> str:
 def _agreement_sentence(stats: TasteStatistics) -> str:
     if stats.consensus is None:
         return ""
-    return f"; {stats.agreement} (r = {stats.consensus:.2f})"
+    return f"; {stats.agreement} (correlation {stats.consensus:.2f})"
 
 
-def _genre_list(leans: tuple[GenreLean, ...]) -> str:
+def _genre_list(leans: tuple[GenreLean, ...], side: str) -> str:
     return ", ".join(f"{terminal_safe(lean.genre)} ({_signed_stars(lean.difference)}, "
                      f"{lean.films} films)" for lean in leans) or \
-        f"none of the genres with {MIN_GENRE_FILMS}+ of your rated films"
+        f"none: no genre with {MIN_GENRE_FILMS}+ of your films is rated {side} the community"
 
 
 def _bar_rows(title: str, rows: list[tuple[str, float, float]]) -> list[str]:
@@ -67,8 +67,9 @@ def render_text(stats: TasteStatistics) -> str:
                            "matched to the dataset"), ""]
     lines.append(labelled("Mean rating", (
         f"{stats.compared_mean_stars:.2f}★ against the community's "
-        f"{stats.community_mean_stars:.2f}★ for the same {stats.compared_films:,} films "
-        f"(all your ratings: {stats.mean_stars:.2f}★)")))
+        f"{stats.community_mean_stars:.2f}★ for the same {stats.compared_films:,} films"
+        + (f" (all your ratings: {stats.mean_stars:.2f}★)"
+           if stats.compared_films < stats.ratings else ""))))
     lines.append(labelled("Rating style", f"{_leaning_sentence(stats)}; "
                           f"{_range_sentence(stats)}{_agreement_sentence(stats)}"))
     lines.append(labelled("Obscurity", (
@@ -77,8 +78,8 @@ def render_text(stats: TasteStatistics) -> str:
         f"median film has "
         f"{stats.median_film_ratings:,.0f} ratings from others in the dataset")))
     if stats.genres_above is not None and stats.genres_below is not None:
-        lines.append(labelled("Genres above", _genre_list(stats.genres_above)))
-        lines.append(labelled("Genres below", _genre_list(stats.genres_below)))
+        lines.append(labelled("Genres above", _genre_list(stats.genres_above, "above")))
+        lines.append(labelled("Genres below", _genre_list(stats.genres_below, "below")))
     lines += _bar_rows("Ratings", [
         (star_label(rating) + "★", mine, theirs) for rating, mine, theirs in
         zip(range(MIN_RATING, MAX_RATING + 1), _shares(stats.histogram),
