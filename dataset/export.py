@@ -50,7 +50,8 @@ def check_export_folder(folder: Path, output_format: str) -> None:
                                 "does not exist") from None
         return
     if not stat.S_ISDIR(mode):
-        raise BadInputError(f"cannot export into {folder}: it is not a folder")
+        raise BadInputError(f"cannot export into {folder}: it is not a folder (a file, a "
+                            "device or a link)")
     for path in export_paths(folder, output_format).values():
         try:
             mode = os.lstat(path).st_mode
