@@ -18,8 +18,6 @@ from typing import BinaryIO, Iterator
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
 from dataset.loading import RatingsData
 from errors import BadInputError
@@ -100,6 +98,11 @@ def _chunks(data: RatingsData, users: np.ndarray, films: np.ndarray, rated: bool
 
 
 def _write(handle: BinaryIO, tables: Iterator[pa.Table], output_format: str) -> None:
+    # Imported here: the builder imports this module for its flags, and its every start
+    # need not load the file writers.
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
     first = next(tables)
     writer = (pq.ParquetWriter(handle, first.schema) if output_format == "parquet"
               else pa_csv.CSVWriter(handle, first.schema))
