@@ -26,6 +26,10 @@ from typing import Iterator, Sequence
 import cli
 from builder.film_pass import run_film_pass
 from config import Config, configured_mode
+from dataset.export import EXPORT_FORMATS, check_export_folder, export_dataset
+from dataset.layout import utc_now
+from dataset.loading import load_ratings_dataset
+from dataset.summary import summarize
 from errors import (EXIT_BLOCKED, BadInputError, FetchError, HostLookupError, MarkupError,
                     NotFoundError, PrivateError, StopCrawlError, TransientError, exit_code_for)
 from fetch_ratings import Fetcher
@@ -33,6 +37,8 @@ from load_save_and_translate_data import (MAX_FAILED_SCRAPES, DatasetStore, Scra
                                           ScrapeStatus, UserScrapeRecord, archive_dataset,
                                           dataset_exists, exclusive_writer,
                                           import_published_dataset)
+from presentation.dataset_summary import FORMATS as SUMMARY_FORMATS
+from presentation.dataset_summary import render as render_summary
 from read_in_data import (FilmTile, MembersPage, UserResult, iter_popular_members,
                           read_members_page, scrape_users)
 
@@ -115,7 +121,7 @@ def _add_import_parser(modes: argparse._SubParsersAction) -> None:
     cli.add_data_and_output_arguments(sub)
 
 
-SUBCOMMANDS = ("new", "continue", "import", "films")
+SUBCOMMANDS = ("new", "continue", "import", "films", "stats", "export")
 
 
 def _with_mode(argv: Sequence[str] | None) -> tuple[list[str], bool]:
@@ -130,17 +136,19 @@ def _with_mode(argv: Sequence[str] | None) -> tuple[list[str], bool]:
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="compile_training_data.py",
-        usage="%(prog)s [-h] [{new,continue,import,films}] [options]",
+        usage="%(prog)s [-h] [{" + ",".join(SUBCOMMANDS) + "}] [options]",
         description="Collect the public star ratings of Letterboxd's popular members into\n"
         "an incremental, crash-safe CSV dataset.\n\nWith no subcommand it runs the mode set "
         "by MODE in config.py (or the\nLETTERBOXD_MODE variable): `continue` unless changed, "
         "which starts a\ndataset when there is none. `SUBCOMMAND --help` lists its options.",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=cli.EXIT_CODES_HELP)
-    modes = parser.add_subparsers(dest="mode", required=True, metavar="{new,continue,import,films}")
+    modes = parser.add_subparsers(dest="mode", required=True,
+                                  metavar="{" + ",".join(SUBCOMMANDS) + "}")
     _add_new_parser(modes)
     _add_continue_parser(modes)
     _add_import_parser(modes)
     _add_films_parser(modes)
+    add_data_user_modes(modes)
     arguments, from_config = _with_mode(argv)
     args = parser.parse_args(arguments)
     args.mode_from_config = from_config
@@ -190,6 +198,48 @@ def run_films(args: argparse.Namespace, config: Config) -> int:
         logger.error("stopped: %s. %s The film pages read so far are saved; run `films` "
                      "again much later.", summary.stopped_by, REFUSAL)
         return EXIT_BLOCKED
+
+
+DATA_USER_MODES = ("stats", "export")
+
+
+def add_data_user_modes(modes: argparse._SubParsersAction) -> None:
+    """`stats` and `export`, for people who use the dataset rather than build it."""
+    stats = modes.add_parser("stats", help="print a summary of the dataset: users, films, "
+                             "ratings, density, rating histogram, most-rated films, age of "
+                             "scrapes", epilog=cli.EXIT_CODES_HELP,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    stats.add_argument("--format", choices=SUMMARY_FORMATS, default="text")
+    export = modes.add_parser("export", help="write the dataset as Parquet or CSV files with "
+                              "readable columns, for pandas, DuckDB or Spark",
+                              epilog=cli.EXIT_CODES_HELP,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    export.add_argument("folder", type=Path, metavar="DIR",
+                        help="folder to write ratings.* and watched_unrated.* into (made if "
+                        "missing; files of those names are replaced)")
+    export.add_argument("--format", choices=EXPORT_FORMATS, default="parquet",
+                        help="parquet (typed, compact; default) or csv")
+    for sub in (stats, export):
+        sub.add_argument("--data-dir", "--output-dir", dest="output_dir", type=Path,
+                         metavar="DIR", help="the dataset folder to read (default output/, or "
+                         "test_output/ in test mode)")
+        cli.add_data_and_output_arguments(sub)
+
+
+def run_for_data_users(args: argparse.Namespace, config: Config) -> int:
+    """`stats` and `export` read the dataset (never write it), so they take no lock and
+    may run beside a builder: they see its last committed batch."""
+    if args.mode == "export":
+        check_export_folder(args.folder, args.format)
+    data = load_ratings_dataset(config.data_dir, likes=args.mode == "export",
+                                scrape_times=args.mode == "stats")
+    if args.mode == "stats":
+        print(render_summary(summarize(data, utc_now()), str(config.data_dir), args.format))
+        return 0
+    started = time.monotonic()
+    written = export_dataset(data, args.folder, args.format)
+    print(f"Wrote {', '.join(f'{name} ({rows:,} rows)' for name, rows in written.items())} "
+          f"into {args.folder} in {time.monotonic() - started:.1f} s")
     return 0
 
 
@@ -404,6 +454,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     data_dir = config.data_dir
     if data_dir.exists() and not data_dir.is_dir():
         raise BadInputError(f"{data_dir} is a file, not a dataset folder")
+    if args.mode in DATA_USER_MODES:
+        return run_for_data_users(args, config)
     if args.mode_from_config:
         args.mode = _announce_configured_mode(args.mode, data_dir)
     elif args.mode in ("continue", "films") and not dataset_exists(data_dir):

@@ -1,7 +1,8 @@
 """Recommend films a user has not seen, from the dataset's collaborative-filtering model.
 
     python recommend.py USERNAME                  # a dataset member, or anyone public (read live)
-    python recommend.py --export letterboxd-me-2026-01-21-11-21-utc.zip   # no network at all
+    python recommend.py letterboxd-me-2026-01-21-11-21-utc.zip   # an export: no network at all
+    python recommend.py USERNAME --stats --plot ratings.png      # their statistics, and a chart
     python recommend.py --evaluate [RATINGS_CSV]  # quality against plain baselines
 
 The model is fitted once on every rating of the dataset and cached next to it;
@@ -19,17 +20,20 @@ from typing import Sequence
 import cli
 from config import Config
 from dataset.loading import load_ratings_dataset
-from errors import BadInputError, DiskFullError
+from errors import BadInputError, DiskFullError, ModelFileError
 from letterboxd.list_import import list_import_csv
 from letterboxd.urls import LIST_IMPORT_PAGE
-from names import validate_username
 from presentation.picks import FORMATS, list_entries, render, table_width
 from presentation.progress import ShareBar
+from presentation.statistics import FORMATS as STATISTICS_FORMATS
+from presentation.statistics import render as render_statistics
 from recommender.cache import load_or_fit
+from recommending.community_cache import community_figures
 from recommending.filters import FilmFilter, allowed_films, listable_by_default
 from recommending.picks import WatchlistUse, recommend
-from recommending.taste import (describe_unmatched, taste_from_export, taste_of_username,
-                                unmatched_details)
+from recommending.people import ExportPath, Person, member_id, person_named, taste_of_person
+from recommending.statistics import taste_statistics
+from recommending.taste import describe_unmatched, unmatched_details
 from safe_files import check_output_target, write_atomically
 
 logger = logging.getLogger("letterboxd.recommend")
@@ -71,11 +75,12 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "different models, so a film with fewer stars can rank above one with more.",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=cli.EXIT_CODES_HELP)
     who = parser.add_argument_group("whose taste")
-    who.add_argument("username", nargs="?", help="a member of the dataset, or any public "
-                     "Letterboxd user (scraped live through the polite fetch layer)")
+    who.add_argument("username", nargs="?", metavar="USER", help="a Letterboxd username (a "
+                     "member of the dataset, or any public user, read live through the polite "
+                     "fetch layer) or the path of the user's export ZIP or folder (a path "
+                     "holds '.' or '/', a username never does)")
     who.add_argument("--export", type=cli.existing_path, metavar="PATH",
-                     help="the user's own Letterboxd export ZIP (or its unzipped folder): "
-                     "no network needed")
+                     help="the same as giving the export's path as USER")
     who.add_argument("--refresh", action="store_true",
                      help="scrape a dataset member's ratings anew instead of using stored ones")
     pick = parser.add_argument_group("what to list")
@@ -131,13 +136,15 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                      "file in the Kaggle layout (user_id,movie_id,rating_val)")
     out.add_argument("--seed", type=int, default=0,
                      help="seed of the evaluation split (default 0)")
+    add_statistics_arguments(parser)
     cli.add_site_arguments(parser, workers=False)  # one profile is read page after page
     cli.add_data_and_output_arguments(parser)
     args = parser.parse_args(argv)
     chosen = sum(x is not None and x is not False for x in (args.username, args.export,
                                                             args.evaluate))
     if chosen != 1:
-        parser.error("give exactly one of USERNAME, --export PATH or --evaluate")
+        parser.error("give exactly one of USER, --export PATH or --evaluate")
+    check_statistics_arguments(parser, args)
     if args.top < 1:
         parser.error("--top must be at least 1")
     if args.letterboxd_list is not None and not args.letterboxd_list.parent.is_dir():
@@ -147,6 +154,29 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     except BadInputError as error:
         parser.error(str(error))
     return args
+
+
+def add_statistics_arguments(parser: argparse.ArgumentParser) -> None:
+    stats = parser.add_argument_group("statistics instead of a list")
+    stats.add_argument("--stats", action="store_true",
+                       help="the user's rating statistics against the community (the "
+                       "dataset's other members): mean, rating style, obscurity, genres, "
+                       "decades; --format json for scripts")
+    stats.add_argument("--plot", type=Path, metavar="FILE.png",
+                       help="with --stats, also draw the rating histogram against the "
+                       "community's as a PNG")
+
+
+def check_statistics_arguments(parser: argparse.ArgumentParser,
+                               args: argparse.Namespace) -> None:
+    if args.plot is not None and not args.stats:
+        parser.error("--plot draws the statistics: add --stats")
+    if args.stats and args.evaluate is not None:
+        parser.error("--stats describes one user: give USER, not --evaluate")
+    if args.stats and args.format not in STATISTICS_FORMATS:
+        parser.error(f"--stats prints {' or '.join(STATISTICS_FORMATS)}, not {args.format}")
+    if args.stats and args.letterboxd_list is not None:
+        parser.error("--stats makes no list: drop --letterboxd-list")
 
 
 # --- the command ----------------------------------------------------------------------
@@ -175,22 +205,49 @@ def run_evaluation(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def run_statistics(args: argparse.Namespace, person: Person, config: Config) -> int:
+    """--stats: the person's figures against the community, and the chart if asked."""
+    if args.plot is not None:
+        check_output_target(args.plot)
+    data = load_or_fit(config.data_dir)
+    data, taste = taste_of_person(data, person, config, refresh=args.refresh)
+    logger.info("%s: %s", taste.name, taste.source_note)
+    if not len(taste.rated_films):
+        raise BadInputError(f"{taste.name} has no ratings that match the dataset's films")
+    try:
+        community = community_figures(data, config.data_dir)
+    except ModelFileError as damage:
+        logger.warning("%s: fitting the model again", damage)
+        data = load_or_fit(config.data_dir, refit=True)
+        community = community_figures(data, config.data_dir)
+    stats = taste_statistics(data, community, taste, member_id(data, person))
+    print(render_statistics(stats, args.format))
+    if args.plot is not None:
+        from presentation.charts import rating_histogram_png  # matplotlib: only when asked
+
+        try:
+            write_atomically(args.plot, rating_histogram_png(stats))
+        except OSError as error:
+            raise BadInputError(f"cannot write {args.plot}: {error.strerror or error}") from None
+        logger.info("wrote the rating histogram to %s", args.plot)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_arguments(argv)
     cli.configure_logging(cli.verbosity(args))
     config = cli.config_from_args(args, output_dir=args.data_dir)
     if args.evaluate is not None:
         return run_evaluation(args, config)
+    person = ExportPath(args.export) if args.export is not None else person_named(args.username)
+    if args.stats:
+        return run_statistics(args, person, config)
     request: ListRequest = args.request
     if request.letterboxd_list is not None:  # refused before the work, not after it
         check_output_target(request.letterboxd_list)
     data = load_or_fit(config.data_dir)
     allowed = allowed_films(data, request.film_filter)
-    if args.export is not None:
-        taste = taste_from_export(data, args.export)
-    else:
-        username = validate_username(args.username.strip())
-        data, taste = taste_of_username(data, username, config, refresh=args.refresh)
+    data, taste = taste_of_person(data, person, config, refresh=args.refresh)
     logger.info("%s: %s", taste.name, taste.source_note)
     if taste.unmatched:
         logger.info("%s", describe_unmatched(taste.unmatched))

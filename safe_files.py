@@ -71,10 +71,14 @@ def _kind(mode: int) -> str | None:
 
 
 def check_output_target(path: Path) -> None:
-    """Refuse a path that exists and is not a regular file: it is never replaced."""
+    """Refuse a path that exists and is not a regular file (it is never replaced), or
+    whose folder does not exist."""
     try:
         kind = _kind(os.lstat(path).st_mode)
     except FileNotFoundError:
+        if not Path(path).parent.is_dir():
+            raise UnusableFileError(path, f"cannot be written: the folder {Path(path).parent} "
+                                    "does not exist") from None
         return
     if kind is not None:
         raise UnusableFileError(path, f"is {kind}, not a regular file: refusing to write "
@@ -175,8 +179,16 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace `path` with `data`; a reader sees the old file or the new one, never half.
+def open_for_writing(path: Path) -> BinaryIO:
+    """`path` created or emptied, for a writer that streams: never through a symlink or
+    into a device or a FIFO. Wrap the writing in `reporting_disk_full`."""
+    return os.fdopen(_open_regular(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb")
+
+
+@contextmanager
+def atomic_writer(path: Path) -> Iterator[BinaryIO]:
+    """A handle whose content replaces `path` when the block ends without an error; on an
+    error the temporary file is removed and `path` is left as it was.
 
     A path that is not a regular file is refused, checked first and again just before
     the rename. The rename itself never follows a symlink: it replaces the name. So
@@ -196,7 +208,7 @@ def write_atomically(path: Path, data: bytes) -> None:
                 mode = 0o666 & ~_UMASK
             os.fchmod(fd, mode)
             with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+                yield handle
                 handle.flush()
                 os.fsync(handle.fileno())
             check_output_target(path)
@@ -207,10 +219,10 @@ def write_atomically(path: Path, data: bytes) -> None:
         fsync_directory(path.parent)
 
 
-def open_for_writing(path: Path) -> BinaryIO:
-    """`path` created or emptied, for a writer that streams: never through a symlink or
-    into a device or a FIFO. Wrap the writing in `reporting_disk_full`."""
-    return os.fdopen(_open_regular(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb")
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace `path` with `data`; a reader sees the old file or the new one, never half."""
+    with atomic_writer(path) as handle:
+        handle.write(data)
 
 
 def write_durably(path: Path, data: bytes) -> None:

@@ -16,8 +16,9 @@ from typing import BinaryIO, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from dataset.layout import (MAX_INTEGER_DIGITS, UPDATES_HEADER, USER_MAPPINGS_FILE,
-                            USERS_HEADER, ScrapeStatus, header_bytes, parse_time)
+from dataset.layout import (MAX_INTEGER_DIGITS, TRANSLATED_HEADER, UPDATES_HEADER,
+                            USER_MAPPINGS_FILE, USERS_HEADER, ScrapeStatus, header_bytes,
+                            parse_time)
 from errors import DatasetError
 from films.metadata import LAST_YEAR
 from films.titles import FIRST_FILM_YEAR
@@ -337,3 +338,32 @@ def check_line_count(path: Path, committed: int, rows: int) -> None:
         raise DatasetError(path, f"holds {lines - 1:,} rows where the update log records "
                            f"{rows:,}: edited by hand? restore it from backups/ or start over "
                            "with `new`", min(lines, rows + 1) + 1)
+
+
+def read_translated_likes(path: Path, slugs: np.ndarray) -> pd.arrays.BooleanArray:
+    """The `liked` cell of the translated file's first len(`slugs`) rows, which must name
+    those films row for row (the raw ratings file's, which it is written beside).
+
+    A like nobody recorded (an imported dataset) is missing, not False.
+    """
+    check_header(path, TRANSLATED_HEADER)
+    try:
+        frame = pd.read_csv(path, usecols=["slug", "liked"], dtype=str, keep_default_na=False,
+                            na_filter=False, nrows=len(slugs), encoding="utf-8")
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        raise DatasetError(path, f"not a valid CSV file ({error})") from None
+    if len(frame) < len(slugs):
+        raise DatasetError(path, f"has {len(frame)} rows, {len(slugs)} were committed: file "
+                           "truncated", len(frame) + 2)
+    mismatch = frame["slug"].to_numpy(dtype=object) != slugs
+    if mismatch.any():
+        line = first_bad_line(mismatch)
+        raise DatasetError(path, f"slug {frame['slug'].iloc[line - 2]!r} is not the film of the "
+                           "same row of the raw ratings file", line)
+    liked = frame["liked"].to_numpy(dtype=object)
+    true, false = liked == "true", liked == "false"
+    invalid = ~(true | false | (liked == ""))
+    if invalid.any():
+        line = first_bad_line(invalid)
+        raise DatasetError(path, f"liked {liked[line - 2]!r} is not true, false or empty", line)
+    return pd.arrays.BooleanArray(true, ~(true | false))

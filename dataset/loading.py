@@ -15,9 +15,9 @@ import pandas as pd
 
 from dataset import checks, film_table
 from dataset.install import install_pending
-from dataset.layout import (FILM_MAPPINGS_FILE, HEADERS, RATINGS_FILE,
-                            RATINGS_HEADER, STATE_FILE, UNRATED_FILE, UNRATED_HEADER,
-                            USER_MAPPINGS_FILE, USER_UPDATES_FILE, DatasetState,
+from dataset.layout import (FILM_MAPPINGS_FILE, HEADERS, RATINGS_FILE, RATINGS_HEADER,
+                            STATE_FILE, TIME_FORMAT, TRANSLATED_FILE, UNRATED_FILE,
+                            UNRATED_HEADER, USER_MAPPINGS_FILE, USER_UPDATES_FILE, DatasetState,
                             read_state_bytes)
 from errors import DatasetError
 
@@ -38,6 +38,9 @@ class RatingsData:
     films: pd.DataFrame         # by film_id: slug, lid, letterboxd_id, title, year, genres
     unrated_user: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
     unrated_film: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
+    # Read only when asked: the likes cost a pass over the translated file.
+    liked: pd.arrays.BooleanArray | None = None  # per rating; missing where not recorded
+    last_scraped: pd.DatetimeIndex | None = None  # per user: their latest decisive scrape
 
     @property
     def n_users(self) -> int:
@@ -99,8 +102,10 @@ def _state_bytes(state_path: Path) -> bytes | None:
         return None
 
 
-def load_ratings_dataset(data_dir: Path) -> RatingsData:
-    """Every current rating of a dataset, validated; reads, never writes.
+def load_ratings_dataset(data_dir: Path, *, likes: bool = False,
+                         scrape_times: bool = False) -> RatingsData:
+    """Every current rating of a dataset, validated; reads, never writes. For data users,
+    `likes` adds each rating's like and `scrape_times` when each user was read.
 
     Safe while a builder is running: only committed rows are read, and a read that
     a compaction (or a new dataset moving in) overtook is done again, so an error
@@ -120,7 +125,8 @@ def load_ratings_dataset(data_dir: Path) -> RatingsData:
             raise DatasetError(data_dir, "holds no dataset (no dataset_state.json); "
                                "build one with compile_training_data.py or import one")
         try:
-            data = _load_committed(data_dir, DatasetState.parse(state_path, state_bytes))
+            data = _load_committed(data_dir, DatasetState.parse(state_path, state_bytes),
+                                   likes=likes, scrape_times=scrape_times)
         except DatasetError:
             if _state_bytes(state_path) == state_bytes:
                 raise
@@ -133,7 +139,16 @@ def load_ratings_dataset(data_dir: Path) -> RatingsData:
                        "(a builder is compacting or replacing it); try again when it is done")
 
 
-def _load_committed(data_dir: Path, state: DatasetState) -> RatingsData:
+def _last_scraped(log: checks.UpdateLog, n_users: int) -> pd.DatetimeIndex:
+    """When each user's current data was read (NaT: never read decisively)."""
+    times: list[str | None] = [None] * n_users
+    for user_id, position in log.latest_decisive().items():
+        times[user_id] = log.times[position]
+    return pd.DatetimeIndex(pd.to_datetime(times, format=TIME_FORMAT, utc=True))
+
+
+def _load_committed(data_dir: Path, state: DatasetState, *, likes: bool = False,
+                    scrape_times: bool = False) -> RatingsData:
     """The dataset as `state` commits it; errors if the files do not match it."""
     state_path = data_dir / STATE_FILE
     if state.compacting:
@@ -162,6 +177,11 @@ def _load_committed(data_dir: Path, state: DatasetState) -> RatingsData:
     user_index = ratings["user_id"].to_numpy(np.int32)[keep]
     film_index = ratings["film_id"].to_numpy(np.int32)[keep]
     rating = ratings["rating"].to_numpy(np.int8)[keep]
+    liked = None
+    if likes:
+        every_slug = films["slug"].to_numpy(dtype=object)[ratings["film_id"].to_numpy()]
+        liked = checks.read_translated_likes(data_dir / TRANSLATED_FILE, every_slug)[keep]
+        del every_slug
     del ratings
     key = user_index.astype(np.int64) * max(len(films), 1) + film_index
     order = np.argsort(key, kind="stable")
@@ -182,4 +202,5 @@ def _load_committed(data_dir: Path, state: DatasetState) -> RatingsData:
         user_index=user_index, film_index=film_index, rating=rating,
         usernames=usernames, films=films,
         unrated_user=unrated["user_id"].to_numpy(np.int32)[keep_unrated],
-        unrated_film=unrated["film_id"].to_numpy(np.int32)[keep_unrated])
+        unrated_film=unrated["film_id"].to_numpy(np.int32)[keep_unrated],
+        liked=liked, last_scraped=_last_scraped(log, len(users)) if scrape_times else None)

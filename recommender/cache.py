@@ -71,6 +71,7 @@ class CachedModel:
     unrated_films: np.ndarray
     rating_counts: np.ndarray      # ratings per film: the popularity filter
     film_canonical: np.ndarray     # the id that stands for each film (see films/matching.py)
+    fingerprint: str               # of the dataset files the model was fitted on
 
     @cached_property
     def catalogue(self) -> FilmCatalogue:
@@ -299,4 +300,5 @@ def load_or_fit(data_dir: Path, *, refit: bool = False) -> CachedModel:
         index = {**arrays, "usernames": data.usernames}
         films = data.films
     usernames = index.pop("usernames")
-    return CachedModel(model=model, films=films, usernames=usernames, **index)
+    return CachedModel(model=model, films=films, usernames=usernames, fingerprint=fingerprint,
+                       **index)

@@ -24,3 +24,18 @@ def shared_dataset_dir() -> Path:
     if not (SHARED_DATASET_DIR / "ratings.csv.gz").is_file():
         pytest.skip(f"{SHARED_DATASET_DIR} is not available")
     return SHARED_DATASET_DIR
+
+
+@pytest.fixture(scope="session")
+def shared_sample_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared sample imported with its film metadata, once per run: tests may read it
+    and cache its model, never change its dataset files."""
+    if not (SHARED_DATASET_DIR / "ratings.csv.gz").is_file():
+        pytest.skip(f"{SHARED_DATASET_DIR} is not available")
+    from compile_training_data import main as build_main
+
+    data_dir = tmp_path_factory.mktemp("shared_sample") / "data"
+    assert build_main(["import", str(SHARED_DATASET_DIR / "ratings.csv.gz"), "--movies",
+                       str(SHARED_DATASET_DIR / "movies.csv.gz"), "--output-dir",
+                       str(data_dir), "-q"]) == 0
+    return data_dir

@@ -21,7 +21,7 @@ import pytest
 from benchmarks import (bench_commit_batch, bench_evaluate, bench_fit_model,
                         bench_load_dataset, bench_parse_grid, bench_ranking_alternatives,
                         bench_recommend, bench_scrape_throughput, bench_second_stage,
-                        bench_table, bench_watched_unrated)
+                        bench_statistics, bench_table, bench_watched_unrated)
 from benchmarks.generate_dataset import (BATCH_USERS, FIRST_SCRAPE, MINUTES_PER_BATCH,
                                          RATING_HISTOGRAM, DatasetShape, generate_dataset)
 from dataset import layout
@@ -261,3 +261,12 @@ def test_table_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     out = run_script(bench_table.main, ["--repeats", "2", "--imports", "1"], capsys)
     assert "50-pick table, Latin titles" in out and "CJK and accented titles" in out
     assert "import presentation.picks" in out and "import wcwidth" in out
+
+
+def test_statistics_benchmark_runs_on_a_tiny_dataset(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    out = run_script(bench_statistics.main, ["--sizes", "5000", "--repeats", "1", "--no-sample",
+                                             "--blas-threads", "1", "--data-root", str(tmp_path)],
+                     capsys)
+    assert "recommend.py --stats " in out and "community figures" in out and "export" in out
+    assert (tmp_path / "ratings5000_seed0" / layout.MODEL_DIR).is_dir()  # the cache was used

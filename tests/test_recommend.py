@@ -346,7 +346,21 @@ def test_bad_arguments_are_usage_errors(dataset: Path) -> None:
         main(["--data-dir", str(dataset)])
     assert caught.value.code == 2
     with pytest.raises(BadInputError, match="not a Letterboxd username"):
+        main(["no-such-name!", "--data-dir", str(dataset)])
+    # "." or "/" make a path, never a username; a missing one is said so before any work.
+    with pytest.raises(BadInputError, match="no export ZIP or folder at ../etc"):
         main(["../etc", "--data-dir", str(dataset)])
+
+
+def test_an_exports_path_names_the_person_as_export_does(dataset: Path, tmp_path: Path,
+                                                         capsys) -> None:
+    rated = {index: 4.5 for index in range(0, 30, 2)} | {index: 1.0 for index in range(1, 30, 2)}
+    path = export_zip(tmp_path / "letterboxd-me.zip", rated, [40], [46])
+    by_flag = recommended_slugs(dataset, capsys, "--export", str(path), "-n", "15")
+    assert recommended_slugs(dataset, capsys, str(path), "-n", "15") == by_flag
+    folder = tmp_path / "unzipped"
+    zipfile.ZipFile(path).extractall(folder)
+    assert recommended_slugs(dataset, capsys, f"{folder}/", "-n", "15") == by_flag
 
 
 def test_genre_filters_use_imported_metadata(tmp_path: Path, capsys) -> None:

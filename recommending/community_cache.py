@@ -1,0 +1,75 @@
+"""The community's figures kept next to the cached model: `--stats` then reads a few
+megabytes instead of passing over every rating.
+
+They are computed from the per-user index the first time statistics are asked for
+after a fit, and saved as plain arrays (loaded with allow_pickle=False) with the
+fingerprint of the dataset they sum up. Anything missing, stale or inconsistent with
+the index is computed again, never trusted.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import zipfile
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from dataset.layout import MODEL_DIR
+from recommender.cache import CachedModel
+from recommending.statistics import N_VALUES, Community, community_of
+from safe_files import write_atomically
+
+logger = logging.getLogger(__name__)
+
+COMMUNITY_FILE = "community_figures.npz"
+_MEMBER_ARRAYS = ("member_ratings", "member_spread", "member_obscurity")
+
+
+def _consistent(community: Community, data: CachedModel) -> bool:
+    """Do the stored figures fit the index they claim to sum up? Cheap checks only: the
+    per-film and per-member counts must be the index's own."""
+    histograms, members = community.film_histograms, community.members
+    counts = np.diff(np.asarray(data.rating_indptr))
+    return (histograms.shape == (len(data.films), N_VALUES) and members.ndim == 1
+            and all(getattr(community, name).shape == members.shape
+                    for name in _MEMBER_ARRAYS)
+            and bool((histograms >= 0).all())
+            and np.array_equal(histograms.sum(axis=1), np.asarray(data.rating_counts))
+            and np.array_equal(members, np.flatnonzero(counts > 0))
+            and np.array_equal(community.member_ratings, counts[members])
+            and bool(np.isfinite(community.member_spread).all())
+            and bool(np.isfinite(community.member_obscurity).all()))
+
+
+def _load(path: Path, data: CachedModel) -> Community | None:
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            if str(stored["fingerprint"]) != data.fingerprint:
+                return None
+            community = Community(**{name: stored[name] for name in Community.__annotations__})
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        logger.info("computing the community's figures again: %s is unreadable (%s)", path,
+                    error)
+        return None
+    return community if _consistent(community, data) else None
+
+
+def community_figures(data: CachedModel, data_dir: Path) -> Community:
+    """The cached figures when they match `data`, else fresh ones, saved for next time."""
+    path = Path(data_dir) / MODEL_DIR / COMMUNITY_FILE
+    community = _load(path, data)
+    if community is not None:
+        return community
+    community = community_of(data)
+    buffer = io.BytesIO()
+    np.savez(buffer, fingerprint=np.array(data.fingerprint), **asdict(community))
+    try:
+        write_atomically(path, buffer.getvalue())
+    except OSError as error:
+        logger.warning("could not cache the community's figures in %s (%s): the next run "
+                       "computes them again", path.parent, error)
+    return community
