@@ -136,7 +136,7 @@ def _with_mode(argv: Sequence[str] | None) -> tuple[list[str], bool]:
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="compile_training_data.py",
-        usage="%(prog)s [-h] [{" + ",".join(SUBCOMMANDS) + "}] [options]",
+        usage="%(prog)s [-h] [SUBCOMMAND] [options]",
         description="Collect the public star ratings of Letterboxd's popular members into\n"
         "an incremental, crash-safe CSV dataset.\n\nWith no subcommand it runs the mode set "
         "by MODE in config.py (or the\nLETTERBOXD_MODE variable): `continue` unless changed, "
@@ -198,6 +198,7 @@ def run_films(args: argparse.Namespace, config: Config) -> int:
         logger.error("stopped: %s. %s The film pages read so far are saved; run `films` "
                      "again much later.", summary.stopped_by, REFUSAL)
         return EXIT_BLOCKED
+    return 0
 
 
 DATA_USER_MODES = ("stats", "export")

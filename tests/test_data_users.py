@@ -148,10 +148,14 @@ def read_export(folder: Path, output_format: str, name: str = "ratings") -> pd.D
     path = folder / f"{name}.{output_format}"
     if output_format == "parquet":
         return pd.read_parquet(path, dtype_backend="numpy_nullable")
+    numbers = ("year", "letterboxd_id", "runtime", "rating_count", "average_rating")
     return pd.read_csv(path, dtype={"username": str, "slug": str, "title": str, "lid": str,
-                                    "genres": str, "liked": "boolean", "year": "Int64"},
-                       keep_default_na=False, na_values={"year": [""], "liked": [""],
-                                                         "letterboxd_id": [""]})
+                                    "genres": str, "language": str, "countries": str,
+                                    "content_type": str, "details_fetched": str,
+                                    "liked": "boolean", "year": "Int64", "runtime": "Int64",
+                                    "rating_count": "Int64"},
+                       keep_default_na=False,
+                       na_values={column: [""] for column in (*numbers, "liked")})
 
 
 def assert_round_trips(data_dir: Path, folder: Path, output_format: str) -> pd.DataFrame:
@@ -220,19 +224,22 @@ def test_an_imported_dataset_exports_likes_as_unknown(tmp_path: Path, capsys) ->
 
 def test_every_column_of_the_film_table_is_exported(liked_dataset: Path, tmp_path: Path,
                                                     capsys, monkeypatch) -> None:
-    """The film table grows columns (runtime, countries ...): all of them reach the export."""
+    """The film table may grow more columns (directors, studios ...): all of them reach the
+    export, whatever they are called."""
     original = loading.load_film_table
 
     def with_more_columns(*args, **kwargs) -> pd.DataFrame:
         films = original(*args, **kwargs)
-        return films.assign(runtime=pd.array([100 + i for i in range(len(films))], "Int64"),
-                            countries="FR|IT", rating="clash")
+        return films.assign(directors="Agnès Varda|Jacques Demy",
+                            studio_count=pd.array([1 + i for i in range(len(films))], "Int64"),
+                            rating="clash")
 
     monkeypatch.setattr(loading, "load_film_table", with_more_columns)
     run(capsys, "export", str(tmp_path / "out"), "--data-dir", str(liked_dataset))
     exported = pd.read_parquet(tmp_path / "out" / "ratings.parquet")
-    assert list(exported.columns)[-3:] == ["runtime", "countries", "film_rating"]
-    assert (exported["countries"] == "FR|IT").all() and exported["rating"].dtype == np.int8
+    assert list(exported.columns)[-3:] == ["directors", "studio_count", "film_rating"]
+    assert (exported["directors"] == "Agnès Varda|Jacques Demy").all()
+    assert exported["rating"].dtype == np.int8
 
 
 def test_export_replaces_its_files_but_never_a_folder_or_a_device(

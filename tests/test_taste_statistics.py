@@ -16,6 +16,7 @@ import cli
 from compile_training_data import main as build_main
 from dataset import layout
 from errors import EXIT_BAD_INPUT
+from films.matching import FilmCatalogue
 from load_save_and_translate_data import load_ratings_dataset
 from presentation.charts import COMMUNITY_COLOUR, DPI, PERSON_COLOUR, SIZE_INCHES
 from recommend import main
@@ -72,7 +73,7 @@ def percentile_below(reference: pd.Series, value: float) -> float:
 def expected(data_dir: Path, person: pd.DataFrame, member: str | None) -> dict:
     """The figures from a plain table of (user, film, rating): `person` holds the films
     (ids) and ratings to describe, `member` their username when they are in the data."""
-    data = load_ratings_dataset(data_dir)
+    data = as_the_model_sees_it(data_dir)
     table = pd.DataFrame({"user": np.asarray(data.usernames)[data.user_index],
                           "film": data.film_index, "rating": data.rating.astype(int)})
     others = table[table["user"] != member]
@@ -142,8 +143,14 @@ def assert_agrees(got: dict, want: dict) -> None:
         want["compared_mean_stars"] - want["community_mean_stars"], abs=1e-9)
 
 
-def member_ratings(data_dir: Path, username: str) -> pd.DataFrame:
+def as_the_model_sees_it(data_dir: Path):
+    """The dataset with one film under two slugs counted once, as the model counts it."""
     data = load_ratings_dataset(data_dir)
+    return model_cache.by_film_identity(data, FilmCatalogue(data.films).canonical)
+
+
+def member_ratings(data_dir: Path, username: str) -> pd.DataFrame:
+    data = as_the_model_sees_it(data_dir)
     mine = data.user_index == data.usernames.index(username)
     return pd.DataFrame({"film": data.film_index[mine], "rating": data.rating[mine].astype(int)})
 
