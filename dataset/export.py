@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from dataset.loading import RatingsData
 from errors import BadInputError
+from films.matching import FilmCatalogue
 from safe_files import atomic_writer
 
 EXPORT_FORMATS = ("parquet", "csv")
@@ -64,6 +65,11 @@ def _film_arrays(films: pd.DataFrame, taken: set[str]) -> dict[str, pa.Array]:
     """Every column of the film table as an Arrow array by film id: the first ones, then
     the rest in the table's order (renamed film_<name> if a rating column has its name)."""
     names = [*FILM_COLUMNS, *(name for name in films.columns if name not in FILM_COLUMNS)]
+    # Titles and years as shown everywhere: spelled out from the slug where unknown.
+    catalogue = FilmCatalogue(films)
+    films = films.assign(title=catalogue.titles,
+                         year=pd.array([year or None for year in catalogue.years.tolist()],
+                                       dtype="Int64"))
     arrays = {}
     for name in names:
         column = films[name]

@@ -9,6 +9,7 @@ import pandas as pd
 
 from dataset.layout import format_time
 from dataset.loading import RatingsData
+from films.matching import FilmCatalogue
 
 MOST_RATED_SHOWN = 10
 # Upper bounds (days) of the age groups of scrapes; the last group is everything older.
@@ -80,14 +81,13 @@ def _scrape_ages(data: RatingsData, rated_users: np.ndarray, now: datetime) -> S
 def _most_rated(data: RatingsData, counts: np.ndarray, sums: np.ndarray) -> tuple[RatedFilm, ...]:
     # Most ratings first; ties by film id, i.e. the film the dataset met first.
     order = np.lexsort((np.arange(len(counts)), -counts))[:MOST_RATED_SHOWN]
-    rows = data.films.iloc[order]
-    return tuple(RatedFilm(slug=str(slug), title=str(title),
-                           year=None if pd.isna(year) else int(year),
+    catalogue = FilmCatalogue(data.films)  # titles as shown: spelled out where unknown
+    return tuple(RatedFilm(slug=str(data.films["slug"].iloc[film]),
+                           title=str(catalogue.titles[film]),
+                           year=int(catalogue.years[film]) or None,
                            ratings=int(counts[film]),
                            mean_stars=float(sums[film] / counts[film] / 2))
-                 for film, slug, title, year in zip(order, rows["slug"], rows["title"],
-                                                    rows["year"])
-                 if counts[film] > 0)
+                 for film in order.tolist() if counts[film] > 0)
 
 
 def summarize(data: RatingsData, now: datetime) -> DatasetSummary:

@@ -76,7 +76,7 @@ def test_the_pass_ends_with_exactly_the_sites_metadata_through_faults(
     with SimulatedSite(site_data) as site:
         assert run("new", site.base_url, data_dir, "--users", "12") == 0
     faults = FaultConfig(seed=seed, rate_429=0.1, retry_after=0, rate_5xx=0.1, rate_reset=0.05,
-                         rate_truncated=0.05)
+                         rate_truncated=0.05, rate_cut_page=0.1)
     with SimulatedSite(site_data, faults) as site:
         assert run("films", site.base_url, data_dir, "--batch-size", "7") == 0
     slugs = load_film_table(data_dir)["slug"].tolist()
