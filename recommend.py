@@ -24,7 +24,7 @@ from errors import BadInputError, DiskFullError, ModelFileError
 from letterboxd.list_import import list_import_csv
 from letterboxd.urls import LIST_IMPORT_PAGE
 from presentation.picks import FORMATS, list_entries, render, table_width
-from presentation.progress import ShareBar
+from progress import ShareBar
 from presentation.statistics import FORMATS as STATISTICS_FORMATS
 from presentation.statistics import render as render_statistics
 from recommender.cache import load_or_fit

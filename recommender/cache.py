@@ -29,7 +29,7 @@ from dataset.loading import (RatingsData, dataset_fingerprint, load_film_table,
                              load_ratings_dataset)
 from errors import DatasetError, DiskFullError, ModelFileError, UnusableFileError
 from films.matching import FilmCatalogue
-from presentation.progress import ShareBar
+from progress import ShareBar
 from recommender.fit import fit_model
 from recommender.model import RecommenderModel
 from recommender.model_file import META_FILE, load_model, save_model

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from dataset.importer import read_published_ratings
-from presentation.progress import ShareProgress, share_of
+from progress import ShareProgress, share_of
 from recommender.fit import fit_model
 from recommender.linalg import top_n
 from recommender.params import MAX_RATING, MIN_RATING, ModelParams

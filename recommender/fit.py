@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from presentation.progress import ShareProgress, share_of
+from progress import ShareProgress, share_of
 from recommender.linalg import SparsePattern, rowwise_dot
 from recommender.model import RecommenderModel, second_stage_arrays
 from recommender.params import ModelParams, check_index, check_ratings

@@ -13,7 +13,7 @@ from config import Config
 from errors import BadInputError, ModelFileError, NotFoundError, PrivateError
 from films.matching import FilmReference, MatchResult, Unmatched
 from letterboxd.export_reader import read_export
-from presentation.progress import progress_bar
+from progress import progress_bar
 from recommender.cache import CachedModel, load_or_fit
 
 logger = logging.getLogger("letterboxd.recommend")

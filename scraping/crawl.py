@@ -17,7 +17,7 @@ from errors import (InvalidNameError, LetterboxdError, MarkupError, NotFoundErro
                     PageUnavailableError, PrivateError, ResponseTooLargeError,
                     RobotsDisallowedError, TransientError)
 from letterboxd.records import FilmTile
-from presentation.progress import progress_bar
+from progress import progress_bar
 from scraping.walk import HtmlFetcher, scrape_user_films
 
 _Read = TypeVar("_Read")
@@ -129,7 +129,7 @@ def scrape_users(fetcher: HtmlFetcher, usernames: Iterable[str], workers: int, *
     the failing one still finishes and is yielded, then the error is raised. Setting
     `stop` drops the users not yet started, yields the rest in order and returns.
 
-    `progress` draws a bar of users done (see presentation.progress); its total is
+    `progress` draws a bar of users done (see progress.py); its total is
     `total`, or the length of `usernames` when it has one: a lazy queue knows how many
     users it plans, and without a total a bar has no percentage or time left.
 

@@ -12,7 +12,7 @@ from contextlib import redirect_stderr
 
 import pytest
 
-from presentation import progress
+import progress
 
 
 class _Terminal:
