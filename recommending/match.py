@@ -99,9 +99,11 @@ class TasteMatch:
         if not self.calibrated_on:
             return (f"{first} and {second} match {self.score}/100: {self.verdict} "
                     f"(their predicted ratings correlate at {self.correlation:+.2f}).")
+        share = (f"more than {self.score}% of" if 0 < self.score < 100 else
+                 "as much as any two of" if self.score == 100 else "less than nearly all")
         return (f"{first} and {second} match {self.score}/100, {self.verdict}: their "
-                f"predicted ratings agree more than {self.score}% of pairs of the "
-                f"dataset's members do (correlation {self.correlation:+.2f}).")
+                f"predicted ratings agree {share} pairs of the dataset's members do "
+                f"(correlation {self.correlation:+.2f}).")
 
 
 def match_calibration(data: CachedModel) -> MatchCalibration:
