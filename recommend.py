@@ -3,6 +3,11 @@
     python recommend.py USERNAME                  # a dataset member, or anyone public (read live)
     python recommend.py letterboxd-me-2026-01-21-11-21-utc.zip   # an export: no network at all
     python recommend.py USERNAME --stats --plot ratings.png      # their statistics, and a chart
+    python recommend.py USERNAME --match FRIEND   # how well two tastes match, 0-100
+    python recommend.py USERNAME --with FRIEND [--with ...]      # films for a group
+    python recommend.py USERNAME --from-list festival.txt        # a given list, ranked
+    python recommend.py USERNAME --since 2025-01-01              # recent taste only
+    python recommend.py --like "Toy Story 2 (1999)"              # films like one film
     python recommend.py --evaluate [RATINGS_CSV]  # quality against plain baselines
 
 The model is fitted once on every rating of the dataset and cached next to it;
@@ -14,6 +19,7 @@ import argparse
 import logging
 import time
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Sequence
 
@@ -27,13 +33,16 @@ from presentation.picks import FORMATS, list_entries, render, table_width
 from progress import ShareBar
 from presentation.statistics import FORMATS as STATISTICS_FORMATS
 from presentation.statistics import render as render_statistics
+from questions import commands
+from questions.arguments import (LIST_TOP, Output, Question, add_question_arguments,
+                                 check_question_arguments, given_list_request, group_request,
+                                 like_request, match_request, people_of, question_of, top_of)
 from recommender.cache import load_or_fit
 from recommending.community_cache import community_figures
 from recommending.filters import FilmFilter, allowed_films, listable_by_default
 from recommending.picks import WatchlistUse, recommend
-from recommending.people import ExportPath, Person, member_id, person_named, taste_of_person
+from recommending.people import Person, member_id, taste_of_person
 from recommending.statistics import taste_statistics
-from recommending.taste import describe_unmatched, unmatched_details
 from safe_files import check_output_target, write_atomically
 
 logger = logging.getLogger("letterboxd.recommend")
@@ -63,7 +72,7 @@ def list_request(args: argparse.Namespace) -> ListRequest:
                                languages=tuple(args.language), countries=tuple(args.country),
                                min_runtime=args.min_runtime, max_runtime=args.max_runtime,
                                include_tv=args.include_tv),
-        top=args.top, watchlist=watchlist, output_format=args.format,
+        top=top_of(args, LIST_TOP), watchlist=watchlist, output_format=args.format,
         table_width=None if args.wide else table_width(), letterboxd_list=args.letterboxd_list)
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -84,8 +93,9 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     who.add_argument("--refresh", action="store_true",
                      help="scrape a dataset member's ratings anew instead of using stored ones")
     pick = parser.add_argument_group("what to list")
-    pick.add_argument("-n", "--top", type=int, default=50, metavar="N",
-                      help="how many films (default 50)")
+    pick.add_argument("-n", "--top", type=int, metavar="N",
+                      help="how many films (default 50; 20 for --with and --like, 10 in "
+                      "each part of --match)")
     pick.add_argument("--min-ratings", type=int, metavar="K",
                       help="only films with at least K ratings in the dataset")
     pick.add_argument("--max-ratings", type=int, metavar="K",
@@ -137,15 +147,17 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     out.add_argument("--seed", type=int, default=0,
                      help="seed of the evaluation split (default 0)")
     add_statistics_arguments(parser)
+    add_question_arguments(parser)
     cli.add_site_arguments(parser, workers=False)  # one profile is read page after page
     cli.add_data_and_output_arguments(parser)
     args = parser.parse_args(argv)
     chosen = sum(x is not None and x is not False for x in (args.username, args.export,
-                                                            args.evaluate))
-    if chosen != 1:
-        parser.error("give exactly one of USER, --export PATH or --evaluate")
+                                                            args.evaluate, args.like))
+    if chosen != 1 and not (args.like is not None and chosen == 2):
+        parser.error("give exactly one of USER, --export PATH, --evaluate or --like FILM")
+    check_question_arguments(parser, args)
     check_statistics_arguments(parser, args)
-    if args.top < 1:
+    if args.top is not None and args.top < 1:
         parser.error("--top must be at least 1")
     if args.letterboxd_list is not None and not args.letterboxd_list.parent.is_dir():
         parser.error(f"--letterboxd-list: cannot write a file at {args.letterboxd_list}")
@@ -237,22 +249,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_arguments(argv)
     cli.configure_logging(cli.verbosity(args))
     config = cli.config_from_args(args, output_dir=args.data_dir)
-    if args.evaluate is not None:
+    question = question_of(args)
+    if question is Question.EVALUATE:
         return run_evaluation(args, config)
-    person = ExportPath(args.export) if args.export is not None else person_named(args.username)
-    if args.stats:
-        return run_statistics(args, person, config)
+    output = Output(args.format, args.request.table_width)
+    if question is Question.LIKE:
+        return commands.answer_like(like_request(args), output, config)
+    today = date.today()
+    people = people_of(args, today)  # every name checked before any work
+    if question is Question.STATS:
+        return run_statistics(args, people.named[0], config)
+    if question is Question.MATCH:
+        return commands.answer_match(people, match_request(args), output, config, today)
+    if question is Question.GROUP:
+        return commands.answer_group(people, group_request(args), output, config, today)
+    if question is Question.GIVEN_LIST:
+        return commands.answer_given_list(people, given_list_request(args), output, config,
+                                          today)
     request: ListRequest = args.request
     if request.letterboxd_list is not None:  # refused before the work, not after it
         check_output_target(request.letterboxd_list)
     data = load_or_fit(config.data_dir)
     allowed = allowed_films(data, request.film_filter)
-    data, taste = taste_of_person(data, person, config, refresh=args.refresh)
-    logger.info("%s: %s", taste.name, taste.source_note)
-    if taste.unmatched:
-        logger.info("%s", describe_unmatched(taste.unmatched))
-        for line in unmatched_details(taste.unmatched):
-            logger.debug("%s", line)
+    data, (taste,) = commands.tastes_of(data, people, config, today)
     if len(taste.watched) == 0 and len(taste.rated_films) == 0:
         raise BadInputError(f"{taste.name} has no ratings that match the dataset's films")
     picks, note = recommend(data, taste, allowed, top=request.top, watchlist=request.watchlist)

@@ -1,2 +1,4 @@
 """What the recommender answers, between the command line and the model: whose taste
-(`taste`), which films may be listed (`filters`), and the list itself (`picks`)."""
+(`taste`, `people`, `recent`), which films may be listed (`filters`), the list itself
+(`picks`), and the other questions: `match`, `group`, `given_list`, `similar`,
+`statistics`."""

@@ -134,3 +134,31 @@ def count_replaces(run: Callable[[], object], monkeypatch: pytest.MonkeyPatch) -
         calls = kill_at_replace(patch)
         run()
     return len(calls)
+
+
+# --- exports and list files a person brings (recommend.py's questions) -----------------
+
+def dated_export_zip(path: Path, rated: list[tuple[str, int | None, int, str]],
+                     watched: list[tuple[str, int | None, str]] = ()) -> Path:
+    """An export ZIP at `path`: `rated` rows (title, year, rating 1..10, YYYY-MM-DD) in
+    ratings.csv, `watched` rows (title, year, date) in watched.csv; no links, so only
+    titles and years name the films, as in an export of films a dataset has no lid for."""
+    import io
+    import zipfile
+
+    def table(header: list[str], rows: list[list[object]]) -> str:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        return buffer.getvalue()
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("ratings.csv", table(
+            ["Date", "Name", "Year", "Letterboxd URI", "Rating"],
+            [[day, title, year or "", "", f"{rating / 2:g}"]
+             for title, year, rating, day in rated]))
+        archive.writestr("watched.csv", table(
+            ["Date", "Name", "Year", "Letterboxd URI"],
+            [[day, title, year or "", ""] for title, year, day in watched]))
+    return path
