@@ -4,6 +4,7 @@
     python recommend.py letterboxd-me-2026-01-21-11-21-utc.zip   # an export: no network at all
     python recommend.py USERNAME --stats --plot ratings.png      # their statistics, and a chart
     python recommend.py --evaluate [RATINGS_CSV]  # quality against plain baselines
+    python recommend.py --serve                   # all of it as a local web page
 
 The model is fitted once on every rating of the dataset and cached next to it;
 each user is folded into it in closed form, so a list takes well under a second.
@@ -137,14 +138,16 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     out.add_argument("--seed", type=int, default=0,
                      help="seed of the evaluation split (default 0)")
     add_statistics_arguments(parser)
+    add_serve_arguments(parser)
     cli.add_site_arguments(parser, workers=False)  # one profile is read page after page
     cli.add_data_and_output_arguments(parser)
     args = parser.parse_args(argv)
     chosen = sum(x is not None and x is not False for x in (args.username, args.export,
-                                                            args.evaluate))
+                                                            args.evaluate, args.serve))
     if chosen != 1:
-        parser.error("give exactly one of USER, --export PATH or --evaluate")
+        parser.error("give exactly one of USER, --export PATH or --evaluate (or --serve)")
     check_statistics_arguments(parser, args)
+    check_serve_arguments(parser, args)
     if args.top < 1:
         parser.error("--top must be at least 1")
     if args.letterboxd_list is not None and not args.letterboxd_list.parent.is_dir():
@@ -177,6 +180,30 @@ def check_statistics_arguments(parser: argparse.ArgumentParser,
         parser.error(f"--stats prints {' or '.join(STATISTICS_FORMATS)}, not {args.format}")
     if args.stats and args.letterboxd_list is not None:
         parser.error("--stats makes no list: drop --letterboxd-list")
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    web = parser.add_argument_group("a local web page instead")
+    web.add_argument("--serve", action="store_true",
+                     help="serve every list and statistic as a web page on this computer "
+                     "(the same model, cache and dataset), until Ctrl-C")
+    web.add_argument("--port", type=int, metavar="N",
+                     help="with --serve, the port (default 8765; 0 takes a free one)")
+    web.add_argument("--host", metavar="H",
+                     help="with --serve, the address to listen on (default 127.0.0.1, this "
+                     "computer only; another opens the page, with no login, to the network)")
+
+
+def check_serve_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if not args.serve:
+        if args.port is not None or args.host is not None:
+            parser.error("--port and --host are for --serve")
+        return
+    if args.stats or args.letterboxd_list is not None or args.format != "table":
+        parser.error("--serve shows lists and statistics on the page: drop --stats, "
+                     "--letterboxd-list and --format")
+    if args.port is not None and not 0 <= args.port <= 65535:
+        parser.error("--port is from 0 (any free port) to 65535")
 
 
 # --- the command ----------------------------------------------------------------------
@@ -239,6 +266,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = cli.config_from_args(args, output_dir=args.data_dir)
     if args.evaluate is not None:
         return run_evaluation(args, config)
+    if args.serve:
+        from web.server import DEFAULT_HOST, DEFAULT_PORT, ServeOptions, serve  # Flask: only here
+
+        return serve(config, ServeOptions(host=args.host or DEFAULT_HOST,
+                                          port=DEFAULT_PORT if args.port is None else args.port))
     person = ExportPath(args.export) if args.export is not None else person_named(args.username)
     if args.stats:
         return run_statistics(args, person, config)

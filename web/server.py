@@ -1,0 +1,59 @@
+"""`recommend.py --serve`: the page on a threaded server, on this machine only by default.
+
+Waitress serves it: a production WSGI server in pure Python, with a pool of threads, so
+one request waiting on a model fit or a profile read never holds up the next; it
+buffers each request body (within a cap) before the app sees it.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from config import Config, is_loopback
+from web.app import WebSettings, create_app
+
+logger = logging.getLogger("letterboxd.web")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+THREADS = 8
+# Waitress refuses a body over this with a bare page of its own; up to it, the app
+# answers an upload over its own cap with a clear message on the page.
+_BODY_ALLOWANCE = 4
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+
+
+def make_server(config: Config, options: ServeOptions, settings: WebSettings | None = None):
+    """The server, bound and ready to `run()`; `close()` stops it."""
+    from waitress import create_server  # only the page needs it
+
+    settings = settings or WebSettings(config=config, loopback_only=is_loopback(options.host))
+    app = create_app(settings)
+    return create_server(app, host=options.host, port=options.port, threads=THREADS,
+                         max_request_body_size=_BODY_ALLOWANCE * settings.max_upload_bytes,
+                         ident="letterboxd-toolkit")
+
+
+def serve(config: Config, options: ServeOptions) -> int:
+    """Serve until Ctrl-C; the exit code."""
+    if not is_loopback(options.host):
+        logger.warning("--host %s: the page is open to every machine that can reach this "
+                       "one, with no login; anyone there can use it and upload files to it",
+                       options.host)
+    server = make_server(config, options)
+    host = f"[{options.host}]" if ":" in options.host else options.host
+    logger.info("serving the dataset in %s", config.data_dir)
+    logger.info("open http://%s:%s/ in a browser (Ctrl-C stops the server)", host,
+                server.effective_port)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        logger.info("stopped")
+    finally:
+        server.close()
+    return 0
