@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, render_template, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, SecurityError
 
 from config import Config
 from errors import LetterboxdError, one_line
@@ -55,10 +55,16 @@ def create_app(settings: WebSettings) -> Flask:
     app.before_request(_refuse_posts_from_elsewhere)
     app.after_request(_add_security_headers)
     app.register_error_handler(RequestEntityTooLarge, _too_large)
+    app.register_error_handler(SecurityError, _not_for_this_host)
     app.register_error_handler(LetterboxdError, _bad_input)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)
     return app
+
+
+def close_app(app: Flask) -> None:
+    """Drop the background work not started yet (the server is stopping)."""
+    app.extensions[EXTENSION].jobs.close()
 
 
 def _same_origin(source: str) -> bool:
@@ -96,6 +102,13 @@ def _too_large(error: RequestEntityTooLarge) -> Response:
     message = (f"That file is {megabytes(size)}; " if size else "That file is too large; ") + (
         f"an export ZIP may be at most {limit} here (a real Letterboxd export is a few MB).")
     return people_pages.home_with_error(message, 413)
+
+
+def _not_for_this_host(error: SecurityError) -> Response:
+    """A request for another host name (a page elsewhere rebinding its name to this
+    machine): plain text, as no page of this app may be built for that host."""
+    return Response("This server answers only requests addressed to 127.0.0.1 or localhost "
+                    "(see --host).\n", status=400, mimetype="text/plain")
 
 
 def _bad_input(error: LetterboxdError) -> Response:

@@ -23,11 +23,9 @@ blueprint = Blueprint("people", __name__)
 FAST_ANSWER_SECONDS = 1.0
 
 
-def home_with_error(message: str | None, status: int = 200) -> Response:
+def home_with_error(message: str | None, status: int = 200, *, username: str = "") -> Response:
     """The start page, with a message above the form when something went wrong."""
-    return Response(render_template("home.html", error=message,
-                                    username=request.form.get("username", "")
-                                    if request.method == "POST" else ""),
+    return Response(render_template("home.html", error=message, username=username),
                     status=status, mimetype="text/html")
 
 
@@ -79,7 +77,8 @@ def add_person() -> Response:
     try:
         person, upload = _person_from_form(state)
     except BadInputError as error:
-        return home_with_error(one_line(str(error)), 400)
+        return home_with_error(one_line(str(error)), 400,
+                               username=request.form.get("username", ""))
     refresh = request.form.get("refresh") == "on"
     next_page = url_for("statistics.statistics" if request.form.get("show") == "statistics"
                         else "lists.picks")
@@ -97,7 +96,7 @@ def add_person() -> Response:
     if job.wait(FAST_ANSWER_SECONDS):
         view = job.view()
         if view.state is JobState.FAILED:
-            return home_with_error(view.error, 400)
+            return home_with_error(view.error, 400, username=request.form.get("username", ""))
         return redirect(view.next_url, 303)
     return redirect(url_for("people.job_page", job_id=job.id), 303)
 

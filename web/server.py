@@ -10,7 +10,9 @@ import logging
 from dataclasses import dataclass
 
 from config import Config, is_loopback
-from web.app import WebSettings, create_app
+from flask import Flask
+
+from web.app import WebSettings, close_app, create_app
 
 logger = logging.getLogger("letterboxd.web")
 
@@ -28,14 +30,12 @@ class ServeOptions:
     port: int = DEFAULT_PORT
 
 
-def make_server(config: Config, options: ServeOptions, settings: WebSettings | None = None):
-    """The server, bound and ready to `run()`; `close()` stops it."""
+def make_server(app: Flask, options: ServeOptions):
+    """The server of `app`, bound and ready to `run()`; `close()` stops it."""
     from waitress import create_server  # only the page needs it
 
-    settings = settings or WebSettings(config=config, loopback_only=is_loopback(options.host))
-    app = create_app(settings)
     return create_server(app, host=options.host, port=options.port, threads=THREADS,
-                         max_request_body_size=_BODY_ALLOWANCE * settings.max_upload_bytes,
+                         max_request_body_size=_BODY_ALLOWANCE * app.config["MAX_CONTENT_LENGTH"],
                          ident="letterboxd-toolkit")
 
 
@@ -45,15 +45,18 @@ def serve(config: Config, options: ServeOptions) -> int:
         logger.warning("--host %s: the page is open to every machine that can reach this "
                        "one, with no login; anyone there can use it and upload files to it",
                        options.host)
-    server = make_server(config, options)
+    app = create_app(WebSettings(config=config, loopback_only=is_loopback(options.host)))
+    server = make_server(app, options)
     host = f"[{options.host}]" if ":" in options.host else options.host
     logger.info("serving the dataset in %s", config.data_dir)
     logger.info("open http://%s:%s/ in a browser (Ctrl-C stops the server)", host,
                 server.effective_port)
     try:
-        server.run()
+        server.run()  # until Ctrl-C, which waitress catches
     except KeyboardInterrupt:
-        logger.info("stopped")
+        pass
     finally:
         server.close()
+        close_app(app)
+    logger.info("stopped")
     return 0
