@@ -126,3 +126,19 @@ def running_page(data_dir: Path, *, max_upload_bytes: int | None = None,
         server.close()
         thread.join(5)
         close_app(app)
+
+
+OUTSIDER = "outsider"  # on the simulated site, not in the dataset: loves horror
+
+
+def outsider_site() -> "SiteData":
+    """A simulated site with the dataset's films and one member outside the dataset."""
+    from simulated_site import SiteData
+    from simulated_site.records import SiteEntry, SiteFilm
+
+    films = [SiteFilm(slug=f"film-{index}", title=title_of(index), year=year_of(index),
+                      letterboxd_id=1000 + index, lid=f"L{index:03d}")
+             for index in range(N_FILMS)]
+    entries = [SiteEntry(f"film-{index}", 9 if index % 2 == 0 else 3)
+               for index in range(12, 36)]
+    return SiteData(films=films, users={OUTSIDER: entries})
