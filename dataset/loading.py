@@ -139,6 +139,19 @@ def load_ratings_dataset(data_dir: Path, *, likes: bool = False,
                        "(a builder is compacting or replacing it); try again when it is done")
 
 
+def last_scraped_times(data_dir: Path) -> pd.DatetimeIndex:
+    """Per user id, when their current data was read (NaT: never read decisively), from
+    the update log alone: the recommender's answer to "since when?" for a member whose
+    ratings carry no dates, without loading every rating."""
+    data_dir = Path(data_dir)
+    state = DatasetState.read(data_dir / STATE_FILE)
+    usernames = checks.read_user_mappings(
+        data_dir, state.committed[USER_MAPPINGS_FILE])["username"].tolist()
+    log = checks.read_update_log(data_dir / USER_UPDATES_FILE, usernames,
+                                 committed=state.committed[USER_UPDATES_FILE])
+    return _last_scraped(log, len(usernames))
+
+
 def _last_scraped(log: checks.UpdateLog, n_users: int) -> pd.DatetimeIndex:
     """When each user's current data was read (NaT: never read decisively)."""
     times: list[str | None] = [None] * n_users

@@ -52,7 +52,7 @@ def candidate_mask(data: CachedModel, taste: UserTaste, allowed: np.ndarray,
     """The allowed films this user has not seen (under any of a film's slugs), with their
     watchlist as asked."""
     mask = allowed.copy()
-    mask[data.catalogue.same_films(np.concatenate([taste.watched, taste.rated_films]))] = False
+    mask[data.catalogue.same_films(taste.logged)] = False
     if watchlist is WatchlistUse.ONLY:
         if taste.watchlist is None:
             raise BadInputError(f"the watchlist of {taste.name} is not known: {UNKNOWN_WATCHLIST}")
@@ -109,6 +109,10 @@ class ShownFilm(NamedTuple):
     @property
     def label(self) -> str:
         return f"{self.title} ({self.year})" if self.year else self.title
+
+    @property
+    def uri(self) -> str:
+        return short_link(self.lid) if self.lid else film_url(self.slug)
 
 
 def films_shown(data: CachedModel, film_ids: Sequence[int]) -> dict[int, ShownFilm]:

@@ -3,11 +3,13 @@ person's own Letterboxd export, each turned into the same `UserTaste`."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 
 from config import Config
 from errors import BadInputError, ModelFileError, NotFoundError, PrivateError
@@ -17,6 +19,18 @@ from presentation.progress import progress_bar
 from recommender.cache import CachedModel, load_or_fit
 
 logger = logging.getLogger("letterboxd.recommend")
+
+
+class TasteSource(Enum):
+    """Where a taste was read: it says what is known of when each film was logged."""
+
+    DATASET = "dataset"  # a member's stored films: no dates, as of their latest scrape
+    SITE = "site"        # a public profile read now: a films page shows no dates
+    EXPORT = "export"    # the person's own export: a date on every row
+
+
+def _no_films() -> np.ndarray:
+    return np.empty(0, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -30,11 +44,24 @@ class UserTaste:
     watchlist: np.ndarray | None  # None when unknown
     source_note: str
     unmatched: tuple[Unmatched, ...] = ()  # logged films the dataset could not be told of
+    source: TasteSource | None = None
+    # When each film was logged (datetime64[D], NaT where a row had no date); None where
+    # the source keeps no dates. rated_on: the latest of a rated film's ratings.csv and
+    # diary rows; watched_on: the latest row of any kind logging the film.
+    rated_on: np.ndarray | None = None    # aligned with rated_films
+    watched_on: np.ndarray | None = None  # aligned with watched
+    # Films logged before a `--since` date: never listed again, but not folded in.
+    earlier: np.ndarray = field(default_factory=_no_films)
 
     @property
     def average_stars(self) -> float | None:
         """The user's own average rating in stars: what predicted stars are read against."""
         return float(np.mean(self.ratings)) / 2 if len(self.ratings) else None
+
+    @property
+    def logged(self) -> np.ndarray:
+        """Every film the person has logged, however long ago: none is ever listed."""
+        return np.union1d(np.union1d(self.watched, self.rated_films), self.earlier)
 
 
 def taste_from_dataset(data: CachedModel, username: str) -> UserTaste | None:
@@ -49,7 +76,8 @@ def taste_from_dataset(data: CachedModel, username: str) -> UserTaste | None:
         return None
     return UserTaste(name=username, rated_films=films, ratings=ratings,
                      watched=np.union1d(films, unrated), watchlist=None,
-                     source_note=f"{len(films)} ratings stored in the dataset")
+                     source_note=f"{len(films)} ratings stored in the dataset",
+                     source=TasteSource.DATASET)
 
 
 def _first_rating_of_each(films: np.ndarray, ratings: np.ndarray
@@ -130,7 +158,7 @@ def taste_from_site(data: CachedModel, username: str, config: Config) -> UserTas
         watched=np.unique(seen.film_ids[seen.film_ids >= 0]), watchlist=watchlist,
         source_note=f"scraped {len(scraped.films)} films ({int((ratings > 0).sum())} rated) "
         f"from {config.base_url}; {len(rated_films)} rated films are in the dataset",
-        unmatched=seen.unmatched)
+        unmatched=seen.unmatched, source=TasteSource.SITE)
 
 
 def taste_from_export(data: CachedModel, path: Path) -> UserTaste:
@@ -145,13 +173,30 @@ def taste_from_export(data: CachedModel, path: Path) -> UserTaste:
     rated_films, rated_values = _first_rating_of_each(rated.film_ids, ratings)
     watched = np.unique(logged.film_ids[logged.film_ids >= 0])
     unmatched = _unique_unmatched([logged])
+    # export.logged is ratings, watched, liked, then diary rows: a rating's date is its
+    # ratings.csv row's or a diary entry's, never the day it was bulk-marked watched.
+    dates = np.array([film.date for film in export.logged], dtype="datetime64[D]")
+    rating_rows = np.zeros(len(export.logged), dtype=bool)
+    rating_rows[:len(export.ratings)] = True
+    rating_rows[len(export.logged) - len(export.diary):] = True
     return UserTaste(
         name=path.name, rated_films=rated_films, ratings=rated_values, watched=watched,
         watchlist=np.unique(wanted.film_ids[wanted.film_ids >= 0]),
         source_note=f"matched {rated.matched} of {len(export.ratings)} rated films, "
         f"{len(watched)} films logged in all, and {wanted.matched} of "
         f"{len(export.watchlist)} watchlist films to the dataset",
-        unmatched=unmatched)
+        unmatched=unmatched, source=TasteSource.EXPORT,
+        rated_on=_latest_dates(np.where(rating_rows, logged.film_ids, -1), dates, rated_films),
+        watched_on=_latest_dates(logged.film_ids, dates, watched))
+
+
+def _latest_dates(row_films: np.ndarray, row_dates: np.ndarray, films: np.ndarray
+                  ) -> np.ndarray:
+    """Per film of `films`, the latest date of the rows naming it (-1: no film), NaT
+    where none has a date."""
+    known = (row_films >= 0) & ~np.isnat(row_dates)
+    latest = pd.Series(row_dates[known]).groupby(row_films[known]).max()
+    return latest.reindex(films).to_numpy(dtype="datetime64[D]")
 
 
 def describe_unmatched(unmatched: Sequence[Unmatched], shown: int = 5) -> str:
