@@ -17,6 +17,7 @@ import pytest
 from config import Config
 from letterboxd.list_import import LIST_IMPORT_HEADER
 from recommend import main as recommend_main
+from recommending.filters import FilmFilter
 from web.app import WebSettings, create_app
 from tests.web_support import (EXPORT_RATED, EXPORT_WATCHED, HOSTILE, HOSTILE_TITLE,
                                build_dataset, export_zip, film_index, year_of)
@@ -292,3 +293,57 @@ def test_every_page_forbids_inline_scripts_and_framing(client) -> None:
     assert "default-src 'self'" in headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
     assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def loaded_taste(data_dir: Path, username: str):
+    from recommender.cache import load_or_fit
+    from recommending.people import Username, taste_of_person
+
+    model = load_or_fit(data_dir)
+    return model, taste_of_person(model, Username(username), Config(output_dir=data_dir))[1]
+
+
+def test_a_taste_match_is_the_match_functions_answer(client, data_dir: Path) -> None:
+    from recommending.match import MatchRequest, taste_match
+    from recommending.match_cache import cached_match_calibration
+
+    first = person_token(client.post("/people", data={"username": "u2"}))
+    chooser = client.get(f"/match?person={first}").get_data(as_text=True)
+    assert by_class(lxml.html.fromstring(chooser), "person", "form")  # choose the other
+    response = client.post("/people", data={"username": "u4", "show": "match", "with": first})
+    assert urlsplit(response.headers["Location"]).path == "/match"
+    text = page_text(client.get(response.headers["Location"]).get_data(as_text=True))
+    model, u2 = loaded_taste(data_dir, "u2")
+    expected = taste_match(model, u2, loaded_taste(data_dir, "u4")[1], MatchRequest(),
+                           cached_match_calibration(model, data_dir))
+    assert f"{expected.score} /100 {expected.meaning}" in text
+    assert all(item.film.label in text for item in expected.both_would_love)
+    itself = client.get(f"/match?person={first}&other={first}").get_data(as_text=True)
+    assert "100 /100" in page_text(itself)
+
+
+def test_group_picks_hold_no_film_any_member_logged(client, data_dir: Path) -> None:
+    from recommending.group import GroupRequest, GroupRule, group_picks
+
+    first = person_token(client.post("/people", data={"username": "u2"}))
+    location = client.post("/people", data={"username": "u3", "show": "group",
+                                            "with": first}).headers["Location"]
+    members = parse_qs(urlsplit(location).query)["member"]
+    location = client.post("/people", data={"username": "u5", "show": "group",
+                                            "with": [first, *members]}).headers["Location"]
+    html = client.get(f"{location}&rule=average&top=10&year_to=2010").get_data(as_text=True)
+    shown = shown_picks(html)
+    model, u2 = loaded_taste(data_dir, "u2")
+    tastes = [u2, loaded_taste(data_dir, "u3")[1], loaded_taste(data_dir, "u5")[1]]
+    expected = group_picks(model, tastes, GroupRequest(FilmFilter(year_to=2010),
+                                                       GroupRule.AVERAGE, 10))
+    assert shown == [(pick.film.title, pick.film.year) for pick in expected.picks]
+    logged = set().union(*({f"Film {index}" for index in model.films["slug"].iloc[
+        taste.logged].str.removeprefix("film-").astype(int)} for taste in tastes))
+    assert shown and not {title for title, _ in shown} & logged
+    alone = client.get(f"/group?person={first}").get_data(as_text=True)
+    assert not shown_picks(alone) and "Add someone to the group" in alone
+    bad = client.get(f"{location}&rule=loudest")
+    assert bad.status_code == 400
+    assert "--group-rule: 'loudest' is none of least-misery, average" in error_text(
+        bad.get_data(as_text=True))

@@ -15,6 +15,8 @@ import numpy as np
 import requests
 
 from config import Config
+from simulated_site import SiteData
+from simulated_site.records import SiteEntry, SiteFilm
 from web.app import WebSettings, close_app, create_app
 from web.server import ServeOptions, make_server
 from web.state import EXTENSION, Server
@@ -131,11 +133,8 @@ def running_page(data_dir: Path, *, max_upload_bytes: int | None = None,
 OUTSIDER = "outsider"  # on the simulated site, not in the dataset: loves horror
 
 
-def outsider_site() -> "SiteData":
+def outsider_site() -> SiteData:
     """A simulated site with the dataset's films and one member outside the dataset."""
-    from simulated_site import SiteData
-    from simulated_site.records import SiteEntry, SiteFilm
-
     films = [SiteFilm(slug=f"film-{index}", title=title_of(index), year=year_of(index),
                       letterboxd_id=1000 + index, lid=f"L{index:03d}")
              for index in range(N_FILMS)]

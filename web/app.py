@@ -16,7 +16,8 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, SecurityEr
 
 from config import Config
 from errors import LetterboxdError, one_line
-from web import list_pages, people_pages, statistics_pages, status_page
+from web import (list_pages, people_pages, statistics_pages, status_page,
+                 together_pages)
 from web.jobs import UNEXPECTED, JobBoard
 from web.state import EXTENSION, ModelHolder, People, Server
 from web.uploads import megabytes
@@ -50,7 +51,7 @@ def create_app(settings: WebSettings) -> Flask:
     app.extensions[EXTENSION] = Server(
         config=settings.config, holder=ModelHolder(settings.config.data_dir), people=People(),
         jobs=JobBoard(), max_upload_bytes=settings.max_upload_bytes)
-    for pages in (people_pages, list_pages, statistics_pages, status_page):
+    for pages in (people_pages, list_pages, statistics_pages, together_pages, status_page):
         app.register_blueprint(pages.blueprint)
     app.before_request(_refuse_posts_from_elsewhere)
     app.after_request(_add_security_headers)

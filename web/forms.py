@@ -12,9 +12,11 @@ from werkzeug.datastructures import MultiDict
 
 from errors import BadInputError
 from recommending.filters import FilmFilter
+from recommending.group import GroupRule
 from recommending.picks import WatchlistUse
 
 DEFAULT_TOP = 50
+DEFAULT_GROUP_TOP = 20  # as GroupRequest's
 MAX_TOP = 500  # a page of more films than this is no longer read
 NUMBER_FIELDS = ("min_ratings", "max_ratings", "year_from", "year_to", "min_runtime",
                  "max_runtime")
@@ -57,13 +59,13 @@ class ListChoice:
     watchlist: WatchlistUse
 
 
-def list_choice(values: MultiDict) -> ListChoice:
+def list_choice(values: MultiDict, *, default_top: int = DEFAULT_TOP) -> ListChoice:
     """The list asked for by a form or query string; BadInputError says what is wrong."""
     numbers = {name: _number(values, name) for name in NUMBER_FIELDS}
     obscurity = _number(values, "obscurity", float)
     top = _number(values, "top")
     if top is None:
-        top = DEFAULT_TOP
+        top = default_top
     if not 1 <= top <= MAX_TOP:
         raise BadInputError(f"{flag('top')}: from 1 to {MAX_TOP} films on this page")
     watchlist_text = _text(values, "watchlist") or WatchlistUse.EXCLUDE.value
@@ -78,3 +80,13 @@ def list_choice(values: MultiDict) -> ListChoice:
         languages=_names(values, "language"), countries=_names(values, "country"),
         include_tv=_text(values, "include_tv") in ("1", "on", "yes", "true"))
     return ListChoice(film_filter=film_filter, top=int(top), watchlist=watchlist)
+
+
+def group_rule(values: MultiDict) -> GroupRule:
+    """The group rule asked for (`--group-rule`); least misery unless another is named."""
+    text = _text(values, "rule") or GroupRule.LEAST_MISERY.value
+    try:
+        return GroupRule(text)
+    except ValueError:
+        raise BadInputError(f"--group-rule: {text[:20]!r} is none of "
+                            f"{', '.join(rule.value for rule in GroupRule)}") from None

@@ -2,6 +2,7 @@
 from the site) or an uploaded export ZIP; and the progress page of that work."""
 from __future__ import annotations
 
+from typing import Callable
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
@@ -71,6 +72,24 @@ def load_person(state: Server, job: Job, person: Person, *, refresh: bool) -> Lo
     return state.people.add(taste, member_id(model, person), model.fingerprint)
 
 
+def _next_page(show: str, together: list[str]) -> Callable[[str], str]:
+    """Where the new person's token leads: their list or statistics, or a match or a
+    group with the people already chosen (`together`, tokens of loaded people)."""
+    state = server_state()
+    if any(state.people.get(token) is None for token in together):
+        raise BadInputError("someone chosen before is no longer loaded: start again")
+    if show == "match" and len(together) == 1:
+        base = url_for("together.match")
+        return lambda token: f"{base}?{urlencode({'person': together[0], 'other': token})}"
+    if show == "group" and together:
+        base = url_for("together.group")
+        return lambda token: f"{base}?" + urlencode(
+            [("person", together[0]), *(("member", other) for other in together[1:]),
+             ("member", token)])
+    page = url_for("statistics.statistics" if show == "statistics" else "lists.picks")
+    return lambda token: f"{page}?{urlencode({'person': token})}"
+
+
 @blueprint.post("/people")
 def add_person() -> Response:
     state = server_state()
@@ -80,8 +99,12 @@ def add_person() -> Response:
         return home_with_error(one_line(str(error)), 400,
                                username=request.form.get("username", ""))
     refresh = request.form.get("refresh") == "on"
-    next_page = url_for("statistics.statistics" if request.form.get("show") == "statistics"
-                        else "lists.picks")
+    try:
+        next_page = _next_page(request.form.get("show", "picks"), request.form.getlist("with"))
+    except BadInputError as error:
+        if upload is not None:
+            upload.remove()
+        return home_with_error(one_line(str(error)), 400)
 
     def work(job: Job) -> Outcome:
         try:
@@ -89,7 +112,7 @@ def add_person() -> Response:
         finally:
             if upload is not None:
                 upload.remove()
-        return Outcome(f"{next_page}?{urlencode({'person': loaded.token})}")
+        return Outcome(next_page(loaded.token))
 
     job = state.jobs.start(f"loading {getattr(person, 'username', None) or 'the export'}",
                            work, cleanup_text=upload.shown if upload else str)
@@ -130,17 +153,31 @@ def unmatched_lines(person: LoadedPerson) -> list[str]:
     return unmatched_details(person.taste.unmatched)
 
 
-def person_in_request() -> tuple[LoadedPerson, CachedModel]:
-    """The person a page's `person` token names, with the model their films belong to;
-    BadInputError when the server no longer knows them or the dataset changed since."""
+def people_in_request(*names: str) -> tuple[list[LoadedPerson], CachedModel]:
+    """The people the page's query names (each of `names` may be repeated), with the
+    model their films belong to; BadInputError when the server no longer knows one of
+    them or the dataset changed since."""
     state = server_state()
-    person = state.people.get(request.args.get("person", ""))
-    if person is None:
-        raise BadInputError("this page's person is no longer loaded (the server restarted, "
-                            "or many others were loaded since): choose them again")
+    people = []
+    for token in (token for name in names for token in request.args.getlist(name)):
+        person = state.people.get(token)
+        if person is None:
+            raise BadInputError("someone this page names is no longer loaded (the server "
+                                "restarted, or many others were loaded since): choose them "
+                                "again")
+        people.append(person)
+    if not people:
+        raise BadInputError("this page needs a person: choose one first")
     model = state.holder.loaded()
-    if (model is None or model.fingerprint != person.fingerprint
-            or state.holder.dataset_changed(person.fingerprint)):
-        raise BadInputError(f"the dataset changed since {person.taste.name} was loaded: "
-                            "choose them again")
-    return person, model
+    for person in people:
+        if (model is None or model.fingerprint != person.fingerprint
+                or state.holder.dataset_changed(person.fingerprint)):
+            raise BadInputError(f"the dataset changed since {person.taste.name} was loaded: "
+                                "choose them again")
+    return people, model
+
+
+def person_in_request() -> tuple[LoadedPerson, CachedModel]:
+    """The person the page's `person` token names, as `people_in_request` finds them."""
+    people, model = people_in_request("person")
+    return people[0], model
