@@ -188,7 +188,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                      help="serve every list and statistic as a web page on this computer "
                      "(the same model, cache and dataset), until Ctrl-C")
     web.add_argument("--port", type=int, metavar="N",
-                     help="with --serve, the port (default 8765; 0 takes a free one)")
+                     help="with --serve, the port (default 8765, or a free one if it is "
+                     "taken; 0 takes a free one)")
     web.add_argument("--host", metavar="H",
                      help="with --serve, the address to listen on (default 127.0.0.1, this "
                      "computer only; another opens the page, with no login, to the network)")
@@ -267,10 +268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.evaluate is not None:
         return run_evaluation(args, config)
     if args.serve:
-        from web.server import DEFAULT_HOST, DEFAULT_PORT, ServeOptions, serve  # Flask: only here
+        from web.server import DEFAULT_HOST, ServeOptions, serve  # Flask: only here
 
-        return serve(config, ServeOptions(host=args.host or DEFAULT_HOST,
-                                          port=DEFAULT_PORT if args.port is None else args.port))
+        return serve(config, ServeOptions(host=args.host or DEFAULT_HOST, port=args.port))
     person = ExportPath(args.export) if args.export is not None else person_named(args.username)
     if args.stats:
         return run_statistics(args, person, config)

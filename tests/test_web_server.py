@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -136,3 +137,24 @@ def test_serve_flags_that_cannot_work_are_refused(arguments: list[str], message:
         recommend_main(arguments)
     assert exited.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_taken_port_is_said_or_avoided(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                         ) -> None:
+    from errors import BadInputError
+    from web import server as web_server
+    from web.app import WebSettings, close_app, create_app
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(BadInputError, match=f"cannot listen on 127.0.0.1 port {port}: "
+                           ".*choose another with --port"):
+            recommend_main(["--serve", "--port", str(port), "--data-dir", str(tmp_path), "-q"])
+        monkeypatch.setattr(web_server, "DEFAULT_PORT", port)  # the default is taken: any
+        app = create_app(WebSettings(config=Config(output_dir=tmp_path)))
+        server = web_server.make_server(app, web_server.ServeOptions())
+        assert int(server.effective_port) not in (port, 0)
+        server.close()
+        close_app(app)

@@ -6,10 +6,12 @@ buffers each request body (within a cap) before the app sees it.
 """
 from __future__ import annotations
 
+import errno
 import logging
 from dataclasses import dataclass
 
 from config import Config, is_loopback
+from errors import BadInputError
 from flask import Flask
 
 from web.app import WebSettings, close_app, create_app
@@ -27,16 +29,28 @@ _BODY_ALLOWANCE = 4
 @dataclass(frozen=True)
 class ServeOptions:
     host: str = DEFAULT_HOST
-    port: int = DEFAULT_PORT
+    port: int | None = None  # None: DEFAULT_PORT, else any free one when it is taken
 
 
 def make_server(app: Flask, options: ServeOptions):
     """The server of `app`, bound and ready to `run()`; `close()` stops it."""
     from waitress import create_server  # only the page needs it
 
-    return create_server(app, host=options.host, port=options.port, threads=THREADS,
-                         max_request_body_size=_BODY_ALLOWANCE * app.config["MAX_CONTENT_LENGTH"],
-                         ident="letterboxd-toolkit")
+    def bound(port: int):
+        return create_server(app, host=options.host, port=port, threads=THREADS,
+                             max_request_body_size=_BODY_ALLOWANCE
+                             * app.config["MAX_CONTENT_LENGTH"], ident="letterboxd-toolkit")
+
+    try:
+        return bound(DEFAULT_PORT if options.port is None else options.port)
+    except OSError as error:
+        if options.port is None and error.errno == errno.EADDRINUSE:
+            logger.info("port %d is taken: using a free one", DEFAULT_PORT)
+            return bound(0)
+        raise BadInputError(f"cannot listen on {options.host} port "
+                            f"{DEFAULT_PORT if options.port is None else options.port}: "
+                            f"{error.strerror or error} (choose another with --port, or "
+                            "--port 0 for any free one)") from None
 
 
 def serve(config: Config, options: ServeOptions) -> int:
