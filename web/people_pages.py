@@ -114,8 +114,9 @@ def add_person() -> Response:
                 upload.remove()
         return Outcome(next_page(loaded.token))
 
-    job = state.jobs.start(f"loading {getattr(person, 'username', None) or 'the export'}",
-                           work, cleanup_text=upload.shown if upload else str)
+    title = (f"reading the films of {person.username}" if isinstance(person, Username)
+             else "reading the export")
+    job = state.jobs.start(title, work, cleanup_text=upload.shown if upload else str)
     if job.wait(FAST_ANSWER_SECONDS):
         view = job.view()
         if view.state is JobState.FAILED:
