@@ -41,7 +41,7 @@ DEFAULT_USER_AGENT = (
 
 
 
-def _is_loopback(hostname: str) -> bool:
+def is_loopback(hostname: str) -> bool:
     try:
         return hostname == "localhost" or ipaddress.ip_address(hostname).is_loopback
     except ValueError:  # a name, not an address
@@ -92,7 +92,7 @@ class Config:
                      "retry_budget_seconds"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative")
-        if self.requests_per_second == 0 and not _is_loopback(parts.hostname):
+        if self.requests_per_second == 0 and not is_loopback(parts.hostname):
             raise ConfigError("no rate limit (rate 0) is only for a site on this machine, such "
                               f"as the simulated one; {parts.hostname} gets at most about one "
                               "request per second")

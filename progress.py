@@ -8,17 +8,73 @@ Log lines pass above a bar rather than through it (cli.py writes them with tqdm.
 Two kinds: `progress_bar` counts things (users, pages, bytes, films); `ShareBar` follows
 work measured in shares of a whole, such as the stages of a model fit, each weighted by
 the time it usually takes so that the time left holds from stage to stage.
+
+A person may be looking elsewhere: the local web page shows the progress of work it
+runs in a thread of its own. Inside `progress_reported_to(listener)`, every bar that
+thread makes also tells the listener how far it is, drawn on a terminal or not.
 """
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Callable
+import threading
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 from tqdm import tqdm
 
 # Told what is being done and the share of the whole done so far (0 to 1).
 ShareProgress = Callable[[str, float], None]
+# Told what is being done and the share done, None while the total is unknown.
+ProgressListener = Callable[[str, float | None], None]
+
+_listening = threading.local()
+
+
+@contextmanager
+def progress_reported_to(listener: ProgressListener) -> Iterator[None]:
+    """Within it, the bars this thread makes also report to `listener` (the bars of
+    other threads do not: each job of the web page has its own)."""
+    previous = getattr(_listening, "listener", None)
+    _listening.listener = listener
+    try:
+        yield
+    finally:
+        _listening.listener = previous
+
+
+def _listener() -> ProgressListener | None:
+    return getattr(_listening, "listener", None)
+
+
+class _ReportingBar(tqdm):
+    """A counting bar that also reports to a listener; it counts even where it is not
+    drawn (tqdm stops counting when disabled)."""
+
+    def __init__(self, listener: ProgressListener, description: str, **options: object
+                 ) -> None:
+        self._listener = listener
+        self._description = description
+        super().__init__(desc=description, **options)
+        self._report()
+
+    def update(self, n: float | None = 1) -> bool | None:
+        if self.disable:
+            self.n += n or 0
+            shown = None
+        else:
+            shown = super().update(n)
+        self._report()
+        return shown
+
+    def refresh(self, *args: object, **kwargs: object) -> None:
+        if not self.disable:
+            super().refresh(*args, **kwargs)
+        self._report()
+
+    def _report(self) -> None:
+        self._listener(self._description,
+                       min(self.n / self.total, 1.0) if self.total else None)
 
 # The stage last, after the time left: a stage's name may be long, the rest never moves.
 _SHARE_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}"
@@ -41,9 +97,13 @@ def progress_bar(total: float | None, description: str, *, unit: str = "it",
     where `bars_shown()` is false or the caller does not want it, so callers update it
     unconditionally.
     """
-    return tqdm(total=total, desc=description, unit=unit, unit_scale=unit_scale,
-                leave=leave, file=sys.stderr, disable=not (wanted and bars_shown()),
-                dynamic_ncols=True, mininterval=0.25)
+    options = dict(total=total, unit=unit, unit_scale=unit_scale, leave=leave,
+                   file=sys.stderr, disable=not (wanted and bars_shown()),
+                   dynamic_ncols=True, mininterval=0.25)
+    listener = _listener()
+    if listener is not None and wanted:
+        return _ReportingBar(listener, description, **options)
+    return tqdm(desc=description, **options)
 
 
 class ShareBar:
@@ -55,8 +115,13 @@ class ShareBar:
                          file=sys.stderr, disable=not bars_shown(), dynamic_ncols=True,
                          mininterval=0.25)
         self._stage = ""
+        self._description = description
+        self._listener = _listener()
 
     def __call__(self, stage: str, share: float) -> None:
+        if self._listener is not None:
+            self._listener(f"{self._description}: {stage}" if stage else self._description,
+                           min(max(share, 0.0), 1.0))
         if stage != self._stage:
             self._stage = stage
             self._bar.set_postfix_str(stage, refresh=False)

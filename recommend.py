@@ -9,6 +9,7 @@
     python recommend.py USERNAME --since 2025-01-01              # recent taste only
     python recommend.py --like "Toy Story 2 (1999)"              # films like one film
     python recommend.py --evaluate [RATINGS_CSV]  # quality against plain baselines
+    python recommend.py --serve                   # all of it as a local web page
 
 The model is fitted once on every rating of the dataset and cached next to it;
 each user is folded into it in closed form, so a list takes well under a second.
@@ -148,15 +149,19 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                      help="seed of the evaluation split (default 0)")
     add_statistics_arguments(parser)
     add_question_arguments(parser)
+    add_serve_arguments(parser)
     cli.add_site_arguments(parser, workers=False)  # one profile is read page after page
     cli.add_data_and_output_arguments(parser)
     args = parser.parse_args(argv)
     chosen = sum(x is not None and x is not False for x in (args.username, args.export,
-                                                            args.evaluate, args.like))
+                                                            args.evaluate, args.like,
+                                                            args.serve))
     if chosen != 1 and not (args.like is not None and chosen == 2):
-        parser.error("give exactly one of USER, --export PATH, --evaluate or --like FILM")
+        parser.error("give exactly one of USER, --export PATH, --evaluate, --like FILM "
+                     "or --serve")
     check_question_arguments(parser, args)
     check_statistics_arguments(parser, args)
+    check_serve_arguments(parser, args)
     if args.top is not None and args.top < 1:
         parser.error("--top must be at least 1")
     if args.letterboxd_list is not None and not args.letterboxd_list.parent.is_dir():
@@ -189,6 +194,34 @@ def check_statistics_arguments(parser: argparse.ArgumentParser,
         parser.error(f"--stats prints {' or '.join(STATISTICS_FORMATS)}, not {args.format}")
     if args.stats and args.letterboxd_list is not None:
         parser.error("--stats makes no list: drop --letterboxd-list")
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    web = parser.add_argument_group("a local web page instead")
+    web.add_argument("--serve", action="store_true",
+                     help="serve every list and statistic as a web page on this computer "
+                     "(the same model, cache and dataset), until Ctrl-C")
+    web.add_argument("--port", type=int, metavar="N",
+                     help="with --serve, the port (default 8765, or a free one if it is "
+                     "taken; 0 takes a free one)")
+    web.add_argument("--host", metavar="H",
+                     help="with --serve, the address to listen on (default 127.0.0.1, this "
+                     "computer only; another opens the page, with no login, to the network)")
+
+
+def check_serve_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if not args.serve:
+        if args.port is not None or args.host is not None:
+            parser.error("--port and --host are for --serve")
+        return
+    if question_of(args) is not Question.LIST:
+        parser.error("--serve asks its questions on the page: drop "
+                     f"{question_of(args).value}")
+    if args.letterboxd_list is not None or args.format != "table":
+        parser.error("--serve shows lists and statistics on the page: drop "
+                     "--letterboxd-list and --format")
+    if args.port is not None and not 0 <= args.port <= 65535:
+        parser.error("--port is from 0 (any free port) to 65535")
 
 
 # --- the command ----------------------------------------------------------------------
@@ -252,6 +285,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     question = question_of(args)
     if question is Question.EVALUATE:
         return run_evaluation(args, config)
+    if args.serve:
+        from web.server import DEFAULT_HOST, ServeOptions, serve  # Flask: only here
+
+        return serve(config, ServeOptions(host=args.host or DEFAULT_HOST, port=args.port))
     output = Output(args.format, args.request.table_width)
     if question is Question.LIKE:
         return commands.answer_like(like_request(args), output, config)

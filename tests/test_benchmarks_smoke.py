@@ -21,7 +21,7 @@ import pytest
 from benchmarks import (bench_commit_batch, bench_evaluate, bench_fit_model,
                         bench_load_dataset, bench_parse_grid, bench_ranking_alternatives,
                         bench_recommend, bench_scrape_throughput, bench_second_stage,
-                        bench_statistics, bench_table, bench_watched_unrated)
+                        bench_statistics, bench_table, bench_watched_unrated, bench_web)
 from benchmarks.generate_dataset import (BATCH_USERS, FIRST_SCRAPE, MINUTES_PER_BATCH,
                                          RATING_HISTOGRAM, DatasetShape, generate_dataset)
 from dataset import layout
@@ -270,3 +270,12 @@ def test_statistics_benchmark_runs_on_a_tiny_dataset(tmp_path: Path,
                      capsys)
     assert "recommend.py --stats " in out and "community figures" in out and "export" in out
     assert (tmp_path / "ratings5000_seed0" / layout.MODEL_DIR).is_dir()  # the cache was used
+
+
+def test_web_benchmark_times_the_page_beside_the_cli(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    out = run_script(bench_web.main, ["--sizes", "5000", "--repeats", "1", "--blas-threads",
+                                      "1", "--data-root", str(tmp_path)], capsys)
+    for row in ("CLI, end to end", "page, upload + list, end to end", "page, a filter changed",
+                "page, upload + list, in-process", "page minus CLI"):
+        assert row in out

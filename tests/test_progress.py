@@ -101,3 +101,48 @@ def test_quiet_hides_bars_even_on_a_terminal(terminal) -> None:
     finally:
         root.setLevel(level)
     assert terminal.text() == ""
+
+
+def test_bars_report_to_a_listener_in_their_own_thread_only(capsys) -> None:
+    """The web page follows work through the same bars, drawn or not."""
+    import threading
+
+    heard: list[tuple[str, float | None]] = []
+    elsewhere = threading.Event()
+
+    def other_thread() -> None:
+        with progress.ShareBar("someone else's fit") as other:
+            other("stage", 0.5)
+        elsewhere.set()
+
+    with progress.progress_reported_to(lambda stage, share: heard.append((stage, share))):
+        pages = progress.progress_bar(None, "reading pages", unit="page")
+        pages.total, pages.n = 4, 1
+        pages.refresh()
+        pages.update(2)
+        pages.close()
+        with progress.ShareBar("fitting the model") as bar:
+            bar("ranking", 0.25)
+            bar("stars", 1.0)
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+    progress.progress_bar(3, "after").update(1)
+    assert elsewhere.is_set()
+    assert heard == [("reading pages", None), ("reading pages", 0.25), ("reading pages", 0.75),
+                     ("fitting the model: ranking", 0.25), ("fitting the model: stars", 1.0)]
+    assert capsys.readouterr().err == ""  # no terminal: nothing drawn
+
+
+def test_a_first_model_fit_reports_its_stages(tmp_path) -> None:
+    from recommender.cache import load_or_fit
+    from tests.web_support import build_dataset
+
+    data_dir = build_dataset(tmp_path)
+    heard: list[tuple[str, float | None]] = []
+    with progress.progress_reported_to(lambda stage, share: heard.append((stage, share))):
+        load_or_fit(data_dir)
+    assert len({stage for stage, _ in heard}) >= 3
+    assert all(stage.startswith("fitting the model: ") for stage, _ in heard)
+    shares = [share for _, share in heard]
+    assert shares[-1] == pytest.approx(1.0) and shares == sorted(shares)
