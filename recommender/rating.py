@@ -142,7 +142,7 @@ class RatingModel:
 
 
 def fit_rating_model(user_index: np.ndarray, film_index: np.ndarray, ratings: np.ndarray,
-                     n_users: int, n_films: int, users: SparsePattern, films: SparsePattern,
+                     n_users: int, n_films: int, users: SparsePattern,
                      params: ModelParams, film_factors: np.ndarray, affinity: np.ndarray
                      ) -> RatingModel:
     """Alternating ridge regressions, every Gram matrix from one sparse product per sweep.
@@ -164,7 +164,7 @@ def fit_rating_model(user_index: np.ndarray, film_index: np.ndarray, ratings: np
                                  params.noise_power)
     rating_noise_weight = noise_weight[user_index].astype(np.float32)
     user_ones = users.matrix(np.ones(len(ratings), dtype=np.float32))
-    film_noise = films.matrix(rating_noise_weight)
+    film_noise = users.matrix(rating_noise_weight).T
     user_affinity = users.matrix(affinity)
     weighted_affinity = affinity * rating_noise_weight
     affinity_energy = float(np.dot(weighted_affinity, affinity)) + params.affinity_reg
@@ -185,7 +185,7 @@ def fit_rating_model(user_index: np.ndarray, film_index: np.ndarray, ratings: np
                                         ).astype(np.float32)
         targets = (offset - weights[user_index, 0]) * rating_noise_weight
         solved = solve_ridge(film_noise @ pair_products(user_features),
-                             films.matrix(targets) @ user_features, film_reg[None, :])
+                             users.matrix(targets).T @ user_features, film_reg[None, :])
         film_bias, film_factors = solved[:, 0], solved[:, 1:].astype(np.float32)
         # Least squares for the one coefficient, the rest of the model held fixed:
         # sum w a (r - mean - b_i - theta_u . f_i) = sum w a (r - mean - b_i)
