@@ -130,7 +130,9 @@ def run_import(args: argparse.Namespace, config: Config) -> int:
     print(f"Imported {summary.ratings:,} ratings by {summary.users:,} users of "
           f"{summary.films:,} films into {data_dir} in {time.monotonic() - started:.1f} s"
           + (f" ({summary.rows_dropped:,} invalid or repeated rows dropped)"
-             if summary.rows_dropped else ""))
+             if summary.rows_dropped else "")
+          + (f"; {summary.years_dropped:,} impossible release years left out"
+             if summary.years_dropped else ""))
     return 0
 
 

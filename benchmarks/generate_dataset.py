@@ -424,7 +424,7 @@ def generate_dataset(out: Path, *, ratings: int, seed: int = 0,
     committed[layout.FILM_MAPPINGS_FILE] = _write_rows(
         staging / layout.FILM_MAPPINGS_FILE, layout.FILMS_HEADER,
         [(film_id, film.slug, film.lid, film.letterboxd_id, film.title,
-          "" if film.year is None else film.year, "")
+          "" if film.year is None else film.year, *layout.NO_FILM_METADATA)
          for film_id, film in enumerate(catalogue[position]
                                         for position in film_ids.catalogue_order())])
     committed[layout.USER_UPDATES_FILE] = _write_rows(

@@ -15,11 +15,11 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from dataset.layout import (FILM_MAPPINGS_FILE, FILMS_HEADER, UPDATES_HEADER,
+from dataset.layout import (UPDATES_HEADER,
                             USER_MAPPINGS_FILE, USERS_HEADER, ScrapeStatus, header_bytes,
                             parse_time)
 from errors import DatasetError
-from names import MAX_SLUG_LENGTH, SLUG_PATTERN, USERNAME_PATTERN
+from names import MAX_SLUG_LENGTH, USERNAME_PATTERN
 
 
 def check_header(path: Path, header: Sequence[str]) -> None:
@@ -75,7 +75,7 @@ def committed_part(path: Path, committed: int | None) -> Path | io.BytesIO:
         return io.BytesIO(handle.read(committed))
 
 
-def _read_table(path: Path, header: Sequence[str], nrows: int | None = None,
+def read_table(path: Path, header: Sequence[str], nrows: int | None = None,
                 committed: int | None = None) -> pd.DataFrame:
     """Read a CSV as strings after checking its header; errors name the file."""
     check_header(path, header)
@@ -95,7 +95,7 @@ def first_bad_line(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0]) + 2
 
 
-def _integer_column(path: Path, frame: pd.DataFrame, column: str, *,
+def integer_column(path: Path, frame: pd.DataFrame, column: str, *,
                     high: int | None = None) -> np.ndarray:
     """A column of non-negative integers written as plain digits, as int64.
 
@@ -116,14 +116,14 @@ def _integer_column(path: Path, frame: pd.DataFrame, column: str, *,
     return numbers
 
 
-def _check_dense_ids(path: Path, ids: np.ndarray, column: str) -> None:
+def check_dense_ids(path: Path, ids: np.ndarray, column: str) -> None:
     wrong = ids != np.arange(len(ids))
     if wrong.any():
         line = first_bad_line(wrong)
         raise DatasetError(path, f"{column} {ids[line - 2]} breaks the sequence 0, 1, 2, ...", line)
 
 
-def _check_names(path: Path, names: pd.Series, pattern: str, what: str) -> None:
+def check_names(path: Path, names: pd.Series, pattern: str, what: str) -> None:
     invalid = ~names.str.fullmatch(pattern).to_numpy(dtype=bool)
     if what == "slug":
         invalid |= (names.str.len() > MAX_SLUG_LENGTH).to_numpy()
@@ -138,18 +138,10 @@ def _check_names(path: Path, names: pd.Series, pattern: str, what: str) -> None:
 
 def read_user_mappings(data_dir: Path, committed: int | None = None) -> pd.DataFrame:
     path = data_dir / USER_MAPPINGS_FILE
-    users = _read_table(path, USERS_HEADER, committed=committed)
-    _check_dense_ids(path, _integer_column(path, users, "user_id"), "user_id")
-    _check_names(path, users["username"], USERNAME_PATTERN, "username")
+    users = read_table(path, USERS_HEADER, committed=committed)
+    check_dense_ids(path, integer_column(path, users, "user_id"), "user_id")
+    check_names(path, users["username"], USERNAME_PATTERN, "username")
     return users
-
-
-def read_film_mappings(data_dir: Path, committed: int | None = None) -> pd.DataFrame:
-    path = data_dir / FILM_MAPPINGS_FILE
-    films = _read_table(path, FILMS_HEADER, committed=committed)
-    _check_dense_ids(path, _integer_column(path, films, "film_id"), "film_id")
-    _check_names(path, films["slug"], SLUG_PATTERN, "slug")
-    return films
 
 
 @dataclass
@@ -187,8 +179,8 @@ def read_update_log(path: Path, usernames: Sequence[str],
     the log indexes the ratings blocks, so dropping a row would shift every later
     block onto the wrong user, and a refresh would send its name to the site.
     """
-    frame = _read_table(path, UPDATES_HEADER, committed=committed)
-    user_ids = _integer_column(path, frame, "user_id", high=max(len(usernames) - 1, 0))
+    frame = read_table(path, UPDATES_HEADER, committed=committed)
+    user_ids = integer_column(path, frame, "user_id", high=max(len(usernames) - 1, 0))
     if not usernames and len(frame):
         raise DatasetError(path, "names a user that is not in the user mappings", 2)
     logged = frame["username"]
@@ -220,8 +212,8 @@ def read_update_log(path: Path, usernames: Sequence[str],
         usernames=logged.tolist(),
         times=frame["last_scraped"].tolist(),
         statuses=statuses,
-        n_ratings=_integer_column(path, frame, "n_ratings"),
-        n_unrated=_integer_column(path, frame, "n_unrated"),
+        n_ratings=integer_column(path, frame, "n_ratings"),
+        n_unrated=integer_column(path, frame, "n_unrated"),
     )
 
 
@@ -232,9 +224,9 @@ def read_block_file(path: Path, header: Sequence[str], nrows: int, n_users: int,
     try:
         frame = pd.read_csv(path, dtype=np.int64, nrows=nrows, engine="c")
     except (ValueError, pd.errors.ParserError):
-        frame = _read_table(path, header, nrows)
+        frame = read_table(path, header, nrows)
         for column in header:
-            _integer_column(path, frame, column)
+            integer_column(path, frame, column)
         raise DatasetError(path, "is not a valid CSV file") from None
     if len(frame) < nrows:
         raise DatasetError(path, f"has {len(frame)} rows, {nrows} were committed: file truncated",

@@ -20,14 +20,16 @@ import pandas as pd
 
 from dataset.install import (commit_staging, dataset_exists, finish_interrupted_install,
                              fresh_staging, install_staged)
-from dataset.layout import (CARRIAGE_RETURN, FILM_MAPPINGS_FILE, HEADERS, RATINGS_FILE,
-                            TRANSLATED_FILE, UNRATED_FILE, UNRATED_HEADER, USER_MAPPINGS_FILE,
-                            USER_UPDATES_FILE, DatasetState, ScrapeStatus, format_time,
-                            header_bytes, needs_full_quoting, translated_film_cells,
-                            translated_row_from_parts, translated_url_cells,
-                            translated_user_cells, translated_verdict_cells, utc_now,
-                            write_csv_rows)
+from dataset.layout import (CARRIAGE_RETURN, FILM_MAPPINGS_FILE, FILMS_HEADER, HEADERS,
+                            RATINGS_FILE, TRANSLATED_FILE, UNRATED_FILE, UNRATED_HEADER,
+                            USER_MAPPINGS_FILE, USER_UPDATES_FILE, DatasetState, ScrapeStatus,
+                            format_time, header_bytes, needs_full_quoting, translated_film_cells,
+                            translated_row_from_parts, translated_url_cells, translated_user_cells,
+                            translated_verdict_cells, utc_now, write_csv_rows)
 from errors import DatasetError
+from films.metadata import (LAST_YEAR, content_type_column, country_list_column, language_column,
+                            name_list_column, runtime_column, year_column)
+from films.titles import FIRST_FILM_YEAR, shown_title_and_year
 from names import MAX_SLUG_LENGTH, SLUG_PATTERN, USERNAME_PATTERN
 
 logger = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ class ImportSummary:
     users: int
     films: int
     rows_dropped: int
+    years_dropped: int = 0  # impossible release years in the movies file, left out
     archived: Path | None = None  # where the dataset it replaced went
 
 
@@ -100,26 +103,55 @@ def read_published_ratings(path: Path) -> PublishedRatings:
                             ratings=frame["rating"].to_numpy(np.int64), rows_dropped=dropped)
 
 
-def _film_table(slugs: np.ndarray, movies_path: Path | None) -> pd.DataFrame:
-    """slug, title, year, genres of each film, from the movies file where it has them."""
-    films = pd.DataFrame({"slug": slugs})
-    films["title"] = films["slug"]
-    films["year"] = ""
-    films["genres"] = ""
-    if movies_path is None:
-        return films
-    movies = _read_source_csv(Path(movies_path), ("movie_id",)).drop_duplicates("movie_id")
-    movies = movies.set_index("movie_id")
-    matched = movies.reindex(films["slug"])
-    if "movie_title" in movies:
-        titles = matched["movie_title"].fillna("").to_numpy(dtype=object)
-        films["title"] = np.where(titles != "", titles, films["slug"].to_numpy(dtype=object))
-    if "year_released" in movies:
-        years = pd.to_numeric(matched["year_released"], errors="coerce")
-        films["year"] = years.map(lambda year: "" if pd.isna(year) else str(int(year))).to_numpy()
-    if "genres" in movies:
-        films["genres"] = matched["genres"].fillna("").to_numpy(dtype=object)
-    return films
+@dataclass(frozen=True)
+class _Films:
+    table: pd.DataFrame  # FILMS_HEADER columns as text, by film id
+    shown: pd.DataFrame  # title and year to show (spelled out from the slug when unknown)
+    years_dropped: int   # years in the metadata that cannot be release years
+
+
+def _text(numbers: pd.Series) -> pd.Series:
+    """Whole numbers as the CSV writes them; unknown as empty."""
+    return pd.Series(["" if pd.isna(value) else str(int(value)) for value in numbers],
+                     index=numbers.index, dtype=object)
+
+
+def _column(movies: pd.DataFrame, name: str) -> pd.Series | None:
+    return movies[name] if name in movies else None
+
+
+def _film_table(slugs: np.ndarray, movies_path: Path | None) -> _Films:
+    """Every film's row of the film mappings, with whatever metadata the movies file has.
+
+    Published metadata is messy (films/metadata.py says how): genres and countries in
+    any list form, runtimes of 0, impossible years, series among the films. A film the
+    movies file lacks keeps an empty title, and is shown with one spelled out from its
+    slug.
+    """
+    empty = pd.Series("", index=range(len(slugs)), dtype=object)
+    table = pd.DataFrame({column: empty for column in FILMS_HEADER})
+    table["film_id"] = np.arange(len(slugs))
+    table["slug"] = slugs
+    years_dropped = 0
+    if movies_path is not None:
+        movies = _read_source_csv(Path(movies_path), ("movie_id",)).drop_duplicates("movie_id")
+        movies = movies.set_index("movie_id").reindex(slugs).fillna("").reset_index(drop=True)
+        if "movie_title" in movies:
+            table["title"] = movies["movie_title"]
+        if "year_released" in movies:
+            years, years_dropped = year_column(movies["year_released"])
+            table["year"] = _text(years)
+        table["genres"] = name_list_column(movies.get("genres", empty))
+        table["runtime"] = _text(runtime_column(movies.get("runtime", empty)))
+        table["language"] = language_column(movies.get("original_language", empty))
+        table["countries"] = country_list_column(movies.get("production_countries", empty))
+        table["content_type"] = content_type_column(
+            _column(movies, "content_type"), _column(movies, "tmdb_link"), table["genres"])
+    shown = [shown_title_and_year(title, int(year) if year else None, slug)
+             for title, year, slug in zip(table["title"], table["year"], table["slug"])]
+    shown_table = pd.DataFrame({"title": [title for title, _ in shown],
+                                "year": ["" if year is None else str(year) for _, year in shown]})
+    return _Films(table, shown_table, years_dropped)
 
 
 def _display_names(user_names: np.ndarray, users_path: Path | None) -> np.ndarray:
@@ -217,6 +249,10 @@ def import_published_dataset(ratings_path: Path, data_dir: Path, *,
     film_index, film_slugs = pd.factorize(published.slugs[order], sort=False)
     rating_values = published.ratings[order]
     films = _film_table(np.asarray(film_slugs, dtype=object), movies_path)
+    if films.years_dropped:
+        logger.warning("%s: %d release years are impossible (before %d or after %d) and are "
+                       "left out", movies_path, films.years_dropped, FIRST_FILM_YEAR,
+                       LAST_YEAR)
     user_names = np.asarray(user_names, dtype=object)
 
     n_per_user = np.bincount(user_index, minlength=len(user_names))
@@ -227,10 +263,7 @@ def import_published_dataset(ratings_path: Path, data_dir: Path, *,
         USER_MAPPINGS_FILE: pd.DataFrame({
             "user_id": np.arange(len(user_names)), "username": user_names,
             "display_name": _display_names(user_names, users_path)}),
-        FILM_MAPPINGS_FILE: pd.DataFrame({
-            "film_id": np.arange(len(films)), "slug": films["slug"], "lid": "",
-            "letterboxd_id": "", "title": films["title"], "year": films["year"],
-            "genres": films["genres"]}),
+        FILM_MAPPINGS_FILE: films.table,
         USER_UPDATES_FILE: pd.DataFrame({
             "user_id": np.arange(len(user_names)), "username": user_names,
             "last_scraped": format_time(now), "status": ScrapeStatus.OK.value,
@@ -244,11 +277,14 @@ def import_published_dataset(ratings_path: Path, data_dir: Path, *,
                                           _fully_quoted(table))
         committed[TRANSLATED_FILE] = _write_file(
             staging / TRANSLATED_FILE, TRANSLATED_FILE,
-            *_translated_file(user_names, user_index, films, film_index, rating_values))
+            *_translated_file(user_names, user_index,
+                              films.shown.assign(slug=films.table["slug"]), film_index,
+                              rating_values))
         commit_staging(staging, DatasetState(committed=committed, batches=1))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     archived = install_staged(data_dir, now)
-    return ImportSummary(ratings=len(rating_values), users=len(user_names), films=len(films),
-                         rows_dropped=published.rows_dropped, archived=archived)
+    return ImportSummary(ratings=len(rating_values), users=len(user_names),
+                         films=len(films.table), rows_dropped=published.rows_dropped,
+                         years_dropped=films.years_dropped, archived=archived)

@@ -36,7 +36,10 @@ from errors import DatasetError
 from letterboxd.urls import film_url
 from safe_files import spreadsheet_safe
 
-FORMAT_VERSION = 1
+# 2: the film mappings carry film metadata (FILM_METADATA_COLUMNS). A format-1 dataset
+# is read as it is and upgraded (dataset/upgrade.py) by the first writer that opens it.
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 
 # --- names in a dataset folder ---------------------------------------------------
 
@@ -61,7 +64,16 @@ COMPACT_SUFFIX = ".compact"
 RATINGS_HEADER = ("user_id", "film_id", "rating")
 UNRATED_HEADER = ("user_id", "film_id")
 USERS_HEADER = ("user_id", "username", "display_name")
-FILMS_HEADER = ("film_id", "slug", "lid", "letterboxd_id", "title", "year", "genres")
+FILM_IDENTITY_COLUMNS = ("film_id", "slug", "lid", "letterboxd_id", "title", "year")
+# genres and countries `|`-separated (countries as ISO 3166 codes), runtime in minutes,
+# language an ISO 639 code, content_type `film`, `tv` or empty, the community's average
+# (0.5-5 stars) and number of ratings on Letterboxd, and when a film page was last read.
+FILM_METADATA_COLUMNS = ("genres", "runtime", "language", "countries", "content_type",
+                         "average_rating", "rating_count", "details_fetched")
+FILMS_HEADER = FILM_IDENTITY_COLUMNS + FILM_METADATA_COLUMNS
+# The film mappings of a format-1 dataset.
+FILMS_HEADER_V1 = FILM_IDENTITY_COLUMNS + ("genres",)
+NO_FILM_METADATA = ("",) * len(FILM_METADATA_COLUMNS)
 UPDATES_HEADER = ("user_id", "username", "last_scraped", "status", "n_ratings", "n_unrated")
 TRANSLATED_HEADER = ("username", "title", "year", "slug", "stars", "rating", "liked", "film_url")
 
@@ -76,9 +88,12 @@ HEADERS: dict[str, tuple[str, ...]] = {
 }
 # Files rewritten by compaction, which drops dead blocks.
 BLOCK_FILES = (RATINGS_FILE, UNRATED_FILE, TRANSLATED_FILE, USER_UPDATES_FILE)
-# A compaction killed after its commit point leaves these for the next open to move in;
-# an archived dataset needs them as much as its state file.
-COMPACTED_FILES = tuple(name + COMPACT_SUFFIX for name in BLOCK_FILES)
+# Files that are ever rewritten whole: the block files, and the film mappings when film
+# metadata changes. A rewrite killed after its commit point leaves their `.compact`
+# copies for the next open to move in; an archived dataset needs them as much as its
+# state file.
+REWRITTEN_FILES = (*BLOCK_FILES, FILM_MAPPINGS_FILE)
+COMPACTED_FILES = tuple(name + COMPACT_SUFFIX for name in REWRITTEN_FILES)
 
 # What `backup_name` writes; a state file naming anything else was edited.
 BACKUP_NAME = re.compile(r"raw_user_ratings_[0-9]{8}T[0-9]{6}Z_b[0-9]{6,}\.csv")
@@ -138,10 +153,18 @@ class DatasetState:
     batches: int = 0
     pending_backup: str | None = None
     compacting: bool = False
+    format: int = FORMAT_VERSION
+
+    @property
+    def headers(self) -> dict[str, tuple[str, ...]]:
+        """The header of every data file in this state's format."""
+        if self.format == 1:
+            return {**HEADERS, FILM_MAPPINGS_FILE: FILMS_HEADER_V1}
+        return HEADERS
 
     def to_bytes(self) -> bytes:
         return json.dumps({
-            "format": FORMAT_VERSION,
+            "format": self.format,
             "committed_bytes": self.committed,
             "next_members_page": self.next_members_page,
             "batches": self.batches,
@@ -158,7 +181,7 @@ class DatasetState:
         """The state in `data` (read from `path`, which errors name)."""
         try:
             raw = json.loads(data)
-            if raw.get("format") != FORMAT_VERSION:
+            if raw.get("format") not in READABLE_FORMATS:
                 raise DatasetError(path, f"unsupported format {raw.get('format')!r}")
             committed = {name: int(raw["committed_bytes"][name]) for name in HEADERS}
             pending_backup = raw.get("pending_backup")
@@ -171,7 +194,8 @@ class DatasetState:
                        next_members_page=int(raw.get("next_members_page", 1)),
                        batches=int(raw.get("batches", 0)),
                        pending_backup=pending_backup,
-                       compacting=bool(raw.get("compacting", False)))
+                       compacting=bool(raw.get("compacting", False)),
+                       format=raw["format"])
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise DatasetError(path, f"unreadable state file ({error})") from None
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dataset import checks
+from dataset import checks, film_table
 from dataset.install import install_pending
-from dataset.layout import (FILM_MAPPINGS_FILE, FILMS_HEADER, HEADERS, RATINGS_FILE,
+from dataset.layout import (FILM_MAPPINGS_FILE, HEADERS, RATINGS_FILE,
                             RATINGS_HEADER, STATE_FILE, UNRATED_FILE, UNRATED_HEADER,
                             USER_MAPPINGS_FILE, USER_UPDATES_FILE, DatasetState)
 from errors import DatasetError
@@ -64,31 +64,18 @@ def dataset_fingerprint(data_dir: Path) -> str:
 
 def load_film_table(data_dir: Path, committed: int | None = None, *,
                     validated_before: bool = False) -> pd.DataFrame:
-    """The film mappings, validated, indexed by film id, with numeric year and Letterboxd id.
+    """The film mappings, checked and typed, indexed by film id (see dataset/film_table.py).
 
     `committed` (bytes) leaves out films a running builder has not committed yet.
     `validated_before` skips the row checks for a file known unchanged since it passed
     them (the model cache's fingerprint says so): the recommender's fast path.
     """
     if validated_before:
-        path = Path(data_dir) / FILM_MAPPINGS_FILE
-        checks.check_header(path, FILMS_HEADER)
         if committed is None:  # a running builder may be half-way through a row
             state = DatasetState.read(Path(data_dir) / STATE_FILE)
             committed = state.committed[FILM_MAPPINGS_FILE]
-        try:
-            films = pd.read_csv(checks.committed_part(path, committed), keep_default_na=False,
-                                na_values={"letterboxd_id": [""], "year": [""]},
-                                dtype={"film_id": np.int64, "letterboxd_id": "Int64",
-                                       "year": "Int64", "slug": str, "lid": str, "title": str,
-                                       "genres": str})
-        except (pd.errors.ParserError, ValueError) as error:
-            raise DatasetError(path, f"not a valid film table ({error})") from None
-        return films.drop(columns="film_id")
-    films = checks.read_film_mappings(Path(data_dir), committed)
-    films["letterboxd_id"] = pd.to_numeric(films["letterboxd_id"], errors="coerce").astype("Int64")
-    films["year"] = pd.to_numeric(films["year"], errors="coerce").astype("Int64")
-    return films.drop(columns="film_id")
+        return film_table.read_checked_before(Path(data_dir), committed)
+    return film_table.typed(film_table.read_film_mappings(Path(data_dir), committed))
 
 
 def _file_identities(data_dir: Path) -> list[tuple[int, int] | None]:
@@ -152,7 +139,7 @@ def _load_committed(data_dir: Path, state: DatasetState) -> RatingsData:
         raise DatasetError(state_path, "a compaction was interrupted; run "
                            "`compile_training_data.py continue --users 0` to finish it")
     for name, committed in state.committed.items():
-        checks.check_committed_file(data_dir / name, HEADERS[name], committed)
+        checks.check_committed_file(data_dir / name, state.headers[name], committed)
     users = checks.read_user_mappings(data_dir, state.committed[USER_MAPPINGS_FILE])
     usernames = users["username"].tolist()
     films = load_film_table(data_dir, state.committed[FILM_MAPPINGS_FILE])

@@ -9,24 +9,27 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from dataset import checks
+from dataset import checks, film_table
 from dataset.install import (commit_staging, finish_interrupted_install, fresh_staging,
                              install_staged)
-from dataset.layout import (BACKUP_DIR, BLOCK_FILES, COMPACT_SUFFIX, FILM_MAPPINGS_FILE, HEADERS,
-                            RATINGS_FILE, RATINGS_HEADER, STATE_FILE, TRANSLATED_FILE,
-                            UNRATED_FILE, UPDATES_HEADER, USER_MAPPINGS_FILE, USER_UPDATES_FILE,
-                            DatasetState, ScrapeStatus, backup_name, csv_bytes, format_time,
-                            header_bytes, parse_time, translated_film_cells,
-                            translated_row_from_parts, translated_url_cells,
-                            translated_user_cells, translated_verdict_cells, utc_now)
+from dataset.layout import (BACKUP_DIR, COMPACT_SUFFIX, FILM_MAPPINGS_FILE, HEADERS,
+                            NO_FILM_METADATA, RATINGS_FILE, RATINGS_HEADER, STATE_FILE,
+                            TRANSLATED_FILE, UNRATED_FILE, UPDATES_HEADER, USER_MAPPINGS_FILE,
+                            USER_UPDATES_FILE, DatasetState, ScrapeStatus, backup_name,
+                            csv_bytes, format_time, header_bytes, parse_time,
+                            translated_film_cells, translated_row_from_parts,
+                            translated_url_cells, translated_user_cells,
+                            translated_verdict_cells, utc_now)
 from dataset.loading import load_ratings_dataset
+from dataset.rewrite import commit_rewrite, finish_rewrite
+from dataset.upgrade import upgrade
 from errors import DatasetError
 from names import validate_slug, validate_username
 from safe_files import (TEMP_SUFFIX, append_durably, fsync_directory, remove_stray_temp_files,
@@ -135,12 +138,12 @@ class DatasetStore:
             if not create:
                 raise DatasetError(data_dir, "holds no dataset; start one with `new`")
             cls._create(data_dir)
-        state = DatasetState.read(state_path)
-        cls._recover(data_dir, state)
+        state = cls._recover(data_dir, DatasetState.read(state_path))
         # Validate the committed data before cutting or appending anything: a builder
         # must refuse a hand-edited dataset, not bury the damage under new batches.
         load_ratings_dataset(data_dir)
         cls._cut_uncommitted_tails(data_dir, state)
+        state = upgrade(data_dir, state)
         return cls._load(data_dir, state)
 
     @staticmethod
@@ -156,19 +159,9 @@ class DatasetStore:
         install_staged(data_dir)
 
     @staticmethod
-    def _recover(data_dir: Path, state: DatasetState) -> None:
-        """Finish a committed compaction or backup; remove temporary files."""
-        state_path = data_dir / STATE_FILE
-        if state.compacting:
-            for name in BLOCK_FILES:
-                compacted = data_dir / (name + COMPACT_SUFFIX)
-                if compacted.exists():
-                    os.replace(compacted, data_dir / name)
-            fsync_directory(data_dir)
-            state.compacting = False
-            write_atomically(state_path, state.to_bytes())
-        for name in BLOCK_FILES:
-            (data_dir / (name + COMPACT_SUFFIX)).unlink(missing_ok=True)
+    def _recover(data_dir: Path, state: DatasetState) -> DatasetState:
+        """Finish a committed rewrite or backup; remove temporary files."""
+        state = finish_rewrite(data_dir, state)
         backups = data_dir / BACKUP_DIR
         if state.pending_backup:
             pending = backups / f".{state.pending_backup}{TEMP_SUFFIX}"
@@ -177,6 +170,7 @@ class DatasetStore:
                 fsync_directory(backups)
         for stray in remove_stray_temp_files(backups) + remove_stray_temp_files(data_dir):
             logger.info("removed %s left by an interrupted run", stray.name)
+        return state
 
     @staticmethod
     def _cut_uncommitted_tails(data_dir: Path, state: DatasetState) -> None:
@@ -195,7 +189,7 @@ class DatasetStore:
     @classmethod
     def _load(cls, data_dir: Path, state: DatasetState) -> "DatasetStore":
         usernames = checks.read_user_mappings(data_dir)["username"].tolist()
-        films = checks.read_film_mappings(data_dir)
+        films = film_table.read_film_mappings(data_dir)
         log = checks.read_update_log(data_dir / USER_UPDATES_FILE, usernames)
         return cls(data_dir, state,
                    users={name: index for index, name in enumerate(usernames)},
@@ -315,7 +309,7 @@ class DatasetStore:
                             film_id, slug, film.lid or "",
                             "" if film.letterboxd_id is None else film.letterboxd_id,
                             film.title, "" if film.year is None else film.year,
-                            ""))
+                            *NO_FILM_METADATA))
                     if film.rating is None:
                         unrated.append((user_id, film_id))
                         user_unrated += 1
@@ -395,7 +389,7 @@ class DatasetStore:
         live = log.live_blocks()
         if keep_rows.sum() == len(keep_rows) and dead == 0:
             return 0
-        committed = dict(self._state.committed)
+        committed = {}
         for name, counts in ((RATINGS_FILE, log.n_ratings),
                              (TRANSLATED_FILE, log.n_ratings),
                              (UNRATED_FILE, log.n_unrated)):
@@ -404,12 +398,8 @@ class DatasetStore:
         data = csv_bytes(((int(log.user_ids[row]), log.usernames[row], log.times[row],
                            log.statuses[row].value, int(log.n_ratings[row]),
                            int(log.n_unrated[row])) for row in kept), UPDATES_HEADER)
-        write_durably(self.data_dir / (USER_UPDATES_FILE + COMPACT_SUFFIX), data)
-        committed[USER_UPDATES_FILE] = len(data)
-        state = replace(self._state, committed=committed, compacting=True)
-        write_atomically(self.data_dir / STATE_FILE, state.to_bytes())
-        self._recover(self.data_dir, state)
-        self._state = state
+        self._state = commit_rewrite(self.data_dir, self._state, {USER_UPDATES_FILE: data},
+                                     written=committed)
         self._rows_total = self._rows_live
         logger.info("compacted the dataset: dropped %d replaced rating rows", dead)
         return dead

@@ -31,7 +31,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from films.titles import (slug_candidates, split_slug_year, title_from_slug, title_key)
+from films.titles import shown_title_and_year, slug_candidates, split_slug_year, title_key
 
 # How far apart two runtimes of one film may be (cuts, rounding) before they are two films.
 _SAME_RUNTIME_MINUTES = 5
@@ -90,32 +90,33 @@ class FilmCatalogue:
     # --- titles and years as shown -----------------------------------------------
 
     @cached_property
-    def _title_missing(self) -> np.ndarray:
-        titles = self._films["title"].fillna("").astype(str)
-        slugs = self._films["slug"].astype(str)
-        return ((titles.str.strip() == "") | ((titles == slugs) & slugs.str.contains("-"))
-                ).to_numpy()
-
-    @cached_property
-    def titles(self) -> np.ndarray:
-        """A readable title per film: its own, or one spelled out from its slug."""
-        titles = self._films["title"].fillna("").astype(str).to_numpy(dtype=object).copy()
-        missing = np.flatnonzero(self._title_missing)
-        slugs = self._films["slug"].to_numpy(dtype=object)
-        titles[missing] = [title_from_slug(slugs[film]) for film in missing]
-        return titles
-
-    @cached_property
-    def years(self) -> np.ndarray:
-        """Release year per film (0 when unknown): the metadata's, else the one its slug
-        carries when the metadata has neither title nor year (a title may end in a year
-        of its own, "Wonder Woman 1984", so a known title keeps the slug out of it)."""
+    def _shown(self) -> tuple[np.ndarray, np.ndarray]:
+        """Titles and years as shown (`titles.shown_title_and_year`), worked out only for
+        films whose metadata lacks a title."""
+        title_text = self._films["title"].fillna("").astype(str)
+        slug_text = self._films["slug"].astype(str)
+        # has_no_title, for every film at once.
+        missing = ((title_text.str.strip() == "")
+                   | ((title_text == slug_text) & slug_text.str.contains("-", regex=False)))
+        titles = title_text.to_numpy(dtype=object).copy()
+        slugs = slug_text.to_numpy(dtype=object)
         years = self._films["year"].to_numpy(dtype="float64", na_value=np.nan)
         years = np.where(np.isnan(years), 0, years).astype(np.int64)
-        slugs = self._films["slug"].to_numpy(dtype=object)
-        for film in np.flatnonzero((years == 0) & self._title_missing):
-            years[film] = split_slug_year(slugs[film])[1] or 0
-        return years
+        for film in np.flatnonzero(missing.to_numpy()):
+            title, year = shown_title_and_year(titles[film], int(years[film]) or None,
+                                               slugs[film])
+            titles[film], years[film] = title, year or 0
+        return titles, years
+
+    @property
+    def titles(self) -> np.ndarray:
+        """A readable title per film: its own, or one spelled out from its slug."""
+        return self._shown[0]
+
+    @property
+    def years(self) -> np.ndarray:
+        """Release year per film, 0 when unknown (see `titles.shown_title_and_year`)."""
+        return self._shown[1]
 
     def label(self, film: int) -> str:
         year = int(self.years[film])

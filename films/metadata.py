@@ -15,6 +15,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from films.codes import country_code, language_code
 from films.titles import FIRST_FILM_YEAR
 
 LAST_YEAR = 2100
@@ -27,7 +28,6 @@ TV = "tv"
 TV_ONLY_GENRES = frozenset({"Sci-Fi & Fantasy", "Action & Adventure", "War & Politics",
                             "Kids", "News", "Reality", "Soap", "Talk"})
 _QUOTED = re.compile(r"""["']((?:[^"'\\]|\\.)*)["']""")
-_LANGUAGE = re.compile(r"[a-z]{2,3}")
 
 
 def _names(cell: str) -> list[str]:
@@ -74,10 +74,19 @@ def runtime_column(cells: pd.Series) -> pd.Series:
     return numbers.where(valid).round().astype("Int64")
 
 
+def country_list_column(cells: pd.Series) -> pd.Series:
+    """Countries (names or codes, in any list form) as `|`-separated ISO 3166 codes."""
+    cells = cells.fillna("").astype(str)
+    cleaned = {cell: "|".join(dict.fromkeys(code for code in map(country_code, _names(cell))
+                                            if code))
+               for cell in cells.drop_duplicates()}
+    return cells.map(cleaned)
+
+
 def language_column(cells: pd.Series) -> pd.Series:
-    """ISO 639 codes in lower case ("en", "ja"); anything else is unknown ("")."""
-    text = cells.fillna("").astype(str).str.strip().str.lower()
-    return text.where(text.str.fullmatch(_LANGUAGE.pattern), "")
+    """ISO 639-1 codes ("en", "ja") from codes or English names; "" when unknown."""
+    cells = cells.fillna("").astype(str)
+    return cells.map({cell: language_code(cell) for cell in cells.drop_duplicates()})
 
 
 def content_type_column(content_types: pd.Series | None, tmdb_links: pd.Series | None,

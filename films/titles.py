@@ -83,3 +83,19 @@ def title_from_slug(slug: str) -> str:
     """A readable title for a film known only by its slug: "Spider Man No Way Home"."""
     base, _ = split_slug_year(slug)
     return " ".join(word.capitalize() for word in base.split("-"))
+
+
+def has_no_title(title: str, slug: str) -> bool:
+    """Metadata without a title: empty, or the slug standing in for it (older imports
+    wrote "spider-man-no-way-home"; a one-word slug may well be the real title)."""
+    title = title.strip()
+    return not title or (title == slug and "-" in slug)
+
+
+def shown_title_and_year(title: str, year: int | None, slug: str) -> tuple[str, int | None]:
+    """What to show for a film: its own title and year, or, where the metadata has no
+    title, one spelled out from the slug with the year the slug carries (a known title
+    keeps the slug's number out of the year: "Wonder Woman 1984")."""
+    if not has_no_title(title, slug):
+        return title, year
+    return title_from_slug(slug), year if year is not None else split_slug_year(slug)[1]

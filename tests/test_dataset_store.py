@@ -12,12 +12,14 @@ from dataset import layout
 from errors import DatasetError
 from load_save_and_translate_data import (DatasetStore, ScrapedFilm, ScrapeStatus,
                                           UserScrapeRecord, archive_dataset,
-                                          import_published_dataset, load_ratings_dataset,
+                                          import_published_dataset, load_film_table,
+                                          load_ratings_dataset,
                                           read_published_ratings)
 from tests.helpers import (FIXTURE_DATASET, Killed, copy_fixture_dataset, dataset_triples, film,
                            kill_at_replace, read_rows, scraped, snapshot)
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+NO_METADATA = [""] * len(layout.FILM_METADATA_COLUMNS)
 
 
 @pytest.fixture
@@ -32,9 +34,9 @@ def test_batches_append_and_ids_stay_stable_across_reopen(store: DatasetStore) -
     reopened.commit_batch([scraped("carol", film("heat", 10), film("brazil", 3))], now=NOW)
     data_dir = store.data_dir
     assert read_rows(data_dir / layout.FILM_MAPPINGS_FILE)[1:] == [
-        ["0", "heat", "HEAT", "4", "Heat", "2001", ""],
-        ["1", "alien", "ALIE", "5", "Alien", "2001", ""],
-        ["2", "brazil", "BRAZ", "6", "Brazil", "2001", ""],
+        ["0", "heat", "HEAT", "4", "Heat", "2001", *NO_METADATA],
+        ["1", "alien", "ALIE", "5", "Alien", "2001", *NO_METADATA],
+        ["2", "brazil", "BRAZ", "6", "Brazil", "2001", *NO_METADATA],
     ]
     assert read_rows(data_dir / layout.RATINGS_FILE) == [
         ["user_id", "film_id", "rating"], ["0", "0", "9"], ["1", "1", "6"], ["1", "0", "7"],
@@ -198,8 +200,8 @@ def test_import_of_a_published_ratings_file(tmp_path: Path) -> None:
     assert dataset_triples(tmp_path / "data") == {("alice", "heat", 9), ("alice", "alien", 4),
                                              ("bob", "heat", 8)}
     films = read_rows(tmp_path / "data" / layout.FILM_MAPPINGS_FILE)
-    assert films[1:] == [["0", "heat", "", "", "Heat", "1995", "Crime|Drama"],
-                         ["1", "alien", "", "", "=Alien", "1979", "Horror"]]
+    assert films[1:] == [["0", "heat", "", "", "Heat", "1995", "Crime|Drama", *NO_METADATA[1:]],
+                         ["1", "alien", "", "", "=Alien", "1979", "Horror", *NO_METADATA[1:]]]
     translated = read_rows(tmp_path / "data" / layout.TRANSLATED_FILE)
     assert translated[2][:6] == ["alice", "'=Alien", "1979", "alien", "2", "4"]
     store = DatasetStore.open(tmp_path / "data")
@@ -237,9 +239,9 @@ def test_an_import_writes_the_translated_rows_and_quoting_the_store_writes(tmp_p
         data_dir / layout.TRANSLATED_FILE).read_bytes()
     # Only the row holding a lone "\r" is quoted whole, as the store writes it.
     assert (data_dir / layout.FILM_MAPPINGS_FILE).read_bytes() == (
-        b"film_id,slug,lid,letterboxd_id,title,year,genres\n"
-        b'"0","heat","","","=He\ratt","1995",""\n'
-        b'1,ran,,,"Ran, again",,\n')
+        ",".join(layout.FILMS_HEADER).encode() + b"\n"
+        + b'"0","heat","","","=He\ratt","1995"' + b',""' * 8 + b"\n"
+        + b'1,ran,,,"Ran, again",' + b"," * 8 + b"\n")
     assert layout.csv_bytes([(0, "=He\ratt", 1995), (1, "Ran, again", "")]) == (
         b'"0","=He\ratt","1995"\n1,"Ran, again",\n')
 
@@ -300,11 +302,53 @@ FIXTURE_TRIPLES = {("alice", "heat-1995", 8), ("alice", "ran", 7), ("bob", "alie
                    ("frank", "heat-1995", 10), ("frank", "ran", 9)}
 
 
-def test_the_store_still_writes_the_fixture_byte_for_byte(tmp_path: Path) -> None:
+def test_the_store_writes_the_fixture_as_it_was_but_for_the_film_metadata_columns(
+        tmp_path: Path) -> None:
+    """Format 2 differs from the fixture's format 1 only where the format says: the film
+    mappings' extra (empty) metadata columns, their size and the format in the state."""
     store = DatasetStore.open(tmp_path / "data", create=True)
     for records, now, page in _fixture_batches():
         store.commit_batch(records, now=now, next_members_page=page)
-    assert snapshot(tmp_path / "data") == snapshot(FIXTURE_DATASET)
+    written, fixture = snapshot(tmp_path / "data"), snapshot(FIXTURE_DATASET)
+    films, state = layout.FILM_MAPPINGS_FILE, layout.STATE_FILE
+    assert {name: data for name, data in written.items() if name not in (films, state)} == {
+        name: data for name, data in fixture.items() if name not in (films, state)}
+    old_rows, new_rows = read_rows(FIXTURE_DATASET / films), read_rows(tmp_path / "data" / films)
+    assert new_rows[0] == list(layout.FILMS_HEADER)
+    assert [row[:7] for row in new_rows[1:]] == old_rows[1:]
+    assert all(set(row[7:]) == {""} for row in new_rows[1:])
+    old_state, new_state = json.loads(fixture[state]), json.loads(written[state])
+    assert (old_state["format"], new_state["format"]) == (1, 2)
+    assert new_state["committed_bytes"][films] == len(written[films])
+
+
+def test_a_format_1_dataset_is_upgraded_in_place_by_the_first_writer(tmp_path: Path) -> None:
+    data_dir = copy_fixture_dataset(tmp_path / "data")
+    before = snapshot(data_dir)
+    assert load_film_table(data_dir)["runtime"].isna().all()  # readers read format 1 as is
+    assert snapshot(data_dir) == before
+    DatasetStore.open(data_dir)
+    after = snapshot(data_dir)
+    films = layout.FILM_MAPPINGS_FILE
+    assert {name for name in after if after[name] != before.get(name)} == {
+        films, layout.STATE_FILE}
+    assert read_rows(data_dir / films)[0] == list(layout.FILMS_HEADER)
+    assert [row[:7] for row in read_rows(data_dir / films)] == read_rows(FIXTURE_DATASET / films)
+    assert json.loads(after[layout.STATE_FILE])["format"] == layout.FORMAT_VERSION
+    assert dataset_triples(data_dir) == FIXTURE_TRIPLES
+
+
+@pytest.mark.parametrize("killed_at", [0, 1, 2])
+def test_an_upgrade_killed_at_any_rename_ends_whole(tmp_path: Path, monkeypatch,
+                                                    killed_at: int) -> None:
+    data_dir = copy_fixture_dataset(tmp_path / "data")
+    kill_at_replace(monkeypatch, killed_at)
+    with pytest.raises(Killed):
+        DatasetStore.open(data_dir)
+    monkeypatch.undo()
+    DatasetStore.open(data_dir)
+    assert read_rows(data_dir / layout.FILM_MAPPINGS_FILE)[0] == list(layout.FILMS_HEADER)
+    assert dataset_triples(data_dir) == FIXTURE_TRIPLES
 
 
 def test_a_dataset_written_before_the_package_loads_opens_and_continues(tmp_path: Path) -> None:
