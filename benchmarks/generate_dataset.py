@@ -443,6 +443,44 @@ def generate_dataset(out: Path, *, ratings: int, seed: int = 0,
                             films=film_ids.count, seconds=time.perf_counter() - started)
 
 
+# The Kaggle layout `import` reads (see dataset/published.py).
+PUBLISHED_RATINGS = "ratings_export.csv"
+PUBLISHED_MOVIES = "movie_data.csv"
+
+
+def generate_published(out: Path, *, ratings: int, seed: int = 0,
+                       shape: DatasetShape | None = None) -> GeneratedSummary:
+    """The same population's ratings as a published dataset: `ratings_export.csv`
+    (user_id, movie_id, rating_val: usernames, slugs, half stars) and `movie_data.csv`
+    (movie_id, movie_title, year_released) of the films rated, what `import` reads.
+    Watched-unrated films and private profiles have no rows in that layout.
+    """
+    started = time.perf_counter()
+    shape = shape or DatasetShape(ratings=ratings, seed=seed)
+    staging = _prepare(out, shape)
+    population = _population(shape, np.random.default_rng(shape.seed))
+    catalogue = population.films
+    film_ids = _FilmIds(len(catalogue))
+    columns = [Tokens([f"{name}," for name in population.usernames]),
+               Tokens([f"{film.slug}," for film in catalogue]),
+               Tokens([f"{rating}\n" for rating in range(11)])]
+    n_rated = 0
+    with open(staging / PUBLISHED_RATINGS, "wb") as handle:
+        handle.write(b"user_id,movie_id,rating_val\n")
+        writer = TokenRowWriter(handle, columns)
+        for number, (first, last) in enumerate(_user_runs(population)):
+            chunk = _chunk(population, first, last, (shape.seed, number))
+            film_ids.assign(chunk.films[chunk.rated])
+            writer.write([chunk.users[chunk.rated], chunk.films[chunk.rated], chunk.ratings])
+            n_rated += len(chunk.ratings)
+    _write_rows(staging / PUBLISHED_MOVIES, ("movie_id", "movie_title", "year_released"),
+                [(film.slug, film.title, "" if film.year is None else film.year)
+                 for film in (catalogue[position] for position in film_ids.catalogue_order())])
+    os.replace(staging, out)
+    return GeneratedSummary(ratings=n_rated, unrated=0, users=int((population.n_ratings > 0).sum()),
+                            films=film_ids.count, seconds=time.perf_counter() - started)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ratings", type=int, default=1_000_000, help="ratings to write")
@@ -450,12 +488,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--films", type=int, default=None,
                         help="catalogue size (default grows like the square root of --ratings)")
     parser.add_argument("--out", type=Path, required=True, help="new folder for the dataset")
+    parser.add_argument("--published", action="store_true",
+                        help="write the published (Kaggle) layout that `import` reads instead")
     args = parser.parse_args(argv)
     if args.ratings < 0:
         parser.error("--ratings must not be negative")
-    summary = generate_dataset(args.out, ratings=args.ratings, seed=args.seed,
-                               shape=DatasetShape(ratings=args.ratings, seed=args.seed,
-                                                  films=args.films))
+    generate = generate_published if args.published else generate_dataset
+    summary = generate(args.out, ratings=args.ratings, seed=args.seed,
+                       shape=DatasetShape(ratings=args.ratings, seed=args.seed, films=args.films))
     print(f"wrote {summary.ratings:,} ratings, {summary.unrated:,} unrated, "
           f"{summary.users:,} users, {summary.films:,} films to {args.out} "
           f"in {summary.seconds:.1f} s")
