@@ -64,18 +64,23 @@ def order_ratings(rows: RatingRows) -> OrderedRatings:
         rows_repeated=len(rows.users) - len(kept))
 
 
-def _cells(cells: Sequence[object], quote_all: bool) -> str:
-    """Cells as one CSV record without its line end, as write_csv_rows renders them."""
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n",
-               quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL).writerow(cells)
-    return buffer.getvalue()[:-1]
-
-
-def _both_ways(cells: Sequence[Sequence[object]], end: str) -> Tokens:
-    """Each cell group rendered plainly, then all of them again fully quoted."""
-    return Tokens([_cells(group, quote_all) + end for quote_all in (False, True)
-                   for group in cells])
+def _both_ways(groups: Sequence[Sequence[object]], quoted: np.ndarray, end: str) -> Tokens:
+    """Each cell group rendered as write_csv_rows renders a record without its line end,
+    then again fully quoted (only where `quoted` says a row may need it), plus `end`."""
+    rendered = []
+    for quote_all in (False, True):
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n",
+                            quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL)
+        for group, needed in zip(groups, quoted if quote_all else np.ones(len(groups), bool)):
+            if needed:
+                buffer.seek(0)
+                buffer.truncate()
+                writer.writerow(group)
+                rendered.append(buffer.getvalue()[:-1] + end)
+            else:  # never chosen: no row holding this group is quoted whole
+                rendered.append("")
+    return Tokens(rendered)
 
 
 def _write(path: Path, name: str, writer_columns: Sequence[Tokens],
@@ -115,16 +120,19 @@ def write_block_files(staging: Path, ordered: OrderedRatings, shown: pd.DataFram
     urls = [translated_url_cells(slug) for slug in ordered.slugs]
     verdicts = [()] + [translated_verdict_cells(rating, None) for rating in range(1, 11)]
     # A row holding a carriage return anywhere is quoted whole (write_csv_rows).
-    user_quoted = np.array([needs_full_quoting(cells) for cells in users], dtype=np.int64)
+    user_quoted = np.array([needs_full_quoting(cells) for cells in users], dtype=bool)
     film_quoted = np.array([needs_full_quoting(cells + url) for cells, url in zip(films, urls)],
-                           dtype=np.int64)
-    columns = [_both_ways(users, ","), _both_ways(films, ","), _both_ways(verdicts, ","),
-               _both_ways(urls, "\n")]
+                           dtype=bool)
+    any_user, any_film = user_quoted.any(), film_quoted.any()
+    columns = [_both_ways(users, user_quoted | any_film, ","),
+               _both_ways(films, film_quoted | any_user, ","),
+               _both_ways(verdicts, np.full(len(verdicts), any_user or any_film), ","),
+               _both_ways(urls, film_quoted | any_user, "\n")]
     sizes_of = [len(users), len(films), len(verdicts), len(urls)]
 
     def translated_ids(part: slice) -> list[np.ndarray]:
         user, film = ordered.user_index[part], ordered.film_index[part]
-        quoted = user_quoted[user] | film_quoted[film]
+        quoted = (user_quoted[user] | film_quoted[film]).astype(np.int64)
         return [index + quoted * size for index, size in zip(
             (user, film, ordered.ratings[part].astype(np.int64), film), sizes_of)]
 

@@ -191,7 +191,7 @@ def test_import_of_a_published_ratings_file(tmp_path: Path) -> None:
     ratings = tmp_path / "ratings_export.csv"
     ratings.write_text("user_id,movie_id,rating_val\n"
                        "Alice,heat,9\nalice,alien,4\nbob,heat,7\n"
-                       "bob,../etc,5\ncarol,heat,11\nbob,heat,8\n")
+                       "bob,../etc,5\ncarol,heat,\nbob,heat,8\n")
     movies = tmp_path / "movie_data.csv"
     movies.write_text("movie_id,movie_title,year_released,genres\n"
                       "heat,Heat,1995.0,Crime|Drama\nalien,=Alien,1979,Horror\n")
