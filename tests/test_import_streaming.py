@@ -78,7 +78,7 @@ def test_any_chunking_gives_the_same_dataset(tmp_path_factory: pytest.TempPathFa
         try:
             import_published_dataset(source, folder / str(chunk_bytes), now=NOW)
         except Exception as error:  # noqa: BLE001 (the same refusal either way)
-            results.append(str(error).replace(str(chunk_bytes), ""))
+            results.append(str(error))
         else:
             results.append(folder_bytes(folder / str(chunk_bytes)))
     assert results[0] == results[1]
