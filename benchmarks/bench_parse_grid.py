@@ -4,7 +4,9 @@ Both sides extract the same fields (slug, film id, lid, title, year, rating,
 liked) from the saved real pages in tests/fixtures/pages/ (copies of
 ../shared/letterboxd_pages/), and the script checks they agree before timing, so
 the comparison is like for like.
-Target: <= 10 ms per page and >= 3x faster than BeautifulSoup("html.parser").
+Target: <= 5 ms per page (issue 19; it was 10 ms) and >= 3x faster than
+BeautifulSoup("html.parser"). The CPU time of a parse is shown too: on cores shared
+with other processes the wall time grows, the CPU time much less.
 
     python benchmarks/bench_parse_grid.py [--repeats 30]
 """
@@ -12,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
+import time
 from functools import partial
 from pathlib import Path
 from typing import Sequence
@@ -30,7 +34,7 @@ from letterboxd.records import FilmTile  # noqa: E402
 GRID_PAGES = ("youngjaek__user_films_page1_thebigal_RAW.html",
               "sdl60660__user_films_samtestacct_page1_RENDERED.html")
 FIXTURE_PAGES_DIR = harness.PROJECT_ROOT / "tests" / "fixtures" / "pages"
-TARGET_MS = 10.0
+TARGET_MS = 5.0
 TARGET_SPEEDUP = 3.0
 
 _TILE_CLASSES = {"griditem", "posteritem", "poster-container"}
@@ -108,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         theirs = parse_grid_with_beautifulsoup(html)
         agree = ours == theirs
         lxml_time = harness.time_runs(partial(parse_film_grid, html), args.repeats, args.warmup)
+        lxml_cpu = harness.time_runs(partial(parse_film_grid, html), args.repeats, args.warmup,
+                                     clock=time.process_time)
         soup_time = harness.time_runs(partial(parse_grid_with_beautifulsoup, html),
                                       args.repeats, args.warmup)
         speedup = soup_time.median / lxml_time.median
@@ -115,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{path.name}: {len(ours)} films, {path.stat().st_size / 1000:.1f} kB, "
               f"same result: {agree}")
         print(f"  parse_film_grid     {lxml_time.median * 1000:7.2f} ms  ({lxml_time.spread})")
+        print(f"  parse_film_grid CPU {lxml_cpu.median * 1000:7.2f} ms  ({lxml_cpu.spread}, "
+              f"load average {os.getloadavg()[0]:.1f})")
         print(f"  BeautifulSoup       {soup_time.median * 1000:7.2f} ms  ({soup_time.spread})")
         print(f"  speed-up            {speedup:7.1f} x   "
               f"(target <= {TARGET_MS:g} ms and >= {TARGET_SPEEDUP:g} x)")

@@ -42,12 +42,10 @@ class OrderedRatings:
 
 
 def _first_appearance(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The codes present, in order of first appearance, and each row's rank in that order."""
-    present, first = np.unique(codes, return_index=True)
-    in_order = present[np.argsort(first, kind="stable")]
-    rank = np.empty(int(codes.max()) + 1 if len(codes) else 0, np.int32)
-    rank[in_order] = np.arange(len(in_order), dtype=np.int32)
-    return in_order, rank[codes]
+    """The codes present, in order of first appearance, and each row's rank in that order
+    (a hash pass, where sorting would cost N log N)."""
+    rank, in_order = pd.factorize(codes, sort=False)
+    return np.asarray(in_order), rank.astype(np.int32)
 
 
 def order_ratings(rows: RatingRows) -> OrderedRatings:

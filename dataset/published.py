@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -84,18 +85,39 @@ class RatingRows:
 
 
 class _Codes:
-    """Names to codes in order of first appearance, over the whole file."""
+    """Names to codes in order of first appearance, over the whole file; each distinct
+    text is normalised and checked once, however many chunks hold it."""
 
-    def __init__(self) -> None:
-        self.codes: dict[str, int] = {}
+    def __init__(self, normalise: Callable[[str], str], pattern: str,
+                 max_length: int | None) -> None:
+        self._normalise = normalise
+        self._pattern = re.compile(pattern)
+        self._max_length = max_length
+        self._of_text: dict[str, int] = {}   # raw text -> code, -1 when invalid
+        self._of_name: dict[str, int] = {}   # normalised name -> code
         self.names: list[str] = []
 
-    def code(self, name: str) -> int:
-        code = self.codes.get(name)
-        if code is None:
-            code = self.codes[name] = len(self.names)
-            self.names.append(name)
+    def _new(self, text: str) -> int:
+        name = self._normalise(text)
+        if not self._pattern.fullmatch(name) or (self._max_length is not None
+                                                 and len(name) > self._max_length):
+            code = -1
+        else:
+            code = self._of_name.get(name, -1)
+            if code < 0:
+                code = self._of_name[name] = len(self.names)
+                self.names.append(name)
+        self._of_text[text] = code
         return code
+
+    def encode(self, column) -> np.ndarray:  # a pyarrow string array
+        """Per row, the code of its normalised name, or -1 where the name cannot be one."""
+        encoded = column.dictionary_encode()
+        known = self._of_text
+        mapping = np.array([known[text] if text in known else self._new(text)
+                            for text in encoded.dictionary.to_pylist()], dtype=np.int64)
+        indices = encoded.indices.to_numpy(zero_copy_only=False)
+        return mapping[indices] if len(mapping) else np.full(len(indices), -1, np.int64)
 
 
 @dataclass
@@ -129,13 +151,6 @@ class _ScaleEvidence:
         if wanted is not None:
             return wanted
         return Scale.STARS if _HALVES in seen else Scale.TEN
-
-
-def _valid_names(names: pd.Series, pattern: str, max_length: int | None) -> np.ndarray:
-    valid = names.str.fullmatch(pattern).fillna(False)
-    if max_length is not None:
-        valid &= names.str.len() <= max_length
-    return valid.to_numpy(dtype=bool)
 
 
 def _open_batches(path: Path):  # -> (pyarrow reader, raw file), pyarrow imported lazily
@@ -184,7 +199,8 @@ def read_rating_rows(path: Path, scale: Scale | None = None,
         missing = [name for name in PUBLISHED_RATINGS_COLUMNS if name not in _header(path)]
         if missing:
             raise DatasetError(path, f"lacks the column(s) {', '.join(missing)}", 1)
-        users, slugs = _Codes(), _Codes()
+        users = _Codes(lambda text: text.strip().lower(), USERNAME_PATTERN, None)
+        slugs = _Codes(str.strip, SLUG_PATTERN, MAX_SLUG_LENGTH)
         rating_codes: dict[str, tuple[int, int]] = {}  # text -> (kind, doubled)
         evidence = _ScaleEvidence()
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -192,10 +208,8 @@ def read_rating_rows(path: Path, scale: Scale | None = None,
         reader, raw = _open_batches(path)
         with raw:
             for batch in reader:
-                user_part = _encode(batch.column(0), lambda text: text.strip().lower(),
-                                    USERNAME_PATTERN, users, None)
-                film_part = _encode(batch.column(1), str.strip, SLUG_PATTERN, slugs,
-                                    MAX_SLUG_LENGTH)
+                user_part = users.encode(batch.column(0))
+                film_part = slugs.encode(batch.column(1))
                 doubled, kinds = _ratings(batch.column(2), rating_codes)
                 valid = (user_part >= 0) & (film_part >= 0) & (kinds != _NO_NUMBER)
                 for kind in (_HALVES, _HIGH, _NEITHER):
@@ -220,18 +234,6 @@ def read_rating_rows(path: Path, scale: Scale | None = None,
     return RatingRows(users=users_column, films=films_column, ratings=ratings.astype(np.int8),
                       usernames=users.names, slugs=slugs.names, rows_invalid=rows_invalid,
                       scale=decided, scale_detected=scale is None, rows_read=rows_read)
-
-
-def _encode(column, normalise: Callable[[str], str], pattern: str, codes: _Codes,
-            max_length: int | None) -> np.ndarray:
-    """Per row, the code of its normalised name, or -1 where the name cannot be one."""
-    encoded = column.dictionary_encode()
-    distinct = pd.Series(encoded.dictionary.to_pylist(), dtype=object).map(normalise)
-    valid = _valid_names(distinct, pattern, max_length)
-    mapping = np.array([codes.code(name) if ok else -1
-                        for name, ok in zip(distinct.tolist(), valid.tolist())], dtype=np.int64)
-    indices = encoded.indices.to_numpy(zero_copy_only=False)
-    return mapping[indices] if len(mapping) else np.full(len(indices), -1, np.int64)
 
 
 def _ratings(column, known: dict[str, tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
