@@ -3,8 +3,8 @@
 For each size a fresh child loads the generated dataset and fits the model, as
 `recommend.py` does the first time (`bench_fit_model.py`'s child), and reports
 seconds, CPU seconds and peak RSS. A straight line through log(size) and
-log(figure) over the three largest sizes (least squares) gives each figure's growth exponent, the figures at sizes not measured, and
-the size at which the peak reaches the machine's memory. Measurements are saved as
+log(figure) over the three largest sizes (least squares) gives each figure's growth
+exponent, the figures at sizes not measured, and the size at which the peak reaches the machine's memory. Measurements are saved as
 JSON lines (`--save`) and can be reused (`--measured`), since one 100M fit takes
 many minutes.
 
@@ -87,8 +87,8 @@ def report(rows: list[dict[str, float]], memory_bytes: float) -> str:
     fitted = rows[-FITTED_SIZES:]
     sizes = [row["ratings"] for row in fitted]
     laws = {key: PowerLaw.fit(sizes, [row[key] for row in fitted]) for key, _ in FIGURES}
-    lines.append(f"log-log fit on the {len(fitted)} largest: " + ", ".join(f"{name} ~ size^{laws[key].exponent:.2f}"
-                                             for key, name in FIGURES))
+    lines.append(f"log-log fit on the {len(fitted)} largest: " + ", ".join(
+        f"{name} ~ size^{laws[key].exponent:.2f}" for key, name in FIGURES))
     for size in EXTRAPOLATED_SIZES:
         lines.append(f"{size:>13,} " + " ".join(
             f"{laws[key].at(size) / (2**30 if key == 'peak_rss' else 1):>8.1f}"
