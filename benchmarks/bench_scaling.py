@@ -5,8 +5,8 @@ For each size a fresh child loads the generated dataset and fits the model, as
 seconds, CPU seconds and peak RSS. A straight line through log(size) and
 log(figure) over the three largest sizes (least squares) gives each figure's growth
 exponent, the figures at sizes not measured, and the size at which the peak reaches
-the machine's memory. Measurements are saved as JSON lines (`--save`) and can be reused (`--measured`), since one 100M fit takes
-many minutes.
+the machine's memory. Measurements are saved as JSON lines (`--save`) and can be
+reused (`--measured`), since one 100M fit takes many minutes.
 
     python benchmarks/bench_scaling.py --sizes 1000000 5000000 20000000 100000000 \\
         --save benchmarks/data/scaling.jsonl
