@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from recommender.linalg import SparsePattern, rowwise_dot
+from recommender.linalg import SparsePattern, grouped_sums, rowwise_dot
 from recommender.model import RecommenderModel, second_stage_arrays
 from recommender.params import ModelParams, check_index, check_ratings
 from recommender.ranking import fit_ranking
@@ -105,8 +105,9 @@ def fit_both_models(user_index: np.ndarray, film_index: np.ndarray, ratings: np.
     rating_model = fit_rating_model(
         user_index, film_index, ratings, n_users, n_films, users, params,
         initial_rating_factors(film_factors, params.rating_factors, rng), training_affinity)
-    popularity = np.bincount(film_index, weights=ratings >= params.high_rating,
-                             minlength=n_films).astype(np.float32)
+    popularity = grouped_sums(film_index, n_films,
+                              lambda part: ratings[part] >= params.high_rating
+                              ).astype(np.float32)
     logger.debug("both models in %.1f s", time.perf_counter() - started)
     return RecommenderModel(
         params=params, n_users=n_users, n_films=n_films, n_ratings=len(ratings),

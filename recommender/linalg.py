@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -15,6 +16,8 @@ import numpy as np
 MIN_BLOCK_ENTRIES = 250_000
 # The most threads one sparse product is split across.
 MAX_WORKERS = 4
+# Rows of per-rating arrays turned into float64 at a time (grouped_sums).
+CHUNK_ROWS = 5_000_000
 
 
 def top_n(scores: np.ndarray, n: int) -> np.ndarray:
@@ -109,6 +112,24 @@ def _row_major(rows: np.ndarray, columns: np.ndarray, n_rows: int
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
     return order, indptr, columns[order].astype(np.int32)
+
+
+def row_chunks(n: int, size: int = CHUNK_ROWS) -> Iterator[slice]:
+    """Slices covering 0..n, `size` at a time."""
+    return (slice(start, min(start + size, n)) for start in range(0, n, size))
+
+
+def grouped_sums(index: np.ndarray, minlength: int,
+                 values: Callable[[slice], np.ndarray]) -> np.ndarray:
+    """Per group, the sum of `values(part)` over the rows `index` puts in it (float64).
+
+    A chunk of rows at a time: over 100M ratings one float64 copy of the values, which
+    `np.bincount` would make, costs 800 MB.
+    """
+    total = np.zeros(minlength)
+    for part in row_chunks(len(index)):
+        total += np.bincount(index[part], weights=values(part), minlength=minlength)
+    return total
 
 
 def pair_products(features: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from recommender.linalg import SparsePattern, top_right_singular_vectors
+from recommender.linalg import SparsePattern, grouped_sums, top_right_singular_vectors
 from recommender.params import MAX_RATING, ModelParams
 
 logger = logging.getLogger(__name__)
@@ -116,8 +116,9 @@ def fit_ranking(user_index: np.ndarray, film_index: np.ndarray, ratings: np.ndar
     else:
         ranking_users, all_entries, all_films = users, entries, film_index
     # The Gram's diagonal: per film, the sum of its squared entries.
-    gram_diagonal = np.bincount(all_films, weights=np.square(all_entries, dtype=np.float64),
-                                minlength=n_films)
+    gram_diagonal = grouped_sums(all_films, n_films,
+                                 lambda part, entries=all_entries: np.square(entries[part],
+                                                                             dtype=np.float64))
     del all_films
     ranking_matrix = ranking_users.matrix(all_entries)
     del ranking_users, all_entries
