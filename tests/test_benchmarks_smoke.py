@@ -131,11 +131,13 @@ def test_generator_refuses_to_overwrite(tmp_path: Path) -> None:
 
 def test_parse_grid_benchmark_compares_equal_extractions(capsys: pytest.CaptureFixture[str]
                                                          ) -> None:
-    out = run_script(bench_parse_grid.main, ["--repeats", "1", "--warmup", "0"], capsys)
+    out = run_script(bench_parse_grid.main, ["--repeats", "1", "--warmup", "0",
+                                             "--against", "HEAD"], capsys)
     if out.startswith("skipped"):
         pytest.skip("no saved grid pages")
     assert "same result: True" in out and "same result: False" not in out
-    assert "speed-up" in out
+    assert "speed-up" in out and "parse_film_grid CPU" in out
+    assert "against HEAD:" in out and "the results differ" not in out
 
 
 def test_scrape_benchmark_scrapes_the_simulated_site(capsys: pytest.CaptureFixture[str]) -> None:
