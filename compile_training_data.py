@@ -33,7 +33,7 @@ from dataset.summary import summarize
 from errors import (EXIT_BLOCKED, BadInputError, FetchError, HostLookupError, MarkupError,
                     NotFoundError, PrivateError, StopCrawlError, TransientError, exit_code_for)
 from fetch_ratings import Fetcher
-from load_save_and_translate_data import (MAX_FAILED_SCRAPES, DatasetStore, ScrapedFilm,
+from load_save_and_translate_data import (MAX_FAILED_SCRAPES, DatasetStore, Scale, ScrapedFilm,
                                           ScrapeStatus, UserScrapeRecord, archive_dataset,
                                           dataset_exists, exclusive_writer,
                                           import_published_dataset)
@@ -117,6 +117,10 @@ def _add_import_parser(modes: argparse._SubParsersAction) -> None:
                      help="film metadata CSV (movie_id,movie_title,year_released[,genres])")
     sub.add_argument("--people", type=cli.existing_path,
                      help="users CSV (username,display_name)")
+    sub.add_argument("--scale", type=Scale, choices=list(Scale), metavar="{stars,ten}",
+                     help="how the file writes ratings: ten = half stars 1-10 (7 = 3.5 stars, "
+                     "the Kaggle layout), stars = 0.5-5; default: detected (halves and "
+                     "nothing above 5 mean stars), a file with both is refused")
     _add_dataset_arguments(sub)
     cli.add_data_and_output_arguments(sub)
 
@@ -265,7 +269,8 @@ def run_import(args: argparse.Namespace, config: Config) -> int:
     started = time.monotonic()
     # Archives the previous dataset only once the new one is complete beside it.
     summary = import_published_dataset(ratings, data_dir, movies_path=movies, users_path=people,
-                                       archive_existing=True)
+                                       archive_existing=True, scale=args.scale,
+                                       show_progress=not args.quiet)
     if summary.archived:
         logger.info("the previous dataset is kept in %s", summary.archived)
     print(f"Imported {summary.ratings:,} ratings by {summary.users:,} users of "
@@ -273,7 +278,9 @@ def run_import(args: argparse.Namespace, config: Config) -> int:
           + (f" ({summary.rows_dropped:,} invalid or repeated rows dropped)"
              if summary.rows_dropped else "")
           + (f"; {summary.years_dropped:,} impossible release years left out"
-             if summary.years_dropped else ""))
+             if summary.years_dropped else "")
+          + ("; ratings on the 0.5-5 star scale, doubled to half stars"
+             if summary.scale is Scale.STARS else ""))
     return 0
 
 

@@ -37,6 +37,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dataset import layout  # noqa: E402
+from dataset.token_rows import TokenRowWriter, Tokens  # noqa: E402
 
 # Ratings 1..10 (half stars) in the shared 500k sample.
 RATING_HISTOGRAM = np.array([6602, 11736, 12025, 30573, 36113, 81222, 88168, 120848, 57955,
@@ -47,7 +48,7 @@ BATCH_USERS = 50            # the builder's default batch size
 MEMBERS_PER_PAGE = 30       # members listed per popular-members page
 FIRST_SCRAPE = datetime(2026, 11, 1, tzinfo=timezone.utc)
 MINUTES_PER_BATCH = 10
-CHUNK_ROWS = 100_000        # rows rendered per write: bounds memory
+CHUNK_ROWS = 4_000_000      # rows (about) drawn and written at a time: bounds memory
 
 _TITLE_WORDS = ("night", "river", "glass", "summer", "ghost", "city", "house", "last", "blue",
                 "dream", "road", "winter", "silent", "paper", "heart", "storm", "golden", "dark",
@@ -178,98 +179,44 @@ def _quantile_ratings(scores: np.ndarray) -> np.ndarray:
     return ratings
 
 
-def _taste_scores(users: np.ndarray, films: np.ndarray, n_users: int, n_films: int, rank: int,
-                  rng: np.random.Generator) -> np.ndarray:
-    """Bias + low-rank affinity + noise, the structure a factor model can recover."""
-    user_bias = rng.normal(0, 0.5, n_users).astype(np.float32)
-    film_bias = rng.normal(0, 0.6, n_films).astype(np.float32)
-    user_taste = rng.normal(0, 0.9 / math.sqrt(rank), (n_users, rank)).astype(np.float32)
-    film_taste = rng.normal(0, 0.9 / math.sqrt(rank), (n_films, rank)).astype(np.float32)
-    scores = np.empty(len(users), np.float32)
-    for start in range(0, len(users), 2_000_000):
-        u = users[start:start + 2_000_000]
-        f = films[start:start + 2_000_000]
-        scores[start:start + len(u)] = (user_bias[u] + film_bias[f]
-                                        + np.einsum("ij,ij->i", user_taste[u], film_taste[f]))
-    scores += rng.normal(0, 0.7, len(scores)).astype(np.float32)
-    return scores
-
-
-# --- rendering CSV bytes fast -------------------------------------------------
+# --- names ----------------------------------------------------------------------
 
 def _csv_fields(fields: Sequence[object]) -> str:
     """One CSV record without its line ending, quoted exactly like the store quotes."""
     return layout.csv_bytes([fields]).decode("utf-8")[:-1]
 
 
-class _Tokens:
-    """Byte strings packed in one array, addressed by token number."""
-
-    def __init__(self, texts: Sequence[str]) -> None:
-        encoded = [text.encode("utf-8") for text in texts]
-        self.lengths = np.fromiter(map(len, encoded), np.int64, len(encoded))
-        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
-        self.data = np.frombuffer(b"".join(encoded), np.uint8)
-
-
-def _write_token_rows(path: Path, header: Sequence[str],
-                      columns: Sequence[tuple[_Tokens, np.ndarray]]) -> int:
-    """Write a CSV whose row i is the concatenation of tokens columns[j][1][i]; returns its size.
-
-    Each token carries its own separator (`,` or the line ending), so a row is
-    just bytes glued together, and gluing is one numpy gather per chunk.
-    """
-    data = np.concatenate([tokens.data for tokens, _ in columns])
-    data_base = np.cumsum([0] + [len(tokens.data) for tokens, _ in columns])[:-1]
-    offsets = np.concatenate([tokens.offsets + base for (tokens, _), base
-                              in zip(columns, data_base)])
-    lengths = np.concatenate([tokens.lengths for tokens, _ in columns])
-    id_base = np.cumsum([0] + [len(tokens.lengths) for tokens, _ in columns])[:-1]
-    n_rows = len(columns[0][1]) if columns else 0
-    with open(path, "wb") as handle:
-        handle.write(layout.csv_bytes((), header))
-        for start in range(0, n_rows, CHUNK_ROWS):
-            stop = min(start + CHUNK_ROWS, n_rows)
-            token_ids = np.stack([ids[start:stop] + base for (_, ids), base
-                                  in zip(columns, id_base)], axis=1).ravel()
-            token_lengths = lengths[token_ids]
-            ends = np.cumsum(token_lengths)
-            shift = np.repeat(offsets[token_ids] - (ends - token_lengths), token_lengths)
-            handle.write(data[shift + np.arange(ends[-1])].tobytes())
-        return handle.tell()
+@dataclass(frozen=True)
+class _Film:
+    slug: str
+    lid: str
+    letterboxd_id: int
+    title: str
+    year: int | None
 
 
-def _write_rows(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]]) -> int:
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        layout.write_csv_rows(handle, [header])
-        layout.write_csv_rows(handle, rows)
-        return handle.tell()
-
-
-# --- names ----------------------------------------------------------------------
-
-def _film_table(n: int, rng: np.random.Generator) -> list[tuple[object, ...]]:
-    """Rows (slug, lid, letterboxd_id, title, year) for films in id order."""
+def _catalogue(n: int, rng: np.random.Generator) -> list[_Film]:
+    """Every film that may be drawn, by catalogue position (most popular first)."""
     words = rng.integers(0, len(_TITLE_WORDS), (n, 2))
     years = rng.integers(1920, 2027, n)
     unknown_year = rng.random(n) < 0.02
     letterboxd_ids = 1000 + 13 * rng.permutation(n) + rng.integers(0, 13, n)
-    rows = []
-    for film_id in range(n):
-        first, second = (_TITLE_WORDS[index] for index in words[film_id])
+    films = []
+    for position in range(n):
+        first, second = (_TITLE_WORDS[index] for index in words[position])
         title = f"{first.title()} {second.title()}"
-        if film_id % 41 == 7:
+        if position % 41 == 7:
             title = f"{first.title()}, {second.title()}"
-        elif film_id % 211 == 13:
+        elif position % 211 == 13:
             title = f'The "{first.title()}" {second.title()}'
-        elif film_id % 499 == 17:
+        elif position % 499 == 17:
             title = f"-{first.title()}-"
-        year = None if unknown_year[film_id] else int(years[film_id])
-        slug = (f"{first}-{second}-{film_id}" if year is None
-                else f"{first}-{second}-{year}-{film_id}")
-        lid = np.base_repr(int(letterboxd_ids[film_id]) * 7919 % 60_466_176, 36).lower()
-        rows.append((slug, lid, int(letterboxd_ids[film_id]), title, year))
-    return rows
+        year = None if unknown_year[position] else int(years[position])
+        slug = (f"{first}-{second}-{position}" if year is None
+                else f"{first}-{second}-{year}-{position}")
+        lid = np.base_repr(int(letterboxd_ids[position]) * 7919 % 60_466_176, 36).lower()
+        films.append(_Film(slug, lid, int(letterboxd_ids[position]), title, year))
+    return films
 
 
 def _usernames(n: int, rng: np.random.Generator) -> list[str]:
@@ -277,25 +224,26 @@ def _usernames(n: int, rng: np.random.Generator) -> list[str]:
     return [f"{_USER_PREFIXES[prefix]}{slot}" for slot, prefix in enumerate(prefixes.tolist())]
 
 
-# --- the whole dataset -------------------------------------------------------------
+# --- the population, then its rows chunk by chunk ---------------------------------------
 
-def generate_dataset(out: Path, *, ratings: int, seed: int = 0,
-                     shape: DatasetShape | None = None) -> GeneratedSummary:
-    """Write a dataset of exactly `ratings` ratings to `out`, which must not exist yet.
+@dataclass
+class _Population:
+    """Everything about users and films, drawn up front: O(users + films) memory."""
 
-    Written into a sibling temp folder and renamed at the end, so an
-    interrupted run never leaves something that looks like a dataset.
-    """
-    started = time.perf_counter()
-    shape = shape or DatasetShape(ratings=ratings, seed=seed)
-    out = Path(out)
-    if out.exists():
-        raise FileExistsError(f"{out} already exists")
-    staging = out.with_name(out.name + ".generating")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    rng = np.random.default_rng(shape.seed)
+    n_ratings: np.ndarray     # per user (0 for private profiles)
+    n_unrated: np.ndarray
+    private: np.ndarray
+    popularity: np.ndarray    # draw probability per catalogue film
+    taste: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    films: list[_Film]        # by catalogue position
+    usernames: list[str]
 
+    @property
+    def n_users(self) -> int:
+        return len(self.n_ratings)
+
+
+def _population(shape: DatasetShape, rng: np.random.Generator) -> _Population:
     n_catalogue = shape.film_count
     cap = max(1, min(shape.max_user_ratings, n_catalogue // 4))
     rated_counts = _ratings_per_user(shape, cap, rng)
@@ -309,85 +257,228 @@ def generate_dataset(out: Path, *, ratings: int, seed: int = 0,
     n_unrated = np.zeros(n_users, np.int64)
     n_ratings[~private] = rated_counts
     n_unrated[~private] = unrated_counts
-
     ranks = np.arange(n_catalogue, dtype=np.float64)
     popularity = (ranks + 2.0) ** -shape.zipf_exponent
     popularity = ((1 - shape.uniform_share) * popularity / popularity.sum()
                   + shape.uniform_share / n_catalogue)
-    row_users, catalogue_films = _draw_films(n_ratings + n_unrated, popularity, rng)
-    position = np.arange(len(row_users)) - np.searchsorted(row_users, row_users)
-    is_rated = position < n_ratings[row_users]
+    rank = shape.taste_rank
+    taste = (rng.normal(0, 0.5, n_users).astype(np.float32),
+             rng.normal(0, 0.6, n_catalogue).astype(np.float32),
+             rng.normal(0, 0.9 / math.sqrt(rank), (n_users, rank)).astype(np.float32),
+             rng.normal(0, 0.9 / math.sqrt(rank), (n_catalogue, rank)).astype(np.float32))
+    return _Population(n_ratings=n_ratings, n_unrated=n_unrated, private=private,
+                       popularity=popularity, taste=taste, films=_catalogue(n_catalogue, rng),
+                       usernames=_usernames(n_users, rng))
 
-    # Film ids in order of first appearance, as commit_batch assigns them.
-    seen, first_row = np.unique(catalogue_films, return_index=True)
-    catalogue_of_id = seen[np.argsort(first_row)]
-    id_of_catalogue = np.full(n_catalogue, -1, np.int64)
-    id_of_catalogue[catalogue_of_id] = np.arange(len(catalogue_of_id))
-    row_films = id_of_catalogue[catalogue_films]
-    n_films = len(catalogue_of_id)
 
-    rated_users, rated_films = row_users[is_rated], row_films[is_rated]
-    scores = _taste_scores(rated_users, catalogue_films[is_rated], n_users, n_catalogue,
-                           shape.taste_rank, rng)
-    rating_values = _quantile_ratings(scores)
-    del scores
-    liked = rng.random(len(rating_values)) < LIKE_PROBABILITY[rating_values - 1]
+@dataclass(frozen=True)
+class _Chunk:
+    """The rows of a run of consecutive users, grouped by user, rated films first."""
 
-    films = _film_table(n_films, rng)
-    usernames = _usernames(n_users, rng)
-    display_names = [name.rstrip("0123456789").title() + f" {slot}" if slot % 3 else ""
-                     for slot, name in enumerate(usernames)]
+    users: np.ndarray       # per row
+    films: np.ndarray       # catalogue position per row
+    rated: np.ndarray       # bool per row
+    ratings: np.ndarray     # int64 1..10 per rated row
+    liked: np.ndarray       # bool per rated row
+
+
+def _user_runs(population: _Population) -> list[tuple[int, int]]:
+    """Consecutive users holding about CHUNK_ROWS rows each."""
+    rows = np.cumsum(population.n_ratings + population.n_unrated)
+    bounds = np.searchsorted(rows, np.arange(CHUNK_ROWS, int(rows[-1]) if len(rows) else 0,
+                                             CHUNK_ROWS), side="right")
+    edges = [0, *sorted(set(bounds.tolist()) - {0, population.n_users}), population.n_users]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def _chunk(population: _Population, first: int, last: int, seed: Sequence[int]) -> _Chunk:
+    """Rows of users first..last-1, from a random stream of their own."""
+    rng = np.random.default_rng(seed)
+    needs = population.n_ratings[first:last] + population.n_unrated[first:last]
+    users, films = _draw_films(needs, population.popularity, rng)
+    users = users + first
+    position = np.arange(len(users)) - np.searchsorted(users, users)
+    rated = position < population.n_ratings[users]
+    user_bias, film_bias, user_taste, film_taste = population.taste
+    scores = np.empty(int(rated.sum()), np.float32)
+    rated_users, rated_films = users[rated], films[rated]
+    for start in range(0, len(scores), 2_000_000):
+        u = rated_users[start:start + 2_000_000]
+        f = rated_films[start:start + 2_000_000]
+        scores[start:start + len(u)] = (user_bias[u] + film_bias[f]
+                                        + np.einsum("ij,ij->i", user_taste[u], film_taste[f]))
+    scores += rng.normal(0, 0.7, len(scores)).astype(np.float32)
+    ratings = _quantile_ratings(scores).astype(np.int64)
+    liked = rng.random(len(ratings)) < LIKE_PROBABILITY[ratings - 1]
+    return _Chunk(users=users, films=films, rated=rated, ratings=ratings, liked=liked)
+
+
+class _FilmIds:
+    """Film ids in order of first appearance, as commit_batch assigns them."""
+
+    def __init__(self, n_catalogue: int) -> None:
+        self.id_of = np.full(n_catalogue, -1, np.int64)
+        self.catalogue_of: list[np.ndarray] = []
+        self.count = 0
+
+    def assign(self, films: np.ndarray) -> np.ndarray:
+        seen, first_row = np.unique(films, return_index=True)
+        new = seen[np.argsort(first_row)]
+        new = new[self.id_of[new] < 0]
+        self.id_of[new] = np.arange(self.count, self.count + len(new))
+        self.catalogue_of.append(new)
+        self.count += len(new)
+        return self.id_of[films]
+
+    def catalogue_order(self) -> np.ndarray:
+        return np.concatenate(self.catalogue_of) if self.catalogue_of else np.zeros(0, np.int64)
+
+
+def _id_tokens(n: int) -> tuple[Tokens, Tokens]:
+    """Numbers 0..n-1, each followed by a comma, and by a line end."""
+    return (Tokens([f"{number}," for number in range(n)]),
+            Tokens([f"{number}\n" for number in range(n)]))
+
+
+def _write_rows(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]]) -> int:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        layout.write_csv_rows(handle, [header])
+        layout.write_csv_rows(handle, rows)
+        return handle.tell()
+
+
+# --- the whole dataset -------------------------------------------------------------
+
+def _prepare(out: Path, shape: DatasetShape) -> Path:
+    out = Path(out)
+    if out.exists():
+        raise FileExistsError(f"{out} already exists")
+    staging = out.with_name(out.name + ".generating")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def generate_dataset(out: Path, *, ratings: int, seed: int = 0,
+                     shape: DatasetShape | None = None) -> GeneratedSummary:
+    """Write a dataset of exactly `ratings` ratings to `out`, which must not exist yet.
+
+    Written into a sibling temp folder and renamed at the end, so an
+    interrupted run never leaves something that looks like a dataset. Rows are drawn
+    and written a run of users at a time, each run from a random stream of its own,
+    so memory stays that of the users, the films and one run, at any size.
+    """
+    started = time.perf_counter()
+    shape = shape or DatasetShape(ratings=ratings, seed=seed)
+    staging = _prepare(out, shape)
+    population = _population(shape, np.random.default_rng(shape.seed))
+    n_users, catalogue = population.n_users, population.films
+    film_ids = _FilmIds(len(catalogue))
+    ids_then_comma, ids_then_newline = _id_tokens(max(n_users, len(catalogue), 11))
+    # The translated row's parts (dataset.layout), each rendered once and then gathered.
+    user_tokens = Tokens([_csv_fields(layout.translated_user_cells(name)) + ","
+                          for name in population.usernames])
+    film_middle = Tokens([_csv_fields(layout.translated_film_cells(film.title, film.year,
+                                                                   film.slug)) + ","
+                          for film in catalogue])
+    verdicts = Tokens([_csv_fields(layout.translated_verdict_cells(rating, like)) + ","
+                       for like in (False, True) for rating in range(1, 11)])
+    film_urls = Tokens([_csv_fields(layout.translated_url_cells(film.slug)) + "\n"
+                        for film in catalogue])
+    names = (layout.RATINGS_FILE, layout.UNRATED_FILE, layout.TRANSLATED_FILE)
+    handles = {name: open(staging / name, "wb") for name in names}
+    try:
+        for name, handle in handles.items():
+            handle.write(layout.header_bytes(name))
+        raw = TokenRowWriter(handles[layout.RATINGS_FILE],
+                             [ids_then_comma, ids_then_comma, ids_then_newline])
+        unrated = TokenRowWriter(handles[layout.UNRATED_FILE], [ids_then_comma, ids_then_newline])
+        translated = TokenRowWriter(handles[layout.TRANSLATED_FILE],
+                                    [user_tokens, film_middle, verdicts, film_urls])
+        n_rated = n_unrated = 0
+        for number, (first, last) in enumerate(_user_runs(population)):
+            chunk = _chunk(population, first, last, (shape.seed, number))
+            ids = film_ids.assign(chunk.films)
+            rated_users, rated_films = chunk.users[chunk.rated], chunk.films[chunk.rated]
+            raw.write([rated_users, ids[chunk.rated], chunk.ratings])
+            unrated.write([chunk.users[~chunk.rated], ids[~chunk.rated]])
+            translated.write([rated_users, rated_films, chunk.ratings - 1 + 10 * chunk.liked,
+                              rated_films])
+            n_rated += len(chunk.ratings)
+            n_unrated += int((~chunk.rated).sum())
+        committed = {name: handle.tell() for name, handle in handles.items()}
+    finally:
+        for handle in handles.values():
+            handle.close()
+
     batch_of_user = np.arange(n_users) // BATCH_USERS
     stamps = [layout.format_time(FIRST_SCRAPE + timedelta(minutes=MINUTES_PER_BATCH * batch))
               for batch in range(int(batch_of_user[-1]) + 1 if n_users else 0)]
-
-    committed: dict[str, int] = {}
+    usernames = population.usernames
+    display_names = [name.rstrip("0123456789").title() + f" {slot}" if slot % 3 else ""
+                     for slot, name in enumerate(usernames)]
     committed[layout.USER_MAPPINGS_FILE] = _write_rows(
         staging / layout.USER_MAPPINGS_FILE, layout.USERS_HEADER,
         [(user_id, name, display) for user_id, (name, display)
          in enumerate(zip(usernames, display_names))])
     committed[layout.FILM_MAPPINGS_FILE] = _write_rows(
         staging / layout.FILM_MAPPINGS_FILE, layout.FILMS_HEADER,
-        [(film_id, slug, lid, letterboxd_id, title, "" if year is None else year,
-          *layout.NO_FILM_METADATA)
-         for film_id, (slug, lid, letterboxd_id, title, year) in enumerate(films)])
+        [(film_id, film.slug, film.lid, film.letterboxd_id, film.title,
+          "" if film.year is None else film.year, *layout.NO_FILM_METADATA)
+         for film_id, film in enumerate(catalogue[position]
+                                        for position in film_ids.catalogue_order())])
     committed[layout.USER_UPDATES_FILE] = _write_rows(
         staging / layout.USER_UPDATES_FILE, layout.UPDATES_HEADER,
         [(user_id, usernames[user_id], stamps[batch_of_user[user_id]],
-          (layout.ScrapeStatus.PRIVATE if private[user_id] else layout.ScrapeStatus.OK).value,
-          int(n_ratings[user_id]), int(n_unrated[user_id])) for user_id in range(n_users)])
-
-    largest_id = max(n_users, n_films, 11)
-    ids_then_comma = _Tokens([f"{number}," for number in range(largest_id)])
-    ids_then_newline = _Tokens([f"{number}\n" for number in range(largest_id)])
-    committed[layout.RATINGS_FILE] = _write_token_rows(
-        staging / layout.RATINGS_FILE, layout.RATINGS_HEADER,
-        [(ids_then_comma, rated_users), (ids_then_comma, rated_films),
-         (ids_then_newline, rating_values.astype(np.int64))])
-    committed[layout.UNRATED_FILE] = _write_token_rows(
-        staging / layout.UNRATED_FILE, layout.UNRATED_HEADER,
-        [(ids_then_comma, row_users[~is_rated]), (ids_then_newline, row_films[~is_rated])])
-    # The translated row's parts (dataset.layout), each rendered once and then gathered.
-    user_tokens = _Tokens([_csv_fields(layout.translated_user_cells(name)) + ","
-                           for name in usernames])
-    film_middle = _Tokens([_csv_fields(layout.translated_film_cells(title, year, slug)) + ","
-                           for slug, _, _, title, year in films])
-    verdicts = _Tokens([_csv_fields(layout.translated_verdict_cells(rating, like)) + ","
-                        for like in (False, True) for rating in range(1, 11)])
-    film_urls = _Tokens([_csv_fields(layout.translated_url_cells(slug)) + "\n"
-                         for slug, *_ in films])
-    committed[layout.TRANSLATED_FILE] = _write_token_rows(
-        staging / layout.TRANSLATED_FILE, layout.TRANSLATED_HEADER,
-        [(user_tokens, rated_users), (film_middle, rated_films),
-         (verdicts, rating_values.astype(np.int64) - 1 + 10 * liked), (film_urls, rated_films)])
-
+          (layout.ScrapeStatus.PRIVATE if population.private[user_id]
+           else layout.ScrapeStatus.OK).value,
+          int(population.n_ratings[user_id]), int(population.n_unrated[user_id]))
+         for user_id in range(n_users)])
     state = layout.DatasetState(committed={name: committed[name] for name in layout.HEADERS},
-                         next_members_page=1 + math.ceil(n_users / MEMBERS_PER_PAGE),
-                         batches=len(stamps))
+                                next_members_page=1 + math.ceil(n_users / MEMBERS_PER_PAGE),
+                                batches=len(stamps))
     (staging / layout.STATE_FILE).write_bytes(state.to_bytes())
     os.replace(staging, out)
-    return GeneratedSummary(ratings=len(rating_values), unrated=int((~is_rated).sum()),
-                            users=n_users, films=n_films, seconds=time.perf_counter() - started)
+    return GeneratedSummary(ratings=n_rated, unrated=n_unrated, users=n_users,
+                            films=film_ids.count, seconds=time.perf_counter() - started)
+
+
+# The Kaggle layout `import` reads (see dataset/published.py).
+PUBLISHED_RATINGS = "ratings_export.csv"
+PUBLISHED_MOVIES = "movie_data.csv"
+
+
+def generate_published(out: Path, *, ratings: int, seed: int = 0,
+                       shape: DatasetShape | None = None) -> GeneratedSummary:
+    """The same population's ratings as a published dataset: `ratings_export.csv`
+    (user_id, movie_id, rating_val: usernames, slugs, half stars) and `movie_data.csv`
+    (movie_id, movie_title, year_released) of the films rated, what `import` reads.
+    Watched-unrated films and private profiles have no rows in that layout.
+    """
+    started = time.perf_counter()
+    shape = shape or DatasetShape(ratings=ratings, seed=seed)
+    staging = _prepare(out, shape)
+    population = _population(shape, np.random.default_rng(shape.seed))
+    catalogue = population.films
+    film_ids = _FilmIds(len(catalogue))
+    columns = [Tokens([f"{name}," for name in population.usernames]),
+               Tokens([f"{film.slug}," for film in catalogue]),
+               Tokens([f"{rating}\n" for rating in range(11)])]
+    n_rated = 0
+    with open(staging / PUBLISHED_RATINGS, "wb") as handle:
+        handle.write(b"user_id,movie_id,rating_val\n")
+        writer = TokenRowWriter(handle, columns)
+        for number, (first, last) in enumerate(_user_runs(population)):
+            chunk = _chunk(population, first, last, (shape.seed, number))
+            film_ids.assign(chunk.films[chunk.rated])
+            writer.write([chunk.users[chunk.rated], chunk.films[chunk.rated], chunk.ratings])
+            n_rated += len(chunk.ratings)
+    _write_rows(staging / PUBLISHED_MOVIES, ("movie_id", "movie_title", "year_released"),
+                [(film.slug, film.title, "" if film.year is None else film.year)
+                 for film in (catalogue[position] for position in film_ids.catalogue_order())])
+    os.replace(staging, out)
+    return GeneratedSummary(ratings=n_rated, unrated=0, users=int((population.n_ratings > 0).sum()),
+                            films=film_ids.count, seconds=time.perf_counter() - started)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -397,12 +488,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--films", type=int, default=None,
                         help="catalogue size (default grows like the square root of --ratings)")
     parser.add_argument("--out", type=Path, required=True, help="new folder for the dataset")
+    parser.add_argument("--published", action="store_true",
+                        help="write the published (Kaggle) layout that `import` reads instead")
     args = parser.parse_args(argv)
     if args.ratings < 0:
         parser.error("--ratings must not be negative")
-    summary = generate_dataset(args.out, ratings=args.ratings, seed=args.seed,
-                               shape=DatasetShape(ratings=args.ratings, seed=args.seed,
-                                                  films=args.films))
+    generate = generate_published if args.published else generate_dataset
+    summary = generate(args.out, ratings=args.ratings, seed=args.seed,
+                       shape=DatasetShape(ratings=args.ratings, seed=args.seed, films=args.films))
     print(f"wrote {summary.ratings:,} ratings, {summary.unrated:,} unrated, "
           f"{summary.users:,} users, {summary.films:,} films to {args.out} "
           f"in {summary.seconds:.1f} s")

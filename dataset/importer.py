@@ -1,9 +1,11 @@
 """A published dataset (Kaggle "letterboxd-movie-ratings-data") instead of a crawl.
 
-`read_published_ratings` is the one reader of that layout's ratings file, for the
-importer and for anyone else who reads it (the evaluation). The importer writes
-the dataset's files with the layout's own rows and CSV rule, column by column,
-then installs them whole like `new` does.
+The ratings file is read in chunks (`dataset.published`, also behind
+`read_published_ratings` for the evaluation), so memory holds the names and 9 bytes
+per rating, never the file. The importer then orders the rows as the dataset wants
+them (each user's ratings one block), and writes the big files with rows glued from
+cells rendered once per user, film and rating (`dataset.token_rows`), the small ones
+with the layout's own CSV rule, then installs them whole like `new` does.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import logging
 import lzma
 import os
 import shutil
+import sys
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -20,27 +23,25 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from dataset.checks import check_cell_sizes
 from dataset.install import (commit_staging, dataset_exists, finish_interrupted_install,
                              fresh_staging, install_staged)
 from dataset.layout import (CARRIAGE_RETURN, FILM_MAPPINGS_FILE, FILMS_HEADER, HEADERS,
-                            RATINGS_FILE, TRANSLATED_FILE, UNRATED_FILE, UNRATED_HEADER,
+                            UNRATED_FILE, UNRATED_HEADER,
                             USER_MAPPINGS_FILE, USER_UPDATES_FILE, DatasetState, ScrapeStatus,
-                            format_time, header_bytes, needs_full_quoting, translated_film_cells,
-                            translated_row_from_parts, translated_url_cells, translated_user_cells,
-                            translated_verdict_cells, utc_now, write_csv_rows)
+                            format_time, header_bytes, utc_now, write_csv_rows)
+from dataset.import_rows import order_ratings, write_block_files
+from dataset.published import RatingRows, Scale, read_rating_rows
 from errors import DatasetError
 from films.metadata import (LAST_YEAR, content_type_column, country_list_column, language_column,
                             name_list_column, runtime_column, year_column)
 from films.titles import FIRST_FILM_YEAR, shown_title_and_year
-from names import MAX_SLUG_LENGTH, SLUG_PATTERN, USERNAME_PATTERN
 from safe_files import reporting_disk_full
 
 logger = logging.getLogger(__name__)
 
-# The ratings file's columns: username, film slug, half-star rating.
-PUBLISHED_RATINGS_COLUMNS = ("user_id", "movie_id", "rating_val")
 # Rows turned into Python objects at a time while writing: bounds memory on big imports.
 CHUNK_ROWS = 100_000
 
@@ -63,6 +64,8 @@ class ImportSummary:
     rows_dropped: int
     years_dropped: int = 0  # impossible release years in the movies file, left out
     archived: Path | None = None  # where the dataset it replaced went
+    scale: Scale = Scale.TEN      # how the file wrote its ratings
+    scale_detected: bool = True   # False when the caller said so
 
 
 def _read_source_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
@@ -81,34 +84,32 @@ def _read_source_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
     return frame
 
 
-def read_published_ratings(path: Path) -> PublishedRatings:
+def read_published_ratings(path: Path, scale: Scale | None = None) -> PublishedRatings:
     """The ratings of a file in the Kaggle layout (user_id, movie_id, rating_val), validated.
 
     Names are stripped and usernames lower-cased; a row whose username or slug could not
-    be Letterboxd's, or whose rating is not a whole number in 1..10, is dropped, and a
-    repeated (user, film) pair keeps its last rating; a warning counts the rows dropped.
-    Gzipped files are read as they are. Refused when no valid rating is left.
+    be Letterboxd's, or whose rating is no number, is dropped, and a repeated (user,
+    film) pair keeps its last rating; a warning counts the rows dropped. The scale is
+    detected unless given (`dataset.published`). Refused when no valid rating is left.
     """
-    source = _read_source_csv(Path(path), PUBLISHED_RATINGS_COLUMNS)
-    usernames = source["user_id"].str.strip()
-    slugs = source["movie_id"].str.strip()
-    ratings = pd.to_numeric(source["rating_val"], errors="coerce")
-    valid = (usernames.str.fullmatch(USERNAME_PATTERN) & slugs.str.fullmatch(SLUG_PATTERN)
-             & ratings.between(1, 10) & (ratings == ratings.round()))
-    valid &= slugs.str.len() <= MAX_SLUG_LENGTH
-    frame = pd.DataFrame({"username": usernames.str.lower(), "slug": slugs,
-                          "rating": ratings})[valid.to_numpy()]
-    dropped = int(len(source) - len(frame))
-    before = len(frame)
-    frame = frame.drop_duplicates(["username", "slug"], keep="last")
-    dropped += before - len(frame)
+    rows = read_rating_rows(Path(path), scale)
+    kept = rows.last_of_each_pair()
+    dropped = rows.rows_invalid + len(rows.users) - len(kept)
+    _check_rows(Path(path), rows, dropped)
+    return PublishedRatings(
+        usernames=np.asarray(rows.usernames, dtype=object)[rows.users[kept]],
+        slugs=np.asarray(rows.slugs, dtype=object)[rows.films[kept]],
+        ratings=rows.ratings[kept].astype(np.int64), rows_dropped=dropped)
+
+
+def _check_rows(path: Path, rows: RatingRows, dropped: int) -> None:
     if dropped:
         logger.warning("%s: dropped %d invalid or repeated rows", path, dropped)
-    if frame.empty:
+    if not len(rows.users):
         raise DatasetError(path, "holds no valid rating")
-    return PublishedRatings(usernames=frame["username"].to_numpy(dtype=object),
-                            slugs=frame["slug"].to_numpy(dtype=object),
-                            ratings=frame["rating"].to_numpy(np.int64), rows_dropped=dropped)
+    if rows.scale is Scale.STARS and rows.scale_detected:
+        logger.warning("%s: the ratings are on the 0.5-5 star scale (halves, nothing above "
+                       "5): doubled to half stars 1-10; say --scale ten if they are not", path)
 
 
 @dataclass(frozen=True)
@@ -190,32 +191,6 @@ def _fully_quoted(table: pd.DataFrame) -> np.ndarray:
     return flags
 
 
-def _translated_file(user_names: np.ndarray, user_index: np.ndarray, films: pd.DataFrame,
-                     film_index: np.ndarray, ratings: np.ndarray
-                     ) -> tuple[Iterator[tuple[object, ...]], np.ndarray]:
-    """The translated file's rows and their full-quoting flags, each part computed once
-    per user, film or rating value, then gathered."""
-    users = [translated_user_cells(name) for name in user_names]
-    film_cells = [translated_film_cells(title, year, slug) for title, year, slug
-                  in zip(films["title"].astype(str), films["year"], films["slug"])]
-    urls = [translated_url_cells(slug) for slug in films["slug"]]
-    verdicts = [()] + [translated_verdict_cells(rating, None) for rating in range(1, 11)]
-    film_flags = np.array([needs_full_quoting(cells + url) for cells, url
-                           in zip(film_cells, urls)], dtype=bool)
-    user_flags = np.array([needs_full_quoting(cells) for cells in users], dtype=bool)
-
-    def rows() -> Iterator[tuple[object, ...]]:
-        for start in range(0, len(ratings), CHUNK_ROWS):
-            stop = start + CHUNK_ROWS
-            for user, film, rating in zip(user_index[start:stop].tolist(),
-                                          film_index[start:stop].tolist(),
-                                          ratings[start:stop].tolist()):
-                yield translated_row_from_parts(users[user], film_cells[film],
-                                                verdicts[rating], urls[film])
-
-    return rows(), user_flags[user_index] | film_flags[film_index]
-
-
 def _write_file(path: Path, name: str, rows: Iterator[Sequence[object]],
                 fully_quoted: np.ndarray) -> int:
     """Write dataset file `name` durably; returns its size (all of it is committed)."""
@@ -229,44 +204,45 @@ def _write_file(path: Path, name: str, rows: Iterator[Sequence[object]],
 
 def import_published_dataset(ratings_path: Path, data_dir: Path, *,
                              movies_path: Path | None = None, users_path: Path | None = None,
-                             now: datetime | None = None,
-                             archive_existing: bool = False) -> ImportSummary:
+                             now: datetime | None = None, archive_existing: bool = False,
+                             scale: Scale | None = None,
+                             show_progress: bool = False) -> ImportSummary:
     """Build a dataset from the Kaggle "letterboxd-movie-ratings-data" layout.
 
     `ratings_path` has `user_id` (username), `movie_id` (slug) and `rating_val`;
     `movies_path` (`movie_id`, `movie_title`, `year_released`, optional `genres`)
     and `users_path` (`username`, `display_name`) are optional. Invalid rows are
-    dropped with a warning; a repeated (user, film) pair keeps its last rating.
+    dropped with a warning; a repeated (user, film) pair keeps its last rating. The
+    rating scale is detected unless `scale` says it; a mixed one is refused.
 
-    The new dataset is written aside and moved in only once it is complete, so a
-    source that cannot be read, or a kill, leaves the folder's dataset as it was.
-    A folder that holds a dataset is refused unless `archive_existing`, which
-    archives it just before the move.
+    The whole ratings file is read and checked before anything is written, and the new
+    dataset is written aside and moved in only once it is complete, so a source that
+    cannot be read, or a kill, leaves the folder's dataset as it was. A folder that
+    holds a dataset is refused unless `archive_existing`, which archives it just
+    before the move. `show_progress` draws bars (bytes read, rows written) on stderr.
     """
     data_dir = Path(data_dir)
     finish_interrupted_install(data_dir)
     if dataset_exists(data_dir) and not archive_existing:
         raise DatasetError(data_dir, "already holds a dataset; archive it first")
     now = now or utc_now()
-    published = read_published_ratings(ratings_path)
-
-    # Users in order of first appearance, each user's ratings one block.
-    user_codes, user_names = pd.factorize(published.usernames, sort=False)
-    order = np.argsort(user_codes, kind="stable")
-    user_index = user_codes[order].astype(np.int64)
-    film_index, film_slugs = pd.factorize(published.slugs[order], sort=False)
-    rating_values = published.ratings[order]
-    films = _film_table(np.asarray(film_slugs, dtype=object), movies_path)
+    ratings_path = Path(ratings_path)
+    with tqdm(total=ratings_path.stat().st_size if ratings_path.is_file() else None,
+              unit="B", unit_scale=True, desc="reading", file=sys.stderr,
+              disable=None if show_progress else True) as bar:
+        rows = read_rating_rows(ratings_path, scale, progress=lambda done: bar.update(done - bar.n))
+    ordered = order_ratings(rows)
+    rows_invalid, scale_used, detected = rows.rows_invalid, rows.scale, rows.scale_detected
+    _check_rows(ratings_path, rows, rows_invalid + ordered.rows_repeated)
+    del rows
+    films = _film_table(ordered.slugs, movies_path)
     if films.years_dropped:
         logger.warning("%s: %d release years are impossible (before %d or after %d) and are "
                        "left out", movies_path, films.years_dropped, FIRST_FILM_YEAR,
                        LAST_YEAR)
-    user_names = np.asarray(user_names, dtype=object)
-
-    n_per_user = np.bincount(user_index, minlength=len(user_names))
+    user_names = ordered.usernames
+    n_per_user = np.bincount(ordered.user_index, minlength=len(user_names))
     tables: dict[str, pd.DataFrame] = {
-        RATINGS_FILE: pd.DataFrame({"user_id": user_index, "film_id": film_index,
-                                    "rating": rating_values}),
         UNRATED_FILE: pd.DataFrame(columns=list(UNRATED_HEADER)),
         USER_MAPPINGS_FILE: pd.DataFrame({
             "user_id": np.arange(len(user_names)), "username": user_names,
@@ -280,19 +256,20 @@ def import_published_dataset(ratings_path: Path, data_dir: Path, *,
     staging = fresh_staging(data_dir)
     try:
         committed = {}
+        with tqdm(total=2 * len(ordered.ratings), unit="row", unit_scale=True, desc="writing",
+                  file=sys.stderr, disable=None if show_progress else True) as bar:
+            committed.update(write_block_files(staging, ordered, films.shown, bar.update))
         for name, table in tables.items():
             committed[name] = _write_file(staging / name, name, _table_rows(table, HEADERS[name]),
                                           _fully_quoted(table))
-        committed[TRANSLATED_FILE] = _write_file(
-            staging / TRANSLATED_FILE, TRANSLATED_FILE,
-            *_translated_file(user_names, user_index,
-                              films.shown.assign(slug=films.table["slug"]), film_index,
-                              rating_values))
-        commit_staging(staging, DatasetState(committed=committed, batches=1))
+        commit_staging(staging, DatasetState(committed={name: committed[name]
+                                                        for name in HEADERS}, batches=1))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     archived = install_staged(data_dir, now)
-    return ImportSummary(ratings=len(rating_values), users=len(user_names),
-                         films=len(films.table), rows_dropped=published.rows_dropped,
-                         years_dropped=films.years_dropped, archived=archived)
+    return ImportSummary(ratings=len(ordered.ratings), users=len(user_names),
+                         films=len(films.table),
+                         rows_dropped=ordered.rows_repeated + rows_invalid,
+                         years_dropped=films.years_dropped, archived=archived,
+                         scale=scale_used, scale_detected=detected)

@@ -13,19 +13,21 @@ import lxml.etree
 import lxml.html
 
 from errors import InvalidNameError, MarkupError
-from letterboxd.markup import (FILM_LINK, NEXT_LINK, PAGINATION, clean_text, document, film_uid,
+from letterboxd.markup import (FILM_LINK, NEXT_LINK, PAGINATION, clean_text, film_uid,
                                has_class, int_or_none, json_object, split_name_and_year)
 from letterboxd.records import FilmGridPage, FilmTile
 from names import is_valid_lid, validate_slug
 
 logger = logging.getLogger(__name__)
 
-_TILES = lxml.etree.XPath(
-    f"//li[{has_class('griditem')} or {has_class('posteritem')}"
-    f" or {has_class('poster-container')}]")
-_TILE_ISLAND = lxml.etree.XPath(
-    ".//*[@data-item-slug or @data-film-slug or @data-component-class='LazyPoster'][1]")
-_TILE_VIEWING_DATA = lxml.etree.XPath(f".//p[{has_class('poster-viewingdata')}]")
+# The tile, island and viewing-data lookups run 72 times a page, so they walk the
+# elements in Python rather than evaluate class-token XPath predicates (which
+# normalise every element's class string): parsing is the crawl's main CPU cost.
+_TILE_CLASSES = frozenset(("griditem", "posteritem", "poster-container"))
+_VIEWING_DATA_CLASS = "poster-viewingdata"
+# Grid pages are parsed into plain lxml elements: lxml.html's element classes cost a
+# Python call for every element the walks above touch (hundreds a page).
+_PLAIN_HTML = lxml.etree.HTMLParser()
 _TILE_IMAGE_ALT = lxml.etree.XPath(".//img/@alt")
 _PAGE_CONTENT = lxml.etree.XPath("//*[@id='content']")
 _PAGE_NUMBERS = lxml.etree.XPath(f".//*[{has_class('paginate-pages')}]//li//text()")
@@ -40,6 +42,21 @@ _HEADING_SPANS = lxml.etree.XPath(f"//h1[{has_class('section-heading')}]//span")
 _RATED = re.compile(r"(?:^|\s)rated-(\d+)(?:\s|$)")
 _PAGE_IN_HREF = re.compile(r"/page/(\d+)/")
 _FILM_COUNT = re.compile(r"(\d[\d,]*) films?")
+
+
+def _tiles(page: lxml.html.HtmlElement) -> list[lxml.html.HtmlElement]:
+    """Every poster tile (an `li` of one of the three generations' classes)."""
+    return [item for item in page.iter("li")
+            if not _TILE_CLASSES.isdisjoint((item.get("class") or "").split())]
+
+
+def _tile_island(tile: lxml.html.HtmlElement) -> lxml.html.HtmlElement | None:
+    """The first element inside the tile that carries the film's data attributes."""
+    for element in tile.iterdescendants():
+        if (element.get("data-item-slug") is not None or element.get("data-film-slug") is not None
+                or element.get("data-component-class") == "LazyPoster"):
+            return element
+    return None
 
 
 def _tile_slug(island: lxml.html.HtmlElement) -> str | None:
@@ -68,26 +85,27 @@ def _tile_title_and_year(island: lxml.html.HtmlElement) -> tuple[str, int | None
 def _tile_viewing(tile: lxml.html.HtmlElement) -> tuple[int | None, bool, int | None]:
     """Rating, liked flag and the film id the viewing-data paragraph carries."""
     rating, liked, film_id = None, False, None
-    for paragraph in _TILE_VIEWING_DATA(tile):
+    for paragraph in tile.iter("p"):
+        if _VIEWING_DATA_CLASS not in (paragraph.get("class") or "").split():
+            continue
         film_id = film_id or film_uid(paragraph.get("data-item-uid"))
         for element in paragraph.iter():
             classes = element.get("class")
             if not classes:
                 continue
-            match = _RATED.search(classes)
+            # Substring tests first: most elements carry neither class.
+            match = _RATED.search(classes) if "rated-" in classes else None
             if match and 1 <= int(match.group(1)) <= 10:
                 rating = int(match.group(1))
-            tokens = classes.split()
-            if "icon-liked" in tokens or "liked" in tokens:
+            if "liked" in classes and not {"icon-liked", "liked"}.isdisjoint(classes.split()):
                 liked = True
     return rating, liked, film_id
 
 
 def _parse_tile(tile: lxml.html.HtmlElement) -> FilmTile | None:
-    islands = _TILE_ISLAND(tile)
-    if not islands:
+    island = _tile_island(tile)
+    if island is None:
         return None
-    island = islands[0]
     slug = _tile_slug(island)
     try:
         slug = validate_slug(slug)
@@ -132,10 +150,22 @@ def _shown_total(page: lxml.html.HtmlElement) -> int | None:
     return None
 
 
+def _document(html: str) -> lxml.html.HtmlElement:
+    """The page as plain elements (same tree as markup.document, without the element
+    classes); MarkupError for text that is no HTML at all."""
+    try:
+        page = lxml.etree.fromstring(html, _PLAIN_HTML)
+    except (lxml.etree.ParserError, ValueError) as error:
+        raise MarkupError(f"not an HTML page: {error}") from None
+    if page is None:
+        raise MarkupError("not an HTML page: Document is empty")
+    return page
+
+
 def parse_film_grid(html: str) -> FilmGridPage:
     """A page of posters: a user's films, a watchlist or a list."""
-    page = document(html)
-    tiles = _TILES(page)
+    page = _document(html)
+    tiles = _tiles(page)
     films = tuple(film for film in map(_parse_tile, tiles) if film is not None)
     if tiles and not films:
         raise MarkupError(f"none of the {len(tiles)} posters on the page could be read")

@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 
 from progress import ShareProgress, share_of
-from recommender.linalg import SparsePattern, rowwise_dot
+from recommender.linalg import SparsePattern, grouped_sums, rowwise_dot
 from recommender.model import RecommenderModel, second_stage_arrays
 from recommender.params import ModelParams, check_index, check_ratings
 from recommender.ranking import fit_ranking
@@ -94,13 +94,17 @@ def fit_both_models(user_index: np.ndarray, film_index: np.ndarray, ratings: np.
     if progress is not None:
         progress("ranking", 0)
     rng = np.random.default_rng(params.seed)
-    users = SparsePattern(user_index, film_index, (n_users, n_films))
-    films = SparsePattern(film_index, user_index, (n_films, n_users))
+    # With watched-unrated films the ranking matrix has a pattern of its own, so the
+    # ratings' pattern is built after it is gone: the two never take memory together.
+    users = (None if len(watched_users)
+             else SparsePattern(user_index, film_index, (n_users, n_films)))
     rating_count = np.bincount(film_index, minlength=n_films)
     (film_scale, entries, film_factors, tail_factors, singular, ease,
      user_embeddings) = fit_ranking(user_index, film_index, ratings, watched_users,
                                     watched_films, n_users, n_films, rating_count, params,
-                                    rng, users, films)
+                                    rng, users)
+    if users is None:
+        users = SparsePattern(user_index, film_index, (n_users, n_films))
     if progress is not None:
         progress("stars", _RANKING_SHARE)
 
@@ -116,10 +120,11 @@ def fit_both_models(user_index: np.ndarray, film_index: np.ndarray, ratings: np.
     del raw, own_share, entries
 
     rating_model = fit_rating_model(
-        user_index, film_index, ratings, n_users, n_films, users, films, params,
+        user_index, film_index, ratings, n_users, n_films, users, params,
         initial_rating_factors(film_factors, params.rating_factors, rng), training_affinity)
-    popularity = np.bincount(film_index, weights=ratings >= params.high_rating,
-                             minlength=n_films).astype(np.float32)
+    popularity = grouped_sums(film_index, n_films,
+                              lambda part: ratings[part] >= params.high_rating
+                              ).astype(np.float32)
     logger.debug("both models in %.1f s", time.perf_counter() - started)
     return RecommenderModel(
         params=params, n_users=n_users, n_films=n_films, n_ratings=len(ratings),

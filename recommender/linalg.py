@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -15,6 +16,8 @@ import numpy as np
 MIN_BLOCK_ENTRIES = 250_000
 # The most threads one sparse product is split across.
 MAX_WORKERS = 4
+# Rows of per-rating arrays turned into float64 at a time (grouped_sums).
+CHUNK_ROWS = 5_000_000
 
 
 def top_n(scores: np.ndarray, n: int) -> np.ndarray:
@@ -40,18 +43,37 @@ def _worker_count() -> int:
 class SparseRows:
     """A CSR matrix cut into row blocks of equal work, multiplied on all cores.
 
-    scipy's sparse-dense product is single-threaded but releases the GIL, and it is
-    where fitting spends most of its time.
+    scipy's sparse-dense products are single-threaded but release the GIL, and they are
+    where fitting spends most of its time. `.T` multiplies by the transpose from the same
+    blocks, so no second, transposed copy of a matrix of 100M ratings is ever built.
     """
 
-    def __init__(self, blocks: list) -> None:  # of scipy.sparse.csr_matrix row blocks
-        self.blocks = blocks
+    def __init__(self, blocks: list, transposed: bool = False) -> None:
+        self.blocks = blocks  # of scipy.sparse.csr_matrix row blocks
+        self.transposed = transposed
+
+    @property
+    def T(self) -> "SparseRows":  # noqa: N802 (numpy's name for it)
+        return SparseRows(self.blocks, not self.transposed)
 
     def __matmul__(self, dense: np.ndarray) -> np.ndarray:
-        if len(self.blocks) == 1:
-            return np.asarray(self.blocks[0] @ dense)
-        with ThreadPoolExecutor(len(self.blocks)) as pool:
-            return np.vstack(list(pool.map(lambda block: block @ dense, self.blocks)))
+        if not self.transposed:
+            if len(self.blocks) == 1:
+                return np.asarray(self.blocks[0] @ dense)
+            with ThreadPoolExecutor(len(self.blocks)) as pool:
+                return np.vstack(list(pool.map(lambda block: block @ dense, self.blocks)))
+        # Each block's rows are a slice of the dense operand; the products add up.
+        starts = np.cumsum([0] + [block.shape[0] for block in self.blocks])
+        parts = [(block, dense[start:start + block.shape[0]])
+                 for block, start in zip(self.blocks, starts)]
+        if len(parts) == 1:
+            return np.asarray(parts[0][0].T @ parts[0][1])
+        with ThreadPoolExecutor(len(parts)) as pool:
+            products = pool.map(lambda part: np.asarray(part[0].T @ part[1]), parts)
+            total = next(products)
+            for product in products:
+                total += product
+        return total
 
 
 class SparsePattern:
@@ -90,6 +112,24 @@ def _row_major(rows: np.ndarray, columns: np.ndarray, n_rows: int
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
     return order, indptr, columns[order].astype(np.int32)
+
+
+def row_chunks(n: int, size: int = CHUNK_ROWS) -> Iterator[slice]:
+    """Slices covering 0..n, `size` at a time."""
+    return (slice(start, min(start + size, n)) for start in range(0, n, size))
+
+
+def grouped_sums(index: np.ndarray, minlength: int,
+                 values: Callable[[slice], np.ndarray]) -> np.ndarray:
+    """Per group, the sum of `values(part)` over the rows `index` puts in it (float64).
+
+    A chunk of rows at a time: over 100M ratings one float64 copy of the values, which
+    `np.bincount` would make, costs 800 MB.
+    """
+    total = np.zeros(minlength)
+    for part in row_chunks(len(index)):
+        total += np.bincount(index[part], weights=values(part), minlength=minlength)
+    return total
 
 
 def pair_products(features: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from recommender.linalg import SparsePattern, top_right_singular_vectors
+from recommender.linalg import SparsePattern, grouped_sums, top_right_singular_vectors
 from recommender.params import MAX_RATING, ModelParams
 
 logger = logging.getLogger(__name__)
@@ -97,9 +97,9 @@ class RankingFit(NamedTuple):
 def fit_ranking(user_index: np.ndarray, film_index: np.ndarray, ratings: np.ndarray,
                 watched_users: np.ndarray, watched_films: np.ndarray, n_users: int,
                 n_films: int, rating_count: np.ndarray, params: ModelParams,
-                rng: np.random.Generator, users: SparsePattern, films: SparsePattern
-                ) -> RankingFit:
-    """The first stage on checked ratings; `users` and `films` are their patterns by row.
+                rng: np.random.Generator, users: SparsePattern | None) -> RankingFit:
+    """The first stage on checked ratings; `users` is their pattern by user, when the
+    caller has one (without watched-unrated films it is the ranking matrix's too).
 
     Watched-unrated (user, film) pairs enter X at the entry of the mean rating, as
     fold-in counts a user's watched films.
@@ -107,27 +107,25 @@ def fit_ranking(user_index: np.ndarray, film_index: np.ndarray, ratings: np.ndar
     started = time.perf_counter()
     film_scale = np.maximum(rating_count, 1).astype(np.float32) ** -params.popularity_damping
     entries = interaction_weight(ratings) * film_scale[film_index]
-    if len(watched_users):
+    if len(watched_users) or users is None:
         watched_entry = interaction_weight(np.float32(ratings.mean(dtype=np.float64)))
-        all_users = np.concatenate([user_index, watched_users])
         all_films = np.concatenate([film_index, watched_films])
         all_entries = np.concatenate([entries, watched_entry * film_scale[watched_films]])
-        ranking_users = SparsePattern(all_users, all_films, (n_users, n_films))
-        ranking_films = SparsePattern(all_films, all_users, (n_films, n_users))
-        del all_users
+        ranking_users = SparsePattern(np.concatenate([user_index, watched_users]), all_films,
+                                      (n_users, n_films))
     else:
-        ranking_users, ranking_films, all_entries = users, films, entries
-        all_films = film_index
+        ranking_users, all_entries, all_films = users, entries, film_index
     # The Gram's diagonal: per film, the sum of its squared entries.
-    gram_diagonal = np.bincount(all_films, weights=np.square(all_entries, dtype=np.float64),
-                                minlength=n_films)
+    gram_diagonal = grouped_sums(all_films, n_films,
+                                 lambda part, entries=all_entries: np.square(entries[part],
+                                                                             dtype=np.float64))
     del all_films
     ranking_matrix = ranking_users.matrix(all_entries)
+    del ranking_users, all_entries
     head, tail = ranking_ranks(params, n_users, n_films)
     all_factors, all_singular = top_right_singular_vectors(
-        ranking_matrix, ranking_films.matrix(all_entries), (n_users, n_films),
-        head + tail, params.svd_power_iterations, rng)
-    del ranking_users, ranking_films, all_entries
+        ranking_matrix, ranking_matrix.T, (n_users, n_films), head + tail,
+        params.svd_power_iterations, rng)
     gram_singular = all_singular.copy()
     gram_singular[head:] *= math.sqrt(params.ranking_tail_weight)
     ease = _ease_arrays(all_factors, gram_singular, gram_diagonal, params.ranking_reg)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recommender.linalg import SparsePattern, pair_products, solve_ridge
+from recommender.linalg import (SparsePattern, grouped_sums, pair_products, row_chunks,
+                                solve_ridge)
 from recommender.params import MAX_RATING, MIN_RATING, ModelParams
 
 logger = logging.getLogger(__name__)
@@ -30,17 +31,23 @@ def fit_biases(user_index: np.ndarray, film_index: np.ndarray, ratings: np.ndarr
                n_users: int, n_films: int, *, user_reg: float, film_reg: float
                ) -> tuple[float, np.ndarray, np.ndarray]:
     """Global mean and regularised user and film offsets by alternating shrunken means."""
-    ratings = np.asarray(ratings, dtype=np.float64)
-    mean = float(ratings.mean())
+    ratings = np.asarray(ratings)
+    mean = float(ratings.mean(dtype=np.float64))
     user_count = np.bincount(user_index, minlength=n_users)
     film_count = np.bincount(film_index, minlength=n_films)
     user_bias = np.zeros(n_users)
     film_bias = np.zeros(n_films)
+
+    def residual(part: slice, bias: np.ndarray, index: np.ndarray) -> np.ndarray:
+        return ratings[part].astype(np.float64) - mean - bias[index[part]]
+
     for _ in range(BIAS_SWEEPS):
-        film_bias = np.bincount(film_index, weights=ratings - mean - user_bias[user_index],
-                                minlength=n_films) / (film_count + film_reg)
-        user_bias = np.bincount(user_index, weights=ratings - mean - film_bias[film_index],
-                                minlength=n_users) / (user_count + user_reg)
+        film_bias = grouped_sums(film_index, n_films,
+                                 lambda part, bias=user_bias: residual(part, bias, user_index)
+                                 ) / (film_count + film_reg)
+        user_bias = grouped_sums(user_index, n_users,
+                                 lambda part, bias=film_bias: residual(part, bias, film_index)
+                                 ) / (user_count + user_reg)
     return mean, user_bias, film_bias
 
 
@@ -142,7 +149,7 @@ class RatingModel:
 
 
 def fit_rating_model(user_index: np.ndarray, film_index: np.ndarray, ratings: np.ndarray,
-                     n_users: int, n_films: int, users: SparsePattern, films: SparsePattern,
+                     n_users: int, n_films: int, users: SparsePattern,
                      params: ModelParams, film_factors: np.ndarray, affinity: np.ndarray
                      ) -> RatingModel:
     """Alternating ridge regressions, every Gram matrix from one sparse product per sweep.
@@ -154,9 +161,9 @@ def fit_rating_model(user_index: np.ndarray, film_index: np.ndarray, ratings: np
                                            user_reg=params.user_bias_reg,
                                            film_reg=params.item_bias_reg)
     counts = np.bincount(user_index, minlength=n_users).astype(np.float64)
-    sums = np.bincount(user_index, weights=ratings, minlength=n_users)
-    squares = np.bincount(user_index, weights=np.square(ratings, dtype=np.float64),
-                          minlength=n_users)
+    sums = grouped_sums(user_index, n_users, lambda part: ratings[part])
+    squares = grouped_sums(user_index, n_users,
+                           lambda part: np.square(ratings[part], dtype=np.float64))
     pooled = float(np.maximum(squares - sums * sums / np.maximum(counts, 1), 0).sum()
                    / len(ratings))
     pooled = max(pooled, 1e-6)
@@ -164,7 +171,7 @@ def fit_rating_model(user_index: np.ndarray, film_index: np.ndarray, ratings: np
                                  params.noise_power)
     rating_noise_weight = noise_weight[user_index].astype(np.float32)
     user_ones = users.matrix(np.ones(len(ratings), dtype=np.float32))
-    film_noise = films.matrix(rating_noise_weight)
+    film_noise = users.matrix(rating_noise_weight).T
     user_affinity = users.matrix(affinity)
     weighted_affinity = affinity * rating_noise_weight
     affinity_energy = float(np.dot(weighted_affinity, affinity)) + params.affinity_reg
@@ -173,19 +180,22 @@ def fit_rating_model(user_index: np.ndarray, film_index: np.ndarray, ratings: np
                                np.full(params.rating_factors, params.factor_reg)])
     centred = ratings - np.float32(global_mean)
     coefficient = 0.0
+    # Per-rating arrays stay float32 (the sparse matrices are): over 100M ratings each
+    # float64 temporary would cost 800 MB.
     for sweep in range(params.als_iterations):
         features = _user_step_features(film_bias, film_factors)
         offset = centred - np.float32(coefficient) * affinity
-        weights = solve_ridge(user_ones @ pair_products(features),
-                              users.matrix(offset - film_bias[film_index]) @ features,
-                              user_reg)
+        weights = solve_ridge(
+            user_ones @ pair_products(features),
+            users.matrix(offset - film_bias.astype(np.float32)[film_index]) @ features,
+            user_reg)
         if sweep == params.als_iterations - 1:
             break
         user_features = np.column_stack([1.0 + weights[:, 1], weights[:, 2:]]
                                         ).astype(np.float32)
-        targets = (offset - weights[user_index, 0]) * rating_noise_weight
+        targets = (offset - weights[:, 0].astype(np.float32)[user_index]) * rating_noise_weight
         solved = solve_ridge(film_noise @ pair_products(user_features),
-                             films.matrix(targets) @ user_features, film_reg[None, :])
+                             users.matrix(targets).T @ user_features, film_reg[None, :])
         film_bias, film_factors = solved[:, 0], solved[:, 1:].astype(np.float32)
         # Least squares for the one coefficient, the rest of the model held fixed:
         # sum w a (r - mean - b_i - theta_u . f_i) = sum w a (r - mean - b_i)
@@ -194,8 +204,10 @@ def fit_rating_model(user_index: np.ndarray, film_index: np.ndarray, ratings: np
         explained = np.einsum("ij,ij->i", weights, user_affinity @ features) @ noise_weight
         # At least zero: films that fit someone's taste are never predicted lower for it
         # (tiny, structureless data could otherwise fit a negative coefficient).
-        coefficient = max(0.0, (float(np.dot(weighted_affinity, centred - film_bias[film_index]))
-                                - float(explained)) / affinity_energy)
+        residual_dot = sum(float(np.dot(weighted_affinity[part].astype(np.float64),
+                                        centred[part] - film_bias[film_index[part]]))
+                           for part in row_chunks(len(ratings)))
+        coefficient = max(0.0, (residual_dot - float(explained)) / affinity_energy)
     logger.debug("affinity coefficient %.3f", coefficient)
     return RatingModel(global_mean=global_mean, pooled_variance=pooled,
                        affinity_coefficient=coefficient, film_bias=film_bias,

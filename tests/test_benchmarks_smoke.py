@@ -11,6 +11,8 @@ import csv
 import hashlib
 import json
 import re
+import shutil
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Callable, Sequence
@@ -18,18 +20,21 @@ from typing import Callable, Sequence
 import numpy as np
 import pytest
 
-from benchmarks import (bench_commit_batch, bench_evaluate, bench_fit_model,
+from benchmarks import (bench_commit_batch, bench_evaluate, bench_fit_model, bench_import,
                         bench_load_dataset, bench_parse_grid, bench_ranking_alternatives,
-                        bench_recommend, bench_scrape_throughput, bench_second_stage,
-                        bench_statistics, bench_table, bench_watched_unrated, bench_web)
+                        bench_recommend, bench_scaling, bench_scrape_throughput,
+                        bench_second_stage, bench_statistics, bench_table,
+                        bench_watched_unrated, bench_web, spark_als)
 from benchmarks.generate_dataset import (BATCH_USERS, FIRST_SCRAPE, MINUTES_PER_BATCH,
-                                         RATING_HISTOGRAM, DatasetShape, generate_dataset)
+                                         PUBLISHED_MOVIES, PUBLISHED_RATINGS, RATING_HISTOGRAM,
+                                         DatasetShape, generate_dataset, generate_published)
 from dataset import layout
 from load_save_and_translate_data import (DatasetStore, ScrapedFilm, ScrapeStatus,
-                                          UserScrapeRecord, load_ratings_dataset)
+                                          UserScrapeRecord, import_published_dataset,
+                                          load_ratings_dataset)
 from recommender import evaluation
 from recommender.params import ModelParams
-from tests.helpers import read_dicts
+from tests.helpers import dataset_triples, read_dicts
 
 TINY = DatasetShape(ratings=6000, seed=3, films=400, median_user_ratings=30)
 
@@ -127,11 +132,13 @@ def test_generator_refuses_to_overwrite(tmp_path: Path) -> None:
 
 def test_parse_grid_benchmark_compares_equal_extractions(capsys: pytest.CaptureFixture[str]
                                                          ) -> None:
-    out = run_script(bench_parse_grid.main, ["--repeats", "1", "--warmup", "0"], capsys)
+    out = run_script(bench_parse_grid.main, ["--repeats", "1", "--warmup", "0",
+                                             "--against", "HEAD"], capsys)
     if out.startswith("skipped"):
         pytest.skip("no saved grid pages")
     assert "same result: True" in out and "same result: False" not in out
-    assert "speed-up" in out
+    assert "speed-up" in out and "parse_film_grid CPU" in out
+    assert "against HEAD:" in out and "the results differ" not in out
 
 
 def test_scrape_benchmark_scrapes_the_simulated_site(capsys: pytest.CaptureFixture[str]) -> None:
@@ -279,3 +286,60 @@ def test_web_benchmark_times_the_page_beside_the_cli(tmp_path: Path,
     for row in ("CLI, end to end", "page, upload + list, end to end", "page, a filter changed",
                 "page, upload + list, in-process", "page minus CLI"):
         assert row in out
+
+
+def test_published_layout_imports_to_the_same_ratings(tmp_path: Path) -> None:
+    shape = DatasetShape(ratings=5_000, seed=2, films=300, median_user_ratings=30)
+    summary = generate_published(tmp_path / "published", ratings=shape.ratings, shape=shape)
+    generate_dataset(tmp_path / "store", ratings=shape.ratings, shape=shape)
+    imported = import_published_dataset(tmp_path / "published" / PUBLISHED_RATINGS,
+                                        tmp_path / "imported",
+                                        movies_path=tmp_path / "published" / PUBLISHED_MOVIES)
+    assert imported.ratings == summary.ratings == shape.ratings
+    assert dataset_triples(tmp_path / "imported") == dataset_triples(tmp_path / "store")
+
+
+def test_import_benchmark_imports_in_a_child(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    out = run_script(bench_import.main, ["--sizes", "3000", "--repeats", "1", "--data-root",
+                                         str(tmp_path)], capsys)
+    row = next(line.split() for line in out.splitlines() if line.split()[:1] == ["3,000"])
+    assert float(row[1]) > 0 and row[3] == "MiB"
+    assert "no target size measured" in out
+
+
+def test_scaling_benchmark_measures_and_extrapolates(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    saved = tmp_path / "scaling.jsonl"
+    run_script(bench_scaling.main, ["--sizes", "3000", "6000", "--data-root", str(tmp_path),
+                                    "--save", str(saved)], capsys)
+    rows = [json.loads(line) for line in saved.read_text().splitlines()]
+    assert [row["ratings"] for row in rows] == [3000, 6000]
+    assert all(row["cpu_seconds"] > 0 and row["peak_rss"] > 0 for row in rows)
+    out = run_script(bench_scaling.main, ["--measured", str(saved), "--memory-gib", "24"], capsys)
+    assert "log-log fit on the 2 largest" in out and "peak reaches 24 GiB at about" in out
+    law = bench_scaling.PowerLaw.fit([1e6, 1e7], [2.0, 20.0])
+    assert law.exponent == pytest.approx(1.0) and law.size_for(200.0) == pytest.approx(1e8)
+
+
+def test_spark_script_says_so_without_pyspark(monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # an import of it now fails
+    out = run_script(spark_als.main, [], capsys)
+    assert "skipped: pyspark is not installed" in out
+
+
+def test_spark_script_scores_spark_als_on_the_evaluation_split(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.skip("pyspark needs Java")
+    sample = kaggle_layout_sample(tmp_path)
+    out = run_script(spark_als.main, ["--ratings", str(sample)], capsys)
+    table = out[out.index("\nmethod"):].strip().splitlines()
+    assert [line[:24].strip() for line in table[1:4]] == [
+        "popularity", "Spark ALS, explicit", "Spark ALS, implicit"]
+    # The same split as evaluation.py: popularity's recall is the evaluation's.
+    report = evaluation.evaluate(*evaluation.load_ratings_table(sample), seed=0)
+    assert float(table[1].split()[2]) == pytest.approx(
+        report.method(evaluation.POPULARITY).recall, abs=1e-4)

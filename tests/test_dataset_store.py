@@ -191,7 +191,7 @@ def test_import_of_a_published_ratings_file(tmp_path: Path) -> None:
     ratings = tmp_path / "ratings_export.csv"
     ratings.write_text("user_id,movie_id,rating_val\n"
                        "Alice,heat,9\nalice,alien,4\nbob,heat,7\n"
-                       "bob,../etc,5\ncarol,heat,11\nbob,heat,8\n")
+                       "bob,../etc,5\ncarol,heat,\nbob,heat,8\n")
     movies = tmp_path / "movie_data.csv"
     movies.write_text("movie_id,movie_title,year_released,genres\n"
                       "heat,Heat,1995.0,Crime|Drama\nalien,=Alien,1979,Horror\n")
@@ -249,12 +249,12 @@ def test_an_import_writes_the_translated_rows_and_quoting_the_store_writes(tmp_p
 def test_the_published_ratings_reader_validates_and_keeps_the_last_repeat(tmp_path: Path) -> None:
     source = tmp_path / "ratings.csv"
     source.write_text("user_id,movie_id,rating_val\nAlice,heat,9\n bob ,ran ,4\nbob,../x,5\n"
-                      "carl,heat,11\ncarl,heat,2.5\nalice,heat,7\ndan,ran,6.0\n")
+                      "carl,heat,none\ncarl,heat,\nalice,heat,7\ndan,ran,6.0\n")
     published = read_published_ratings(source)
     assert list(zip(published.usernames, published.slugs, published.ratings.tolist())) == [
         ("bob", "ran", 4), ("alice", "heat", 7), ("dan", "ran", 6)]
     assert published.rows_dropped == 4
-    source.write_text("user_id,movie_id,rating_val\nbob,heat,0\n")
+    source.write_text("user_id,movie_id,rating_val\nbob,heat,-\n")
     with pytest.raises(DatasetError, match="holds no valid rating"):
         read_published_ratings(source)
 

@@ -22,7 +22,7 @@ alice,heat,8
 alice,alien,10
 bob,heat,6
 bob,up,
-carol,alien,11
+carol,alien,eleven
 carol,up,7
 alice,heat,9
 dave,,5
@@ -43,7 +43,7 @@ def test_loader_builds_dense_indices(tmp_path: Path) -> None:
     assert table.ratings.dtype == np.int8
     triples = sorted(zip(table.user_index.tolist(), table.film_index.tolist(),
                          table.ratings.tolist()))
-    # Rows with no rating, a rating above 10 or no film are dropped and a repeated pair
+    # Rows with no rating, a rating that is no number or no film are dropped and a repeated pair
     # keeps its last rating, so the rows kept are alice-alien, bob-heat, carol-up,
     # alice-heat; ids follow first appearance among them.
     assert triples == [(0, 0, 10), (0, 1, 9), (1, 1, 6), (2, 2, 7)]
