@@ -24,6 +24,7 @@ from dataset.layout import (RATINGS_FILE, TRANSLATED_FILE, header_bytes, needs_f
                             translated_verdict_cells)
 from dataset.published import RatingRows
 from dataset.token_rows import TokenRowWriter, Tokens
+from safe_files import reporting_disk_full
 
 # Rows handed to the writers at a time: bounds the index arrays of one gather.
 WRITE_ROWS = 1_000_000
@@ -85,7 +86,7 @@ def _write(path: Path, name: str, writer_columns: Sequence[Tokens],
            ids: Callable[[slice], Sequence[np.ndarray]], n_rows: int,
            progress: Callable[[int], None]) -> int:
     """Write dataset file `name` durably from token ids, WRITE_ROWS at a time."""
-    with open(path, "wb") as handle:
+    with reporting_disk_full(path), open(path, "wb") as handle:
         handle.write(header_bytes(name))
         writer = TokenRowWriter(handle, writer_columns)
         for start in range(0, n_rows, WRITE_ROWS):

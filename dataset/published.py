@@ -25,6 +25,7 @@ import pandas as pd
 
 from errors import DatasetError
 from names import MAX_SLUG_LENGTH, SLUG_PATTERN, USERNAME_PATTERN
+from safe_files import MAX_CELL_CHARS
 
 # The ratings file's columns: username, film slug, rating.
 PUBLISHED_RATINGS_COLUMNS = ("user_id", "movie_id", "rating_val")
@@ -208,6 +209,7 @@ def read_rating_rows(path: Path, scale: Scale | None = None,
         reader, raw = _open_batches(path)
         with raw:
             for batch in reader:
+                _check_cell_sizes(path, batch, rows_read)
                 user_part = users.encode(batch.column(0))
                 film_part = slugs.encode(batch.column(1))
                 doubled, kinds = _ratings(batch.column(2), rating_codes)
@@ -234,6 +236,20 @@ def read_rating_rows(path: Path, scale: Scale | None = None,
     return RatingRows(users=users_column, films=films_column, ratings=ratings.astype(np.int8),
                       usernames=users.names, slugs=slugs.names, rows_invalid=rows_invalid,
                       scale=decided, scale_detected=scale is None, rows_read=rows_read)
+
+
+def _check_cell_sizes(path: Path, batch, rows_before: int) -> None:
+    """No cell longer than MAX_CELL_CHARS, as for every other CSV we read (pyarrow, like
+    pandas, reads cells of any length): a hand-made cell of megabytes is refused."""
+    import pyarrow.compute as pc
+
+    for name, column in zip(batch.schema.names, batch.columns):
+        lengths = pc.utf8_length(column)
+        if (pc.max(lengths).as_py() or 0) > MAX_CELL_CHARS:
+            first = int(np.flatnonzero(lengths.to_numpy(zero_copy_only=False)
+                                       > MAX_CELL_CHARS)[0])
+            raise DatasetError(path, f"a {name} cell is longer than {MAX_CELL_CHARS:,} "
+                               "characters", rows_before + first + 2)
 
 
 def _ratings(column, known: dict[str, tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:

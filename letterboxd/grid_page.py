@@ -13,8 +13,8 @@ import lxml.etree
 import lxml.html
 
 from errors import InvalidNameError, MarkupError
-from letterboxd.markup import (FILM_LINK, NEXT_LINK, PAGINATION, clean_text, film_uid,
-                               has_class, int_or_none, json_object, split_name_and_year)
+from letterboxd.markup import (FILM_LINK, NEXT_LINK, PAGINATION, clean_text, film_uid, has_class,
+                               int_or_none, json_object, plain_document, split_name_and_year)
 from letterboxd.records import FilmGridPage, FilmTile
 from names import is_valid_lid, validate_slug
 
@@ -27,7 +27,6 @@ _TILE_CLASSES = frozenset(("griditem", "posteritem", "poster-container"))
 _VIEWING_DATA_CLASS = "poster-viewingdata"
 # Grid pages are parsed into plain lxml elements: lxml.html's element classes cost a
 # Python call for every element the walks above touch (hundreds a page).
-_PLAIN_HTML = lxml.etree.HTMLParser()
 _TILE_IMAGE_ALT = lxml.etree.XPath(".//img/@alt")
 _PAGE_CONTENT = lxml.etree.XPath("//*[@id='content']")
 _PAGE_NUMBERS = lxml.etree.XPath(f".//*[{has_class('paginate-pages')}]//li//text()")
@@ -150,21 +149,9 @@ def _shown_total(page: lxml.html.HtmlElement) -> int | None:
     return None
 
 
-def _document(html: str) -> lxml.html.HtmlElement:
-    """The page as plain elements (same tree as markup.document, without the element
-    classes); MarkupError for text that is no HTML at all."""
-    try:
-        page = lxml.etree.fromstring(html, _PLAIN_HTML)
-    except (lxml.etree.ParserError, ValueError) as error:
-        raise MarkupError(f"not an HTML page: {error}") from None
-    if page is None:
-        raise MarkupError("not an HTML page: Document is empty")
-    return page
-
-
 def parse_film_grid(html: str) -> FilmGridPage:
     """A page of posters: a user's films, a watchlist or a list."""
-    page = _document(html)
+    page = plain_document(html)
     tiles = _tiles(page)
     films = tuple(film for film in map(_parse_tile, tiles) if film is not None)
     if tiles and not films:

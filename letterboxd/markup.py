@@ -48,6 +48,23 @@ def document(html: str) -> lxml.html.HtmlElement:
         raise MarkupError(f"not an HTML page: {error}") from None
 
 
+_PLAIN_HTML = lxml.etree.HTMLParser()
+
+
+def plain_document(html: str) -> lxml.etree._Element:
+    """`document` as plain lxml elements, without lxml.html's element classes (looking a
+    class up per element is most of a big grid page's parse): the same tree and errors."""
+    if not _DOCUMENT_END.search(html[-_END_WINDOW:]):
+        raise IncompletePageError("the document has no closing </html>")
+    try:
+        page = lxml.etree.fromstring(html, _PLAIN_HTML)
+    except (lxml.etree.ParserError, ValueError) as error:
+        raise MarkupError(f"not an HTML page: {error}") from None
+    if page is None:
+        raise MarkupError("not an HTML page: Document is empty")
+    return page
+
+
 def json_object(text: str | None) -> dict:
     """The JSON object in an attribute or script, {} when absent or malformed."""
     if not text:

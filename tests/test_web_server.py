@@ -127,9 +127,11 @@ def test_serve_runs_until_ctrl_c_and_says_where_to_look(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("arguments, message", [
     (["--port", "8000", "someone"], "--port and --host are for --serve"),
-    (["--serve", "--stats"], "--serve shows lists and statistics on the page"),
+    (["--serve", "--stats"], "--serve asks its questions on the page: drop --stats"),
+    (["--serve", "--match", "friend"], "--serve asks its questions on the page: drop --match"),
+    (["--serve", "--format", "json"], "--serve shows lists and statistics on the page"),
     (["--serve", "--port", "70000"], "--port is from 0 (any free port) to 65535"),
-    (["--serve", "someone"], "give exactly one of USER, --export PATH or --evaluate"),
+    (["--serve", "someone"], "give exactly one of USER, --export PATH, --evaluate, --like"),
 ])
 def test_serve_flags_that_cannot_work_are_refused(arguments: list[str], message: str,
                                                   capsys: pytest.CaptureFixture) -> None:
