@@ -8,15 +8,14 @@ from typing import Sequence
 import pandas as pd
 
 from letterboxd.list_import import ListEntry
+from presentation.film_table import GAP, MIN_FILM_WIDTH, film_cell, notes_cell
 from presentation.text_width import cut_to_width, display_width, pad_to_width
 from recommending.picks import Recommendation
 from safe_files import spreadsheet_safe
 
 FORMATS = ("table", "csv", "json")
 MIN_TABLE_WIDTH = 50
-_GAP = "  "
 _STARS_WIDTH = 5  # ★★★★★ or ★★★★½
-_MIN_FILM_WIDTH = 14  # a few words of a title, and its year
 _REASONS_HEADER = "Because you rated highly"
 
 
@@ -60,51 +59,32 @@ def render(picks: Sequence[Recommendation], output_format: str, *, width: int | 
     return "\n".join(_table(picks, width, own_average))
 
 
-def _film_cell(pick: Recommendation, width: int | None) -> str:
-    """Title and year in `width` columns: the title is cut, never the year."""
-    year = f" ({pick.year})" if pick.year else ""
-    if width is None:
-        return pick.title + year
-    return cut_to_width(pick.title, width - display_width(year)) + year
-
-
-def _reasons_cell(pick: Recommendation, width: int | None) -> str:
-    """As many whole reasons as fit in `width` columns; the first one cut if none does."""
-    parts = (["on your watchlist"] if pick.on_watchlist else []) + list(pick.because)
-    if width is None:
-        return "; ".join(parts)
-    shown = ""
-    for part in parts:
-        longer = f"{shown}; {part}" if shown else part
-        if display_width(longer) > width:
-            break
-        shown = longer
-    if not shown and parts:
-        shown = cut_to_width(parts[0], width)
-    return shown
+def _reasons(pick: Recommendation) -> list[str]:
+    return (["on your watchlist"] if pick.on_watchlist else []) + list(pick.because)
 
 
 def _table(picks: Sequence[Recommendation], width: int | None,
            own_average: float | None) -> list[str]:
     rank_width = len(f"{len(picks)}.")
-    fixed = rank_width + _STARS_WIDTH + 3 * len(_GAP)
-    longest_film = max((display_width(_film_cell(pick, None)) for pick in picks), default=4)
+    fixed = rank_width + _STARS_WIDTH + 3 * len(GAP)
+    longest_film = max((display_width(film_cell(pick.title, pick.year, None))
+                        for pick in picks), default=4)
     if width is None:
         film_width = longest_film
         reasons_width: int | None = None
     else:
-        room = max(width - fixed, 2 * _MIN_FILM_WIDTH)
-        film_width = min(longest_film, max(_MIN_FILM_WIDTH, room // 2))
+        room = max(width - fixed, 2 * MIN_FILM_WIDTH)
+        film_width = min(longest_film, max(MIN_FILM_WIDTH, room // 2))
         reasons_width = room - film_width
-    header = (f"{'#':>{rank_width}}{_GAP}{pad_to_width('Film', film_width)}{_GAP}"
-              f"{'Stars':<{_STARS_WIDTH}}{_GAP}"
+    header = (f"{'#':>{rank_width}}{GAP}{pad_to_width('Film', film_width)}{GAP}"
+              f"{'Stars':<{_STARS_WIDTH}}{GAP}"
               f"{cut_to_width(_REASONS_HEADER, reasons_width or len(_REASONS_HEADER))}")
     lines = [header.rstrip()]
     for pick in picks:
-        lines.append(f"{f'{pick.rank}.':>{rank_width}}{_GAP}"
-                     f"{pad_to_width(_film_cell(pick, film_width), film_width)}{_GAP}"
-                     f"{stars(pick.predicted_stars):<{_STARS_WIDTH}}{_GAP}"
-                     f"{_reasons_cell(pick, reasons_width)}".rstrip())
+        film = pad_to_width(film_cell(pick.title, pick.year, film_width), film_width)
+        lines.append(f"{f'{pick.rank}.':>{rank_width}}{GAP}{film}{GAP}"
+                     f"{stars(pick.predicted_stars):<{_STARS_WIDTH}}{GAP}"
+                     f"{notes_cell(_reasons(pick), reasons_width)}".rstrip())
     lines.append(_footer(width, own_average))
     return lines
 
