@@ -8,9 +8,6 @@ the index is computed again, never trusted.
 """
 from __future__ import annotations
 
-import io
-import logging
-import zipfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -18,12 +15,12 @@ import numpy as np
 
 from dataset.layout import MODEL_DIR
 from recommender.cache import CachedModel
+from recommender.kept_arrays import keep_arrays, read_kept_arrays
 from recommending.statistics import N_VALUES, Community, community_of
-from safe_files import write_atomically
 
-logger = logging.getLogger(__name__)
 
 COMMUNITY_FILE = "community_figures.npz"
+_WHAT = "the community's figures"
 _MEMBER_ARRAYS = ("member_ratings", "member_spread", "member_obscurity")
 
 
@@ -44,16 +41,12 @@ def _consistent(community: Community, data: CachedModel) -> bool:
 
 
 def _load(path: Path, data: CachedModel) -> Community | None:
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            if str(stored["fingerprint"]) != data.fingerprint:
-                return None
-            community = Community(**{name: stored[name] for name in Community.__annotations__})
-    except FileNotFoundError:
+    stored = read_kept_arrays(path, data.fingerprint, _WHAT)
+    if stored is None:
         return None
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
-        logger.info("computing the community's figures again: %s is unreadable (%s)", path,
-                    error)
+    try:
+        community = Community(**{name: stored[name] for name in Community.__annotations__})
+    except KeyError:  # a file without every array
         return None
     return community if _consistent(community, data) else None
 
@@ -65,11 +58,5 @@ def community_figures(data: CachedModel, data_dir: Path) -> Community:
     if community is not None:
         return community
     community = community_of(data)
-    buffer = io.BytesIO()
-    np.savez(buffer, fingerprint=np.array(data.fingerprint), **asdict(community))
-    try:
-        write_atomically(path, buffer.getvalue())
-    except OSError as error:
-        logger.warning("could not cache the community's figures in %s (%s): the next run "
-                       "computes them again", path.parent, error)
+    keep_arrays(path, data.fingerprint, asdict(community), _WHAT)
     return community

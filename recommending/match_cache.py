@@ -7,38 +7,30 @@ again, never trusted.
 """
 from __future__ import annotations
 
-import io
-import logging
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from dataset.layout import MODEL_DIR
-from errors import DiskFullError, UnusableFileError
 from recommender.cache import CachedModel
+from recommender.kept_arrays import keep_arrays, read_kept_arrays
 from recommending.match import QUANTILES, MatchCalibration, match_calibration
-from safe_files import write_atomically
 
-logger = logging.getLogger(__name__)
 
 CALIBRATION_FILE = "match_calibration.npz"
+_WHAT = "the match calibration"
 
 
 def _load(path: Path, data: CachedModel) -> MatchCalibration | None:
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            if str(stored["fingerprint"]) != data.fingerprint:
-                return None
-            calibration = MatchCalibration(
-                reference_films=stored["reference_films"].astype(np.int64),
-                pair_quantiles=stored["pair_quantiles"].astype(np.float64),
-                members=int(stored["members"]))
-    except FileNotFoundError:
+    stored = read_kept_arrays(path, data.fingerprint, _WHAT)
+    if stored is None:
         return None
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
-        logger.info("computing the match calibration again: %s is unreadable (%s)", path,
-                    error)
+    try:
+        calibration = MatchCalibration(
+            reference_films=stored["reference_films"].astype(np.int64),
+            pair_quantiles=stored["pair_quantiles"].astype(np.float64),
+            members=int(stored["members"]))
+    except (KeyError, ValueError, TypeError):  # an array missing or of another shape
         return None
     films, quantiles = calibration.reference_films, calibration.pair_quantiles
     consistent = (films.ndim == 1 and len(films) >= 1 and quantiles.shape == (QUANTILES,)
@@ -57,13 +49,8 @@ def cached_match_calibration(data: CachedModel, data_dir: Path) -> MatchCalibrat
     if calibration is not None:
         return calibration
     calibration = match_calibration(data)
-    buffer = io.BytesIO()
-    np.savez(buffer, fingerprint=np.array(data.fingerprint),
-             reference_films=calibration.reference_films,
-             pair_quantiles=calibration.pair_quantiles, members=np.array(calibration.members))
-    try:
-        write_atomically(path, buffer.getvalue())
-    except (OSError, UnusableFileError, DiskFullError) as error:
-        logger.warning("could not keep the match calibration in %s (%s): the next match "
-                       "computes it again", path.parent, error)
+    keep_arrays(path, data.fingerprint, {
+        "reference_films": calibration.reference_films,
+        "pair_quantiles": calibration.pair_quantiles,
+        "members": np.array(calibration.members)}, _WHAT)
     return calibration
