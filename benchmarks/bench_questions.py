@@ -194,7 +194,8 @@ def measure(label: str, data_dir: Path, repeats: int, env: dict[str, str] | None
     met = True
     for name, values in seconds.items():
         timing = harness.Timing(tuple(values))
-        beyond = "" if name == START_UP else f"  start-up + {timing.median - start_up:5.2f} s"
+        beyond = ("" if name == START_UP
+                  else f"  beyond start-up {timing.median - start_up:+5.2f} s")
         print(f"  {name:<34}{timing.median:6.2f} s{beyond}  ({timing.spread})")
         if name not in (START_UP, THE_LIST):
             met &= timing.median <= TARGET_SECONDS
