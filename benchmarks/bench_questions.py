@@ -68,12 +68,16 @@ def popular_films(data, count: int, seed: int) -> np.ndarray:
 
 
 def write_list(data, path: Path, seed: int) -> None:
-    """A festival line-up as plain text: "Title (Year)" and links on alternate lines."""
+    """A festival line-up as plain text: "Title (Year)" and links on alternate lines (a
+    link too where the dataset holds two films of that title and year, as the
+    generated datasets do: such a line would only be named as ambiguous)."""
+    films = data.films
+    twice = films.duplicated(["title", "year"], keep=False).to_numpy()
     lines = ["# a line-up of films, one a line"]
     for number, film in enumerate(popular_films(data, LIST_FILMS, seed).tolist()):
-        title, year = data.films["title"].iloc[film], year_of(data.films, film)
-        lines.append(f"{title} ({year})" if number % 2 and title and year
-                     else film_link(data.films, film))
+        title, year = films["title"].iloc[film], year_of(films, film)
+        lines.append(f"{title} ({year})" if number % 2 and title and year and not twice[film]
+                     else film_link(films, film))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
