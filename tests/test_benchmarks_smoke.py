@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 
 from benchmarks import (bench_commit_batch, bench_evaluate, bench_fit_model, bench_import,
-                        bench_load_dataset, bench_parse_grid, bench_ranking_alternatives,
-                        bench_recommend, bench_scaling, bench_scrape_throughput,
-                        bench_second_stage, bench_statistics, bench_table,
-                        bench_watched_unrated, bench_web, spark_als)
+                        bench_load_dataset, bench_parse_grid, bench_questions,
+                        bench_ranking_alternatives, bench_recommend, bench_scaling,
+                        bench_scrape_throughput, bench_second_stage, bench_statistics,
+                        bench_table, bench_watched_unrated, bench_web, spark_als)
 from benchmarks.generate_dataset import (BATCH_USERS, FIRST_SCRAPE, MINUTES_PER_BATCH,
                                          PUBLISHED_MOVIES, PUBLISHED_RATINGS, RATING_HISTOGRAM,
                                          DatasetShape, generate_dataset, generate_published)
@@ -34,6 +34,7 @@ from load_save_and_translate_data import (DatasetStore, ScrapedFilm, ScrapeStatu
                                           load_ratings_dataset)
 from recommender import evaluation
 from recommender.params import ModelParams
+from recommending.match_cache import CALIBRATION_FILE
 from tests.helpers import dataset_triples, read_dicts
 
 TINY = DatasetShape(ratings=6000, seed=3, films=400, median_user_ratings=30)
@@ -277,6 +278,20 @@ def test_statistics_benchmark_runs_on_a_tiny_dataset(tmp_path: Path,
                      capsys)
     assert "recommend.py --stats " in out and "community figures" in out and "export" in out
     assert (tmp_path / "ratings5000_seed0" / layout.MODEL_DIR).is_dir()  # the cache was used
+
+
+def test_questions_benchmark_times_each_question_end_to_end(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = run_script(bench_questions.main, ["--sizes", "5000", "--no-sample", "--repeats", "1",
+                                            "--blas-threads", "1", "--data-root", str(tmp_path)],
+                     capsys)
+    for row in ("--match", "--with (two others)", "--from-list (100 films)",
+                "--since (export, 300 ratings)", "--like (the most rated film)",
+                "python + imports only", "in-process: taste_match", "in-process: films_like",
+                "targets met"):
+        assert row in out
+    model_dir = tmp_path / "ratings5000_seed0" / layout.MODEL_DIR
+    assert (model_dir / CALIBRATION_FILE).is_file()  # the match's calibration was kept
 
 
 def test_web_benchmark_times_the_page_beside_the_cli(tmp_path: Path,
