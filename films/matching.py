@@ -38,6 +38,7 @@ _SAME_RUNTIME_MINUTES = 5
 _SAME_RUNTIME_MINUTES_A_YEAR_APART = 2
 # Subtitle separators: "Title: Subtitle", "Title - Subtitle".
 _SUBTITLE_SEPARATORS = (":", " - ", " – ")
+_NOT_FOUND = "not in the dataset"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,10 @@ class FilmCatalogue:
     def label(self, film: int) -> str:
         year = int(self.years[film])
         return f"{self.titles[film]} ({year})" if year else str(self.titles[film])
+
+    def _told_apart(self, film: int) -> str:
+        """The label with the film's slug, so that films of one title and year differ."""
+        return f"{self.label(film)} [{self._films['slug'].iat[film]}]"
 
     # --- one film under two slugs ------------------------------------------------------
 
@@ -246,7 +251,9 @@ class FilmCatalogue:
             if film >= 0:
                 found[row], rules[row] = film, rule
             else:
-                unmatched.append(Unmatched(reference, reason, self._closest(reference)))
+                # An ambiguous title or one in other years names its candidates already.
+                closest = self._closest(reference) if reason == _NOT_FOUND else None
+                unmatched.append(Unmatched(reference, reason, closest))
         hit = found >= 0
         found[hit] = self.canonical[found[hit]]
         return MatchResult(found, tuple(rules), tuple(unmatched))
@@ -261,7 +268,7 @@ class FilmCatalogue:
         if reference.slug and reference.slug in self._slug_ids:
             return self._slug_ids[reference.slug], "slug", ""
         if not reference.title.strip():
-            return -1, "", "not in the dataset"
+            return -1, "", _NOT_FOUND
         year = reference.year or 0
         for slug in slug_candidates(reference.title):
             if year and f"{slug}-{year}" in self._slug_ids:
@@ -279,7 +286,7 @@ class FilmCatalogue:
             if len(exact) == 1:
                 return int(exact[0]), "title and year", ""
             if len(exact) > 1:
-                return -1, "", "ambiguous: " + "; ".join(self.label(f) for f in exact)
+                return -1, "", "ambiguous: " + "; ".join(self._told_apart(f) for f in exact)
         if len(candidates) == 1 and (not year or years[0] == 0):
             return int(candidates[0]), "title", ""
         if year:
@@ -287,7 +294,7 @@ class FilmCatalogue:
             if len(near) == 1 and (np.abs(years - year) <= 1).sum() == 1:
                 return int(near[0]), "title, year one off", ""
             return self._without_subtitle(reference, other_years=candidates)
-        return -1, "", "ambiguous: " + "; ".join(self.label(f) for f in candidates[:5])
+        return -1, "", "ambiguous: " + "; ".join(self._told_apart(f) for f in candidates[:5])
 
     def _names_one_film(self, title: str) -> bool:
         return len(self._distinct(self._films_by_key.get(title_key(title), []))) <= 1
@@ -320,7 +327,7 @@ class FilmCatalogue:
         if other_years is not None:
             return -1, "", "the dataset has that title only in other years: " + "; ".join(
                 self.label(film) for film in other_years[:5])
-        return -1, "", "not in the dataset"
+        return -1, "", _NOT_FOUND
 
     def _has_subtitle_after(self, film: int, title: str) -> bool:
         own = str(self.titles[film])

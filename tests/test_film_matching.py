@@ -171,6 +171,17 @@ def test_an_unmatched_film_names_the_closest_dataset_film() -> None:
     assert result.unmatched[0].closest == "The Godfather (1972)"
 
 
+def test_an_ambiguous_title_names_its_candidates_and_no_closest_film() -> None:
+    films = catalogue([("winter-glass-1939-1", "Winter Glass", 1939, 90),
+                       ("winter-glass-1939-2", "Winter Glass", 1939, 140),  # two films
+                       ("winter-glasses", "Winter Glasses", 1925, 80)], with_runtime=True)
+    result = films.match([FilmReference("Winter Glass", 1939)])
+    missing = result.unmatched[0]
+    assert missing.reason == ("ambiguous: Winter Glass (1939) [winter-glass-1939-1]; "
+                              "Winter Glass (1939) [winter-glass-1939-2]")
+    assert missing.closest is None
+
+
 def test_the_shared_sample_finds_its_own_films_from_titles(shared_dataset_dir) -> None:
     """Every film of the real sample, asked for by its title and year as an export
     would write them, is found, and found as itself or as the same film."""
