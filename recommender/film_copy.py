@@ -21,7 +21,7 @@ import pyarrow as pa
 from dataset.film_table import INTEGER_COLUMNS
 from dataset.layout import FILMS_HEADER
 from errors import ModelFileError, UnusableFileError
-from recommender.file_stamps import map_file, remember_checked
+from recommender.file_stamps import map_file, remember_checked, stamp_saved
 from safe_files import parse_json_limited, read_regular_file, write_atomically
 
 COPY_FILE = "film_table.arrow"
@@ -41,7 +41,8 @@ def _arrow_type(column: str) -> pa.DataType:
 
 
 def save_film_copy(directory: Path, films: pd.DataFrame, fingerprint: str) -> None:
-    """Write the copy, then the JSON that vouches for it (each replaced atomically)."""
+    """Write the copy, then the JSON that vouches for it (each replaced atomically), then
+    its stamp."""
     schema = pa.schema([(column, _arrow_type(column)) for column in films.columns])
     table = pa.Table.from_pandas(films, schema=schema, preserve_index=False)
     sink = pa.BufferOutputStream()
@@ -52,6 +53,7 @@ def save_film_copy(directory: Path, films: pd.DataFrame, fingerprint: str) -> No
     meta = {"format": COPY_FORMAT, "fingerprint": fingerprint, "rows": len(films),
             "sha256": hashlib.sha256(payload).hexdigest()}
     write_atomically(directory / COPY_META_FILE, json.dumps(meta).encode("utf-8"))
+    stamp_saved(directory / COPY_FILE, meta["sha256"])
 
 
 def load_film_copy(directory: Path, fingerprint: str) -> pd.DataFrame:

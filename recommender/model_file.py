@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from errors import ModelFileError, UnusableFileError
-from recommender.file_stamps import map_file, remember_checked
+from recommender.file_stamps import map_file, remember_checked, stamp_saved
 from recommender.model import SECOND_STAGE_ARRAYS, RecommenderModel
 from recommender.params import MAX_RATING, MIN_RATING, ModelParams
 from recommender.ranking import ranking_ranks
@@ -81,8 +81,9 @@ def model_arrays(model: RecommenderModel) -> dict[str, np.ndarray]:
 def save_model(model: RecommenderModel, directory: Path, fingerprint: str) -> None:
     """Write plain float32 arrays and a JSON description, each replaced atomically.
 
-    The JSON (written last) holds the arrays file's SHA-256, so a crash between the
-    two writes leaves a pair that `load_model` rejects rather than mixes.
+    The JSON (written after the arrays) holds the arrays file's SHA-256, so a crash
+    between the two writes leaves a pair that `load_model` rejects rather than mixes.
+    The stamp, last, spares the next loads the hash (recommender/file_stamps.py).
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -98,6 +99,7 @@ def save_model(model: RecommenderModel, directory: Path, fingerprint: str) -> No
             "arrays_sha256": hashlib.sha256(payload).hexdigest()}
     write_atomically(directory / ARRAYS_FILE, payload)
     write_atomically(directory / META_FILE, json.dumps(meta, indent=1).encode("utf-8"))
+    stamp_saved(directory / ARRAYS_FILE, meta["arrays_sha256"])
 
 
 def load_model(directory: Path, expected_fingerprint: str) -> RecommenderModel:

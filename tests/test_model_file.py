@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from errors import ModelFileError
+from recommender.file_stamps import STAMP_SUFFIX
 from recommender.fit import fit_model
 from recommender.model import RecommenderModel
 from recommender.model_file import (ARRAYS_FILE, FORMAT_VERSION, META_FILE, array_shapes,
@@ -83,7 +84,8 @@ def test_save_and_load_round_trip(tmp_path: Path, data: SyntheticRatings,
     films = np.arange(data.n_films)
     np.testing.assert_array_equal(model.rank(before, 20), loaded.rank(after, 20))
     np.testing.assert_array_equal(model.predict(before, films), loaded.predict(after, films))
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([ARRAYS_FILE, META_FILE])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [ARRAYS_FILE, META_FILE, ARRAYS_FILE + STAMP_SUFFIX])
     meta = json.loads((tmp_path / META_FILE).read_text())
     assert meta["fingerprint"] == FINGERPRINT and meta["format_version"] == FORMAT_VERSION
     with np.load(tmp_path / ARRAYS_FILE, allow_pickle=False) as stored:
@@ -212,7 +214,9 @@ DAMAGES = {
 @pytest.mark.parametrize("damage", DAMAGES.values(), ids=DAMAGES.keys())
 def test_damaged_model_files_raise_model_file_error(tmp_path: Path, model: RecommenderModel,
                                                     damage) -> None:
+    """The full check (a damage after a stamp is tests/test_model_cache.py's)."""
     save_model(model, tmp_path, FINGERPRINT)
+    (tmp_path / (ARRAYS_FILE + STAMP_SUFFIX)).unlink()
     damage(tmp_path)
     with pytest.raises(ModelFileError):
         load_model(tmp_path, expected_fingerprint=FINGERPRINT)
@@ -238,7 +242,7 @@ def test_a_crash_between_the_two_writes_is_detected(tmp_path: Path, data: Synthe
 def test_saving_replaces_files_atomically(tmp_path: Path, model: RecommenderModel,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     save_model(model, tmp_path, FINGERPRINT)
-    before = {name: (tmp_path / name).read_bytes() for name in (ARRAYS_FILE, META_FILE)}
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
 
     def failing_replace(source: str, target: str) -> None:
         raise OSError("disk full")
