@@ -38,7 +38,7 @@ _CELL_RULES = {
 }
 _NUMBER_BOUNDS = {"year": (FIRST_FILM_YEAR, LAST_YEAR), "runtime": (1, MAX_RUNTIME_MINUTES),
                   "average_rating": (0.5, 5.0)}
-_INTEGER_COLUMNS = ("letterboxd_id", "year", "runtime", "rating_count")
+INTEGER_COLUMNS = ("letterboxd_id", "year", "runtime", "rating_count")
 # Whole numbers of at most this many digits: every one fits int64.
 _MAX_DIGITS = 18
 
@@ -61,7 +61,7 @@ def _check_cells(path: Path, films: pd.DataFrame) -> None:
     for column, rule in _CELL_RULES.items():
         text = films[column]
         known = (text != "").to_numpy(dtype=bool)
-        if column in _INTEGER_COLUMNS or column in _NUMBER_BOUNDS:
+        if column in INTEGER_COLUMNS or column in _NUMBER_BOUNDS:
             # Numbers first: "not a whole number" or "out of range" says more than a rule.
             digits = text.str.fullmatch(r"[0-9]+(?:\.[0-9]+)?" if column == "average_rating"
                                         else r"[0-9]+").to_numpy(dtype=bool)
@@ -103,7 +103,7 @@ def read_film_mappings(data_dir: Path, committed: int | None = None) -> pd.DataF
 
 def typed(films: pd.DataFrame) -> pd.DataFrame:
     """Numbers as numbers (`Int64`, <NA> for unknown), indexed by film id."""
-    for column in _INTEGER_COLUMNS:
+    for column in INTEGER_COLUMNS:
         films[column] = pd.to_numeric(films[column].replace("", None)).astype("Int64")
     films["average_rating"] = pd.to_numeric(films["average_rating"].replace("", None)
                                             ).astype("float64")
@@ -116,20 +116,20 @@ def read_checked_before(data_dir: Path, committed: int) -> pd.DataFrame:
     path = Path(data_dir) / FILM_MAPPINGS_FILE
     header = _header_of(path)
     checks.check_header(path, header)
-    text = [column for column in header if column not in _INTEGER_COLUMNS
+    text = [column for column in header if column not in INTEGER_COLUMNS
             and column not in ("film_id", "average_rating")]
     try:
         films = pd.read_csv(
             checks.committed_part(path, committed), keep_default_na=False,
-            na_values={column: [""] for column in (*_INTEGER_COLUMNS, "average_rating")},
+            na_values={column: [""] for column in (*INTEGER_COLUMNS, "average_rating")},
             dtype={"film_id": np.int64, "average_rating": "float64",
-                   **{column: "Int64" for column in _INTEGER_COLUMNS if column in header},
+                   **{column: "Int64" for column in INTEGER_COLUMNS if column in header},
                    **{column: str for column in text}})
     except (pd.errors.ParserError, ValueError) as error:
         raise DatasetError(path, f"not a valid film table ({error})") from None
     for column in FILM_METADATA_COLUMNS:
         if column not in films:
             films[column] = pd.array([pd.NA] * len(films), dtype="Int64") \
-                if column in _INTEGER_COLUMNS else np.nan if column == "average_rating" else ""
+                if column in INTEGER_COLUMNS else np.nan if column == "average_rating" else ""
     return films.drop(columns="film_id")
 

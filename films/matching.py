@@ -31,6 +31,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from films.name_lookup import NameLookup
 from films.titles import shown_title_and_year, slug_candidates, split_slug_year, title_key
 
 # How far apart two runtimes of one film may be (cuts, rounding) before they are two films.
@@ -83,46 +84,61 @@ class FilmCatalogue:
     `year` (`Int64`); `runtime` is used when present.
     """
 
-    def __init__(self, films: pd.DataFrame, canonical: np.ndarray | None = None) -> None:
-        """`canonical` may come from a cache: working it out reads every title."""
+    def __init__(self, films: pd.DataFrame, canonical: np.ndarray | None = None,
+                 lids: NameLookup | None = None) -> None:
+        """`canonical` and the lookup of `lids` may come from a cache: working them out
+        reads every title or lid."""
         self._films = films
         self.size = len(films)
         self._canonical = canonical
+        self._lids = lids
 
     # --- titles and years as shown -----------------------------------------------
 
     @cached_property
-    def _shown(self) -> tuple[np.ndarray, np.ndarray]:
-        """Titles and years as shown (`titles.shown_title_and_year`), worked out only for
-        films whose metadata lacks a title."""
+    def _spelled_out(self) -> dict[int, tuple[str, int]]:
+        """Title and year as shown (`titles.shown_title_and_year`) of each film whose
+        metadata lacks a title: usually none, or a few, of a large crawl."""
         title_text = self._films["title"].fillna("").astype(str)
         slug_text = self._films["slug"].astype(str)
         # has_no_title, for every film at once.
         missing = ((title_text.str.strip() == "")
                    | ((title_text == slug_text) & slug_text.str.contains("-", regex=False)))
-        titles = title_text.to_numpy(dtype=object).copy()
-        slugs = slug_text.to_numpy(dtype=object)
-        years = self._films["year"].to_numpy(dtype="float64", na_value=np.nan)
-        years = np.where(np.isnan(years), 0, years).astype(np.int64)
-        for film in np.flatnonzero(missing.to_numpy()):
-            title, year = shown_title_and_year(titles[film], int(years[film]) or None,
-                                               slugs[film])
-            titles[film], years[film] = title, year or 0
-        return titles, years
+        flagged = np.flatnonzero(missing.to_numpy()).tolist()
+        return dict(zip(flagged, self.shown_each(flagged)))
 
-    @property
+    @cached_property
     def titles(self) -> np.ndarray:
         """A readable title per film: its own, or one spelled out from its slug."""
-        return self._shown[0]
+        titles = self._films["title"].fillna("").astype(str).to_numpy(dtype=object).copy()
+        for film, (title, _) in self._spelled_out.items():
+            titles[film] = title
+        return titles
 
-    @property
+    @cached_property
     def years(self) -> np.ndarray:
         """Release year per film, 0 when unknown (see `titles.shown_title_and_year`)."""
-        return self._shown[1]
+        years = self._films["year"].to_numpy(dtype="float64", na_value=np.nan)
+        years = np.where(np.isnan(years), 0, years).astype(np.int64)
+        for film, (_, year) in self._spelled_out.items():
+            years[film] = year
+        return years
+
+    def shown_each(self, films: Sequence[int]) -> list[tuple[str, int]]:
+        """`titles[film]` and `years[film]` of these films, without working them out for
+        every film."""
+        rows = list(films)
+        shown = []
+        for title, year, slug in zip(self._films["title"].iloc[rows].fillna("").astype(str),
+                                     self._films["year"].iloc[rows].astype("Int64").tolist(),
+                                     self._films["slug"].iloc[rows].astype(str)):
+            title, year = shown_title_and_year(title, None if year is pd.NA else year, slug)
+            shown.append((title, year or 0))
+        return shown
 
     def label(self, film: int) -> str:
-        year = int(self.years[film])
-        return f"{self.titles[film]} ({year})" if year else str(self.titles[film])
+        [(title, year)] = self.shown_each([film])
+        return f"{title} ({year})" if year else title
 
     def _told_apart(self, film: int) -> str:
         """The label with the film's slug, so that films of one title and year differ."""
@@ -210,10 +226,9 @@ class FilmCatalogue:
         return dict(zip(self._films["slug"].tolist(), range(self.size)))
 
     @cached_property
-    def _lid_index(self) -> pd.Index:
+    def _lid_lookup(self) -> NameLookup:
         """Non-empty lids, each once (the first film holding it)."""
-        lids = self._films["lid"].fillna("").astype(str).to_numpy(dtype=object)
-        return pd.Index(lids).where(lids != "", None)
+        return self._lids or NameLookup.of(self._films["lid"].fillna(""))
 
     @cached_property
     def _films_by_key(self) -> dict[str, list[int]]:
@@ -239,10 +254,9 @@ class FilmCatalogue:
         rules = [""] * len(references)
         lids = [reference.lid or "" for reference in references]
         if any(lids):
-            positions = self._first_positions(lids)
-            for row, position in enumerate(positions.tolist()):
-                if lids[row] and position >= 0:
-                    found[row], rules[row] = position, "lid"
+            for row, film in enumerate(self._lid_lookup.find(lids).tolist()):
+                if film >= 0:
+                    found[row], rules[row] = film, "lid"
         unmatched = []
         for row, reference in enumerate(references):
             if found[row] >= 0:
@@ -257,12 +271,6 @@ class FilmCatalogue:
         hit = found >= 0
         found[hit] = self.canonical[found[hit]]
         return MatchResult(found, tuple(rules), tuple(unmatched))
-
-    def _first_positions(self, lids: Sequence[str]) -> np.ndarray:
-        """Film id per lid, -1 where none holds it (the first film, if several do)."""
-        first = ~self._lid_index.duplicated()
-        positions = pd.Index(self._lid_index[first]).get_indexer(lids)
-        return np.where(positions >= 0, np.flatnonzero(first)[positions], -1)
 
     def _match_one(self, reference: FilmReference) -> tuple[int, str, str]:
         if reference.slug and reference.slug in self._slug_ids:
@@ -330,7 +338,7 @@ class FilmCatalogue:
         return -1, "", _NOT_FOUND
 
     def _has_subtitle_after(self, film: int, title: str) -> bool:
-        own = str(self.titles[film])
+        own = self.shown_each([film])[0][0]
         for separator in _SUBTITLE_SEPARATORS:
             head = own.split(separator, 1)[0]
             if head != own and title_key(head) == title_key(title):

@@ -12,7 +12,9 @@ stars from a biases + ALS model (`rating`).
 In the order data flows: `params` (hyper-parameters, rating scale), `linalg` (the
 sparse and dense algebra fitting needs), `ranking`, `rating`, `second_stage`,
 `model` (the fitted model: fold-in, picks with the cold-start fallback, stars,
-reasons), `fit` (fitting it), `model_file` (saving and loading it), `cache` (the
-model and per-user index kept next to a dataset), `evaluation` (quality against
-baselines).
+reasons), `fit` (fitting it), `file_stamps` (large files checked whole once, then
+trusted while unchanged), `model_file` (saving and loading it), `dataset_index` (each
+user's ratings and the lookups of names, as arrays), `film_copy` (the film table in
+binary form), `cache` (all of these kept next to a dataset), `evaluation` (quality
+against baselines).
 """

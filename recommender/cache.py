@@ -1,25 +1,22 @@
-"""The fitted model and the per-user index it needs, cached next to the dataset.
+"""The fitted model and what it needs of the dataset, cached next to the dataset.
 
 Reading a multi-million-row ratings CSV takes seconds; recommending must not.
-So the first run fits the model on every rating and stores it, with each
-user's ratings as compact arrays, under `model/`, keyed by the dataset's
-fingerprint. Later runs load plain arrays (never a pickle) in a fraction of a
-second. Anything missing, corrupt, truncated or stale is refitted, not trusted.
+So the first run fits the model on every rating and stores it under `model/`, keyed
+by the dataset's fingerprint, with the dataset's index (`dataset_index`: each user's
+ratings as compact arrays, and lookups of usernames and boxd.it ids) and a binary copy
+of the film table (`film_copy`). Later runs map plain arrays (never a pickle) in a
+fraction of a second. Anything missing, corrupt, truncated or stale is refitted (or,
+for the film table's copy, made again from the CSV), not trusted.
 """
 from __future__ import annotations
 
-import io
-import json
 import logging
-import re
-import secrets
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,32 +26,22 @@ from dataset.loading import (RatingsData, dataset_fingerprint, load_film_table,
                              load_ratings_dataset)
 from errors import DatasetError, DiskFullError, ModelFileError, UnusableFileError
 from films.matching import FilmCatalogue
+from films.name_lookup import NameLookup
 from progress import ShareBar
+from recommender.dataset_index import build_index, load_index, save_index
+from recommender.film_copy import load_film_copy, save_film_copy
 from recommender.fit import fit_model
 from recommender.model import RecommenderModel
 from recommender.model_file import META_FILE, load_model, save_model
 from recommender.params import MAX_RATING, MIN_RATING
-from safe_files import (check_regular_entries, parse_json_limited, read_regular_file,
-                        write_atomically)
+from safe_files import check_regular_entries
 
 logger = logging.getLogger(__name__)
 
-INDEX_META_FILE = "dataset_index.json"
-# 4: film_canonical (one film under two slugs counts once)
-INDEX_FORMAT = 4
-INDEX_FOLDER_PREFIX = "index-"
-_INDEX_FOLDER_PATTERN = re.compile(r"index-[0-9a-f]{16}")
-_INDEX_FOLDER_GRACE_SECONDS = 600
 # A fit's seconds, roughly: a fixed part plus a part per rating, from the fit times in
 # BENCHMARKS.md (figure 5) on a quiet machine; only to tell a person how long to wait.
 _FIT_FIXED_SECONDS = 2.0
 _FIT_SECONDS_PER_RATING = 6e-6
-# The index's JSON lists every username: tens of bytes per user.
-_MAX_INDEX_META_BYTES = 1 << 30
-# Each a plain .npy, memory-mapped on load: a recommendation touches one user's rows,
-# so a cache of tens of millions of ratings opens in milliseconds.
-INDEX_ARRAYS = ("rating_indptr", "rating_films", "rating_values", "unrated_indptr",
-                "unrated_films", "rating_counts", "film_canonical")
 
 
 @dataclass
@@ -63,7 +50,8 @@ class CachedModel:
 
     model: RecommenderModel
     films: pd.DataFrame            # by film id: slug, lid, letterboxd_id, title, year, genres
-    usernames: list[str]           # by user id
+    users: NameLookup              # username -> user id
+    lids: NameLookup               # boxd.it id -> the first film holding it
     rating_indptr: np.ndarray      # CSR by user over (rating_films, rating_values)
     rating_films: np.ndarray
     rating_values: np.ndarray
@@ -76,18 +64,16 @@ class CachedModel:
     @cached_property
     def catalogue(self) -> FilmCatalogue:
         """The films as one identity each: matching, titles as shown, aliases."""
-        return FilmCatalogue(self.films, canonical=np.asarray(self.film_canonical))
-
-    @cached_property
-    def _user_ids(self) -> dict[str, int]:
-        return {name: index for index, name in enumerate(self.usernames)}
+        return FilmCatalogue(self.films, canonical=np.asarray(self.film_canonical),
+                             lids=self.lids)
 
     @cached_property
     def _film_ids(self) -> dict[str, int]:
         return {slug: index for index, slug in enumerate(self.films["slug"].tolist())}
 
     def user_id(self, username: str) -> int | None:
-        return self._user_ids.get(username.lower())
+        found = int(self.users.find([username.lower()])[0])
+        return found if found >= 0 else None
 
     def user_ratings(self, user_id: int) -> tuple[np.ndarray, np.ndarray]:
         start, end = self.rating_indptr[user_id], self.rating_indptr[user_id + 1]
@@ -111,28 +97,13 @@ class CachedModel:
         return np.array([self._film_ids.get(slug, -1) for slug in slugs], dtype=np.int64)
 
 
-def _csr(rows: np.ndarray, columns: np.ndarray, n_rows: int,
-         values: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
-    order = np.argsort(rows, kind="stable")
-    indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
-    sorted_columns = columns[order].astype(np.int32)
-    if values is None:
-        return indptr, sorted_columns
-    return indptr, sorted_columns, values[order].astype(np.int8)
-
-
-def build_index(data: RatingsData, canonical: np.ndarray) -> dict[str, np.ndarray]:
-    """The per-user index of the dataset's ratings and unrated films (INDEX_ARRAYS), in
-    `canonical` film ids as `by_film_identity` gives them."""
-    rating_indptr, rating_films, rating_values = _csr(data.user_index, data.film_index,
-                                                      data.n_users, data.rating)
-    unrated_indptr, unrated_films = _csr(data.unrated_user, data.unrated_film, data.n_users)
-    return {"rating_indptr": rating_indptr, "rating_films": rating_films,
-            "rating_values": rating_values, "unrated_indptr": unrated_indptr,
-            "unrated_films": unrated_films,
-            "rating_counts": np.bincount(data.film_index, minlength=data.n_films),
-            "film_canonical": canonical.astype(np.int64)}
+def _cached_model(model: RecommenderModel, films: pd.DataFrame, index: dict[str, np.ndarray],
+                  fingerprint: str) -> CachedModel:
+    arrays = dict(index)
+    users = NameLookup(arrays.pop("user_names"), arrays.pop("user_ids"))
+    lids = NameLookup(arrays.pop("lid_names"), arrays.pop("lid_films"))
+    return CachedModel(model=model, films=films, users=users, lids=lids,
+                       fingerprint=fingerprint, **arrays)
 
 
 def by_film_identity(data: RatingsData, canonical: np.ndarray) -> RatingsData:
@@ -156,78 +127,6 @@ def by_film_identity(data: RatingsData, canonical: np.ndarray) -> RatingsData:
                    unrated_film=unrated_films[unrated_keep])
 
 
-def save_index(directory: Path, arrays: dict[str, np.ndarray], data: RatingsData,
-               fingerprint: str) -> None:
-    """Write the arrays into a folder of their own, then point the JSON at it.
-
-    Two runs refitting at once (on different data) each fill their own folder, so the
-    JSON, replaced last and atomically, always names arrays written together.
-    """
-    folder = directory / f"{INDEX_FOLDER_PREFIX}{secrets.token_hex(8)}"
-    folder.mkdir(parents=True)
-    for name, array in arrays.items():
-        buffer = io.BytesIO()
-        np.save(buffer, array, allow_pickle=False)
-        write_atomically(folder / f"{name}.npy", buffer.getvalue())
-    meta = {"format": INDEX_FORMAT, "fingerprint": fingerprint, "folder": folder.name,
-            "usernames": data.usernames, "n_films": data.n_films,
-            "lengths": {name: len(array) for name, array in arrays.items()}}
-    write_atomically(directory / INDEX_META_FILE, json.dumps(meta).encode("utf-8"))
-    _remove_old_index_folders(directory, keep=folder.name)
-
-
-def _remove_old_index_folders(directory: Path, keep: str) -> None:
-    """Best effort; a folder younger than a few minutes may be another run's, still filling."""
-    cutoff = time.time() - _INDEX_FOLDER_GRACE_SECONDS
-    for folder in directory.glob(f"{INDEX_FOLDER_PREFIX}*"):
-        try:
-            if folder.name != keep and folder.stat().st_mtime < cutoff:
-                shutil.rmtree(folder)
-        except OSError as error:
-            logger.debug("could not remove the old index %s: %s", folder, error)
-
-
-def _load_index(directory: Path, fingerprint: str, n_films: int) -> dict:
-    """The stored per-user index (memory-mapped), or ModelFileError if it cannot be trusted."""
-    try:
-        meta = parse_json_limited(read_regular_file(directory / INDEX_META_FILE,
-                                                    _MAX_INDEX_META_BYTES), max_depth=2)
-        if meta.get("format") != INDEX_FORMAT or meta.get("fingerprint") != fingerprint:
-            raise ModelFileError("the dataset index was built from other data")
-        usernames = meta["usernames"]
-        folder = meta["folder"]
-        if not isinstance(folder, str) or not _INDEX_FOLDER_PATTERN.fullmatch(folder):
-            raise ModelFileError("the dataset index names no valid folder")
-        if not isinstance(usernames, list):
-            raise ModelFileError("the dataset index holds no list of usernames")
-        files = [f"{name}.npy" for name in INDEX_ARRAYS]
-        check_regular_entries(directory / folder, files=files)  # np.load would wait on a FIFO
-        arrays = {name: np.load(directory / folder / file, mmap_mode="r", allow_pickle=False)
-                  for name, file in zip(INDEX_ARRAYS, files)}
-        lengths = meta["lengths"]
-    except ModelFileError:
-        raise
-    except (OSError, ValueError, KeyError, TypeError, EOFError, AttributeError,
-            UnusableFileError) as error:
-        raise ModelFileError(f"unreadable dataset index ({error})") from None
-    n_users = len(usernames)
-    if any(arrays[name].ndim != 1 or len(arrays[name]) != lengths.get(name)
-           for name in INDEX_ARRAYS):
-        raise ModelFileError("the dataset index is truncated or inconsistent")
-    for prefix, values in (("rating", "rating_films"), ("unrated", "unrated_films")):
-        indptr = np.asarray(arrays[f"{prefix}_indptr"])
-        if (indptr.shape != (n_users + 1,) or indptr[0] != 0 or np.any(np.diff(indptr) < 0)
-                or indptr[-1] != len(arrays[values])):
-            raise ModelFileError("the dataset index is inconsistent")
-    canonical = np.asarray(arrays["film_canonical"])
-    if (len(arrays["rating_values"]) != len(arrays["rating_films"])
-            or len(arrays["rating_counts"]) != n_films or len(canonical) != n_films
-            or (n_films and (canonical.min() < 0 or np.any(canonical > np.arange(n_films))))):
-        raise ModelFileError("the dataset index is inconsistent")
-    arrays["usernames"] = usernames
-    return arrays
-
-
 def fit_time_estimate(n_ratings: int) -> str:
     """How long a fit on `n_ratings` ratings takes, in words: "about 5 s", "about 2 min"."""
     seconds = _FIT_FIXED_SECONDS + _FIT_SECONDS_PER_RATING * n_ratings
@@ -243,11 +142,35 @@ def _why_fit(model_dir: Path, reason: ModelFileError) -> str:
     return f"the saved model cannot be used ({reason}): fitting a new one"
 
 
+def _films_of(data_dir: Path, model_dir: Path, fingerprint: str) -> tuple[pd.DataFrame, bool]:
+    """The film table from its copy beside the model, else from the CSV (and whether the
+    copy should be written again, once the model says the CSV is the one it was fitted on)."""
+    try:
+        return load_film_copy(model_dir, fingerprint), False
+    except ModelFileError as reason:
+        logger.debug("reading the film table from its CSV: %s", reason)
+    # The fingerprint says the file is the one validated when the model was fitted, if
+    # the model turns out to be of this fingerprint.
+    return load_film_table(data_dir, validated_before=True), True
+
+
+def _save_cache(data_dir: Path, then: str, *saves: Callable[[Path], None]) -> None:
+    """Best effort: a folder that cannot hold the cache only costs the next run `then`."""
+    model_dir = data_dir / layout.MODEL_DIR
+    try:
+        check_regular_entries(data_dir, folders=(layout.MODEL_DIR,))
+        for save in saves:
+            save(model_dir)
+    except (OSError, UnusableFileError, DiskFullError) as error:
+        logger.warning("could not cache the model in %s (%s): the next run %s", model_dir,
+                       error, then)
+
+
 def load_or_fit(data_dir: Path, *, refit: bool = False) -> CachedModel:
     """The cached model if it matches the dataset, else a fresh fit saved for next time.
 
-    `refit` replaces a cache that was found damaged after it loaded (the per-user index
-    is memory-mapped, so its values are checked only as they are read)."""
+    `refit` replaces a cache that was found damaged after it loaded (the index is
+    memory-mapped, so its values are checked only as they are read)."""
     data_dir = Path(data_dir)
     if not (data_dir / layout.STATE_FILE).exists():
         load_ratings_dataset(data_dir)  # says what is missing, and how to build it
@@ -256,49 +179,51 @@ def load_or_fit(data_dir: Path, *, refit: bool = False) -> CachedModel:
     try:
         if refit:
             raise ModelFileError("the cache was found damaged")
-        # Hashing the model file releases the GIL, so it overlaps most of the film table's
-        # parsing.
+        # A model not checked yet is hashed in a thread (hashing releases the GIL) while
+        # the film table is read.
         with ThreadPoolExecutor(max_workers=1) as pool:
             loading = pool.submit(load_model, model_dir, fingerprint)
             try:
-                # The fingerprint says the files are the ones validated when the model was
-                # fitted...
-                films = load_film_table(data_dir, validated_before=True)
+                films, copy_films = _films_of(data_dir, model_dir, fingerprint)
             except Exception:
-                # ...which only the model can tell: a stale model's error wins (the table
-                # is then read again with its checks). Ctrl-C is not caught here.
+                # A stale model's error wins (the table is then read again with its
+                # checks). Ctrl-C is not caught here.
                 loading.result()
                 raise
             model = loading.result()
-        index = _load_index(model_dir, fingerprint, model.n_films)
-        if model.n_films != len(films) or model.n_users != len(index["usernames"]):
+        if model.n_films != len(films):
             raise ModelFileError("the model does not match the dataset's size")
+        index = load_index(model_dir, fingerprint, films)
+        if model.n_users != len(index["rating_indptr"]) - 1:
+            raise ModelFileError("the model does not match the dataset's size")
+        if copy_films:
+            _save_cache(data_dir, "reads the film table's CSV again",
+                        lambda folder: save_film_copy(folder, films, fingerprint))
         logger.debug("using the cached model in %s", model_dir)
+        return _cached_model(model, films, index, fingerprint)
     except ModelFileError as reason:
-        data = load_ratings_dataset(data_dir)
-        if not len(data.rating):
-            raise DatasetError(data_dir, "holds no ratings yet: add users with "
-                               "`compile_training_data.py continue` first") from None
-        canonical = FilmCatalogue(data.films).canonical
-        data = by_film_identity(data, canonical)
-        logger.info("%s (%s for %s ratings)", _why_fit(model_dir, reason),
-                    fit_time_estimate(len(data.rating)), f"{len(data.rating):,}")
-        started = time.monotonic()
-        with ShareBar("fitting the model") as bar:
-            model = fit_model(data.user_index, data.film_index, data.rating, data.n_users,
-                              data.n_films, watched=(data.unrated_user, data.unrated_film),
-                              progress=bar)
-        logger.info("model fitted in %.1f s; later runs reuse it", time.monotonic() - started)
-        arrays = build_index(data, canonical)
-        try:
-            check_regular_entries(data_dir, folders=(layout.MODEL_DIR,))
-            save_model(model, model_dir, fingerprint)
-            save_index(model_dir, arrays, data, fingerprint)
-        except (OSError, UnusableFileError, DiskFullError) as error:
-            logger.warning("could not cache the model in %s (%s): the next run fits it again",
-                           model_dir, error)
-        index = {**arrays, "usernames": data.usernames}
-        films = data.films
-    usernames = index.pop("usernames")
-    return CachedModel(model=model, films=films, usernames=usernames, fingerprint=fingerprint,
-                       **index)
+        return _fit_and_save(data_dir, fingerprint, reason)
+
+
+def _fit_and_save(data_dir: Path, fingerprint: str, reason: ModelFileError) -> CachedModel:
+    """Fit on every rating of the dataset, and cache the model, index and film table."""
+    model_dir = data_dir / layout.MODEL_DIR
+    data = load_ratings_dataset(data_dir)
+    if not len(data.rating):
+        raise DatasetError(data_dir, "holds no ratings yet: add users with "
+                           "`compile_training_data.py continue` first") from None
+    canonical = FilmCatalogue(data.films).canonical
+    data = by_film_identity(data, canonical)
+    logger.info("%s (%s for %s ratings)", _why_fit(model_dir, reason),
+                fit_time_estimate(len(data.rating)), f"{len(data.rating):,}")
+    started = time.monotonic()
+    with ShareBar("fitting the model") as bar:
+        model = fit_model(data.user_index, data.film_index, data.rating, data.n_users,
+                          data.n_films, watched=(data.unrated_user, data.unrated_film),
+                          progress=bar)
+    logger.info("model fitted in %.1f s; later runs reuse it", time.monotonic() - started)
+    index = build_index(data, canonical)
+    _save_cache(data_dir, "fits it again", lambda folder: save_model(model, folder, fingerprint),
+                lambda folder: save_index(folder, index, fingerprint),
+                lambda folder: save_film_copy(folder, data.films, fingerprint))
+    return _cached_model(model, data.films, index, fingerprint)

@@ -7,6 +7,7 @@ recommendation costs a few products over the films.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -254,17 +255,28 @@ class RecommenderModel:
         similar films. Ordered by raw contribution instead, the same few strongly
         embedded films explained nearly every pick and so explained none.
         """
+        return self.explain_each(profile, [film], max_reasons)[0]
+
+    def explain_each(self, profile: UserProfile, films: Sequence[int], max_reasons: int = 3
+                     ) -> list[tuple[int, ...]]:
+        """`explain` for each of several films: the loved films' part of the product is
+        made once (one product per film was most of a list's time on a busy machine)."""
         if not profile.n_ratings:
-            return ()
+            return [() for _ in films]
         # A strict rater's best films count as loved, but never anything under 3.5 stars.
         high = max(min(self.params.high_rating, float(profile.ratings.max())), MIN_REASON_RATING)
         liked = profile.rated_films[profile.ratings >= high]
+        terms = self.first_stage.terms(liked)
         factors = self.item_ranking_factors
-        supporting = liked[self.first_stage.supports(liked, film)]
-        similarity = (factors[supporting] @ factors[film]) / np.maximum(
-            np.linalg.norm(factors[supporting], axis=1) * np.linalg.norm(factors[film]), 1e-12)
-        order = np.argsort(-similarity, kind="stable")[:max_reasons]
-        return tuple(int(reason) for reason in supporting[order])
+        reasons = []
+        for film in films:
+            supporting = liked[self.first_stage.supports(terms, film)]
+            similarity = (factors[supporting] @ factors[film]) / np.maximum(
+                np.linalg.norm(factors[supporting], axis=1) * np.linalg.norm(factors[film]),
+                1e-12)
+            order = np.argsort(-similarity, kind="stable")[:max_reasons]
+            reasons.append(tuple(int(reason) for reason in supporting[order]))
+        return reasons
 
     def popularity_scores(self) -> np.ndarray:
         """Per film, how many ratings of at least `high_rating` it has: the cold-start order."""

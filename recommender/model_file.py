@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from errors import ModelFileError, UnusableFileError
+from recommender.file_stamps import map_file, remember_checked, stamp_saved
 from recommender.model import SECOND_STAGE_ARRAYS, RecommenderModel
 from recommender.params import MAX_RATING, MIN_RATING, ModelParams
 from recommender.ranking import ranking_ranks
 from recommender.second_stage import FEATURES
-from safe_files import (open_regular_file, parse_json_limited, read_regular_file,
-                        write_atomically)
+from safe_files import parse_json_limited, read_regular_file, write_atomically
 
 # 2: watched-unrated films enter the ranking matrix; 3: affinity statistics are saved;
 # 4: ranking by low-rank-plus-diagonal EASE, then a learned second stage;
@@ -81,8 +81,9 @@ def model_arrays(model: RecommenderModel) -> dict[str, np.ndarray]:
 def save_model(model: RecommenderModel, directory: Path, fingerprint: str) -> None:
     """Write plain float32 arrays and a JSON description, each replaced atomically.
 
-    The JSON (written last) holds the arrays file's SHA-256, so a crash between the
-    two writes leaves a pair that `load_model` rejects rather than mixes.
+    The JSON (written after the arrays) holds the arrays file's SHA-256, so a crash
+    between the two writes leaves a pair that `load_model` rejects rather than mixes.
+    The stamp, last, spares the next loads the hash (recommender/file_stamps.py).
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -98,6 +99,7 @@ def save_model(model: RecommenderModel, directory: Path, fingerprint: str) -> No
             "arrays_sha256": hashlib.sha256(payload).hexdigest()}
     write_atomically(directory / ARRAYS_FILE, payload)
     write_atomically(directory / META_FILE, json.dumps(meta, indent=1).encode("utf-8"))
+    stamp_saved(directory / ARRAYS_FILE, meta["arrays_sha256"])
 
 
 def load_model(directory: Path, expected_fingerprint: str) -> RecommenderModel:
@@ -163,7 +165,9 @@ def _read_meta(path: Path) -> dict:
 
 def _read_arrays(path: Path, expected_sha256: str, shapes: dict[str, tuple[int, ...]]
                 ) -> dict[str, np.ndarray]:
-    """The arrays as views of the memory-mapped file, once its SHA-256 is the expected one.
+    """The arrays as views of the memory-mapped file, once its SHA-256 is the expected one
+    and every value is finite, or once its stamp says both were checked on this very file
+    (recommender/file_stamps.py: what a stamp does not catch).
 
     Mapping rather than reading saves copying the file once more than hashing it does.
     `save_model` only ever replaces the file, so a mapping stays valid while the arrays
@@ -171,17 +175,11 @@ def _read_arrays(path: Path, expected_sha256: str, shapes: dict[str, tuple[int, 
     unchecked, or end the process with SIGBUS if it shrank, as it would for the
     memory-mapped per-user index.
     """
-    try:
-        with open_regular_file(path) as file:
-            payload = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-    # ValueError: an empty file cannot be mapped.
-    except (OSError, ValueError, UnusableFileError) as error:
-        raise ModelFileError(f"cannot read {path} ({getattr(error, 'strerror', None) or error})"
-                             ) from None
-    if hashlib.sha256(payload).hexdigest() != expected_sha256:
+    mapped = map_file(path, expected_sha256)
+    if not mapped.stamped and hashlib.sha256(mapped.payload).hexdigest() != expected_sha256:
         raise ModelFileError(f"{path} is truncated, damaged or from another save")
     try:
-        arrays = _stored_npz_views(payload)
+        arrays = _stored_npz_views(mapped.payload)
     except (OSError, ValueError, EOFError, KeyError, struct.error,
             zipfile.BadZipFile) as error:
         raise ModelFileError(f"{path} is not a readable model ({error})") from None
@@ -191,8 +189,10 @@ def _read_arrays(path: Path, expected_sha256: str, shapes: dict[str, tuple[int, 
         if array.dtype != np.float32 or array.shape != shapes[name]:
             raise ModelFileError(f"{path}: {name} has shape {array.shape} and type "
                                  f"{array.dtype}, expected {shapes[name]} float32")
-        if not np.all(np.isfinite(array)):
+        if not mapped.stamped and not np.all(np.isfinite(array)):
             raise ModelFileError(f"{path}: {name} holds non-finite values")
+    if not mapped.stamped:
+        remember_checked(path, mapped.identity, expected_sha256)
     return arrays
 
 

@@ -76,10 +76,15 @@ class FirstStage:
         return self.output_scale[:, None] * (
             self.factors @ queries[:head] + self.tail_factors @ queries[head:])
 
-    def supports(self, rated: np.ndarray, film: int) -> np.ndarray:
-        """Per rated film, whether its term in the film's score is positive (its other
-        factors, entry and scales, are)."""
-        return (self.basis(rated) @ self.mixing) @ self.basis(np.array([film]))[0] > 0
+    def terms(self, rated: np.ndarray) -> np.ndarray:
+        """The rated films' components through M: with a film's components, the sign of
+        each rated film's term in that film's score (`supports`)."""
+        return self.basis(rated) @ self.mixing
+
+    def supports(self, terms: np.ndarray, film: int) -> np.ndarray:
+        """Per rated film of `terms`, whether its term in the film's score is positive
+        (its other factors, entry and scales, are)."""
+        return terms @ self.basis(np.array([film]))[0] > 0
 
 
 class RankingFit(NamedTuple):

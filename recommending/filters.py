@@ -101,11 +101,10 @@ def allowed_films(data: CachedModel, film_filter: FilmFilter) -> np.ndarray:
         rated = counts[counts > 0]
         ceiling = np.percentile(rated, 100 - film_filter.obscurity) if len(rated) else 0
         mask &= counts <= ceiling
-    years = data.catalogue.years.astype("float64")
     if film_filter.year_from is not None:
-        mask &= years >= film_filter.year_from
+        mask &= data.catalogue.years >= film_filter.year_from
     if film_filter.year_to is not None:
-        mask &= (years <= film_filter.year_to) & (years > 0)
+        mask &= (data.catalogue.years <= film_filter.year_to) & (data.catalogue.years > 0)
     if not film_filter.include_tv:
         mask &= listable_by_default(films)
     wanted = {genre.lower() for genre in film_filter.genres}

@@ -84,8 +84,8 @@ def recommend(data: CachedModel, taste: UserTaste, allowed: np.ndarray, *, top: 
                 "showing the dataset's most loved films instead of personal picks")
     predicted = model.predict(profile, best)
     on_watchlist = set() if taste.watchlist is None else set(taste.watchlist.tolist())
-    reasons = {film_id: () if note else model.explain(profile, film_id)
-               for film_id in best.tolist()}
+    reasons = dict(zip(best.tolist(), [()] * len(best) if note
+                       else model.explain_each(profile, best.tolist())))
     shown = films_shown(data, [*reasons, *(other for found in reasons.values()
                                           for other in found)])
     picks = []
@@ -120,8 +120,7 @@ def films_shown(data: CachedModel, film_ids: Sequence[int]) -> dict[int, ShownFi
     slug where the metadata has none); titles lose control characters (a scraped or
     imported title must not drive the terminal)."""
     ids = sorted(set(film_ids))
-    catalogue = data.catalogue
-    rows = data.films.iloc[ids]
-    return {film_id: ShownFilm(_CONTROL_CHARACTERS.sub("", str(catalogue.titles[film_id])),
-                               int(catalogue.years[film_id]) or None, slug, lid or "")
-            for film_id, slug, lid in zip(ids, rows["slug"], rows["lid"])}
+    shown = data.catalogue.shown_each(ids)
+    slugs, lids = data.films["slug"].iloc[ids], data.films["lid"].iloc[ids].fillna("")
+    return {film_id: ShownFilm(_CONTROL_CHARACTERS.sub("", title), year or None, slug, lid)
+            for film_id, (title, year), slug, lid in zip(ids, shown, slugs, lids)}

@@ -5,12 +5,14 @@ import hashlib
 import io
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from errors import ModelFileError
+from recommender.file_stamps import STAMP_SUFFIX
 from recommender.fit import fit_model
 from recommender.model import RecommenderModel
 from recommender.model_file import (ARRAYS_FILE, FORMAT_VERSION, META_FILE, array_shapes,
@@ -37,9 +39,16 @@ def model(data: SyntheticRatings) -> RecommenderModel:
     return fit_model(*data)
 
 
-def test_a_model_saved_before_the_package_loads_and_recommends_as_it_did() -> None:
-    loaded = load_model(FORMAT_5_MODEL, FORMAT_5_FINGERPRINT)
-    expected = json.loads((FORMAT_5_MODEL / "expected.json").read_text())
+@pytest.fixture
+def format_5_model(tmp_path: Path) -> Path:
+    """The fixture copied: a load may leave a stamp beside a file it checked."""
+    return Path(shutil.copytree(FORMAT_5_MODEL, tmp_path / "format_5"))
+
+
+def test_a_model_saved_before_the_package_loads_and_recommends_as_it_did(
+        format_5_model: Path) -> None:
+    loaded = load_model(format_5_model, FORMAT_5_FINGERPRINT)
+    expected = json.loads((format_5_model / "expected.json").read_text())
     assert len(expected) == 3
     for user in expected.values():
         profile = loaded.fold_in(np.array(user["films"]), np.array(user["ratings"]))
@@ -49,11 +58,13 @@ def test_a_model_saved_before_the_package_loads_and_recommends_as_it_did() -> No
                                    atol=1e-4)
 
 
-def test_saving_a_loaded_model_writes_the_same_bytes(tmp_path: Path) -> None:
+def test_saving_a_loaded_model_writes_the_same_bytes(tmp_path: Path,
+                                                     format_5_model: Path) -> None:
     """The writer is unchanged: a format-5 file read and written again is that file."""
-    save_model(load_model(FORMAT_5_MODEL, FORMAT_5_FINGERPRINT), tmp_path, FORMAT_5_FINGERPRINT)
+    saved = tmp_path / "saved"
+    save_model(load_model(format_5_model, FORMAT_5_FINGERPRINT), saved, FORMAT_5_FINGERPRINT)
     for name in (ARRAYS_FILE, META_FILE):
-        assert (tmp_path / name).read_bytes() == (FORMAT_5_MODEL / name).read_bytes(), name
+        assert (saved / name).read_bytes() == (FORMAT_5_MODEL / name).read_bytes(), name
 
 
 def test_the_array_registry_is_what_a_fit_makes(model: RecommenderModel) -> None:
@@ -73,7 +84,8 @@ def test_save_and_load_round_trip(tmp_path: Path, data: SyntheticRatings,
     films = np.arange(data.n_films)
     np.testing.assert_array_equal(model.rank(before, 20), loaded.rank(after, 20))
     np.testing.assert_array_equal(model.predict(before, films), loaded.predict(after, films))
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([ARRAYS_FILE, META_FILE])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [ARRAYS_FILE, META_FILE, ARRAYS_FILE + STAMP_SUFFIX])
     meta = json.loads((tmp_path / META_FILE).read_text())
     assert meta["fingerprint"] == FINGERPRINT and meta["format_version"] == FORMAT_VERSION
     with np.load(tmp_path / ARRAYS_FILE, allow_pickle=False) as stored:
@@ -202,7 +214,9 @@ DAMAGES = {
 @pytest.mark.parametrize("damage", DAMAGES.values(), ids=DAMAGES.keys())
 def test_damaged_model_files_raise_model_file_error(tmp_path: Path, model: RecommenderModel,
                                                     damage) -> None:
+    """The full check (a damage after a stamp is tests/test_model_cache.py's)."""
     save_model(model, tmp_path, FINGERPRINT)
+    (tmp_path / (ARRAYS_FILE + STAMP_SUFFIX)).unlink()
     damage(tmp_path)
     with pytest.raises(ModelFileError):
         load_model(tmp_path, expected_fingerprint=FINGERPRINT)
@@ -228,7 +242,7 @@ def test_a_crash_between_the_two_writes_is_detected(tmp_path: Path, data: Synthe
 def test_saving_replaces_files_atomically(tmp_path: Path, model: RecommenderModel,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     save_model(model, tmp_path, FINGERPRINT)
-    before = {name: (tmp_path / name).read_bytes() for name in (ARRAYS_FILE, META_FILE)}
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
 
     def failing_replace(source: str, target: str) -> None:
         raise OSError("disk full")

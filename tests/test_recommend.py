@@ -23,6 +23,7 @@ from read_in_data import FilmTile
 from recommending import taste
 from recommend import main
 from recommender import cache as model_cache
+from recommender import dataset_index
 
 NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
 N_FILMS = 120
@@ -232,7 +233,7 @@ def test_a_corrupt_or_stale_model_is_refitted_not_trusted(dataset_copy: Path, ca
 @pytest.mark.parametrize("file, text", [
     ("recommender_model.json", lambda meta: json.dumps({**meta, "global_mean": 1e300})),
     ("recommender_model.json", lambda meta: "[" * 100_000 + "]" * 100_000),
-    (model_cache.INDEX_META_FILE, lambda meta: '{"a":' * 50_000 + "1" + "}" * 50_000),
+    (dataset_index.INDEX_META_FILE, lambda meta: '{"a":' * 50_000 + "1" + "}" * 50_000),
 ], ids=["global mean 1e300", "model JSON nested deeply", "index JSON nested deeply"])
 def test_out_of_range_or_deeply_nested_model_json_means_a_refit(
         dataset_copy: Path, capsys, file: str, text) -> None:
@@ -276,13 +277,13 @@ def test_impossible_values_in_the_cached_index_mean_a_refit(
     data = load_ratings_dataset(copy)
     user = data.usernames[data.unrated_user[0]]  # has a row in every array
     first = recommended_slugs(copy, capsys, user, "-n", "10")
-    meta = json.loads((copy / layout.MODEL_DIR / model_cache.INDEX_META_FILE).read_text())
+    meta = json.loads((copy / layout.MODEL_DIR / dataset_index.INDEX_META_FILE).read_text())
     stored = np.load(copy / layout.MODEL_DIR / meta["folder"] / f"{array}.npy", mmap_mode="r+")
     stored[:] = value
     stored.flush()
     del stored
     assert recommended_slugs(copy, capsys, user, "-n", "10") == first
-    fresh = json.loads((copy / layout.MODEL_DIR / model_cache.INDEX_META_FILE).read_text())
+    fresh = json.loads((copy / layout.MODEL_DIR / dataset_index.INDEX_META_FILE).read_text())
     assert fresh["folder"] != meta["folder"]
 
 
@@ -290,13 +291,13 @@ def test_the_index_json_names_arrays_written_together(dataset_copy: Path, capsys
     copy = dataset_copy
     first = recommended_slugs(copy, capsys, "user0", "-n", "10")
     model_dir = copy / layout.MODEL_DIR
-    meta_path = model_dir / model_cache.INDEX_META_FILE
+    meta_path = model_dir / dataset_index.INDEX_META_FILE
     meta = json.loads(meta_path.read_text())
     # Another run refitting on other data fills a folder of its own; ours stays intact.
     data = load_ratings_dataset(copy)
     other = dataclasses.replace(data, rating=np.full_like(data.rating, 3))
     canonical = np.arange(other.n_films)
-    model_cache.save_index(model_dir, model_cache.build_index(other, canonical), other, "other")
+    dataset_index.save_index(model_dir, dataset_index.build_index(other, canonical), "other")
     assert json.loads(meta_path.read_text())["folder"] != meta["folder"]
     assert (model_dir / meta["folder"] / "rating_values.npy").exists()
     meta_path.write_text(json.dumps(meta))

@@ -21,6 +21,7 @@ from load_save_and_translate_data import load_ratings_dataset
 from presentation.charts import COMMUNITY_COLOUR, DPI, PERSON_COLOUR, SIZE_INCHES
 from recommend import main
 from recommender import cache as model_cache
+from recommender.dataset_index import INDEX_META_FILE
 from recommending import community_cache
 from recommending.community_cache import COMMUNITY_FILE
 from recommending.statistics import community_of
@@ -324,14 +325,14 @@ def test_impossible_values_anywhere_in_the_cached_index_mean_a_refit(
     copy = tmp_path / "copy"
     shutil.copytree(dataset, copy)
     (copy / layout.MODEL_DIR / COMMUNITY_FILE).unlink()
-    meta = json.loads((copy / layout.MODEL_DIR / model_cache.INDEX_META_FILE).read_text())
+    meta = json.loads((copy / layout.MODEL_DIR / INDEX_META_FILE).read_text())
     stored = np.load(copy / layout.MODEL_DIR / meta["folder"] / "rating_values.npy",
                      mmap_mode="r+")
     stored[-1] = 11  # the last member's last rating, not user0's
     stored.flush()
     del stored
     assert statistics_json(copy, capsys, "user0") == before
-    fresh = json.loads((copy / layout.MODEL_DIR / model_cache.INDEX_META_FILE).read_text())
+    fresh = json.loads((copy / layout.MODEL_DIR / INDEX_META_FILE).read_text())
     assert fresh["folder"] != meta["folder"]
 
 
