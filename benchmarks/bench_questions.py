@@ -113,7 +113,8 @@ def members_of(data, count: int) -> list[str]:
     """The first `count` members with enough ratings for a personal list."""
     per_member = np.diff(np.asarray(data.rating_indptr))
     chosen = np.flatnonzero(per_member >= MIN_MEMBER_RATINGS)[:count]
-    return [data.usernames[member] for member in chosen.tolist()]
+    name_of = dict(zip(data.users.ids.tolist(), data.users.names.tolist()))
+    return [name_of[member].decode("utf-8") for member in chosen.tolist()]
 
 
 def breakdown(data_dir: Path, people: Sequence[str], listed: Path, export: Path,
