@@ -287,6 +287,21 @@ def test_only_requests_addressed_to_this_machine_are_answered(client) -> None:
     assert client.get("/", headers={"Host": "127.0.0.1:8765"}).status_code == 200
 
 
+@pytest.mark.parametrize("host, address", [("127.0.0.2", "127.0.0.2:8765"),
+                                           ("::1", "[::1]:8765")])
+def test_another_loopback_address_served_on_answers_under_its_own_name(
+        data_dir: Path, host: str, address: str) -> None:
+    client = client_for(data_dir, host=host)
+    assert client.get("/", headers={"Host": address}).status_code == 200
+    assert client.get("/", headers={"Host": "attacker.example"}).status_code == 400
+    assert client.get("/", headers={"Host": "127.0.0.3:8765"}).status_code == 400
+
+
+def test_a_page_opened_to_the_network_on_purpose_answers_any_name(data_dir: Path) -> None:
+    client = client_for(data_dir, host="0.0.0.0")
+    assert client.get("/", headers={"Host": "192.168.1.20:8765"}).status_code == 200
+
+
 def test_every_page_forbids_inline_scripts_and_framing(client) -> None:
     headers = client.get("/").headers
     assert "script-src" not in headers["Content-Security-Policy"]  # default-src 'self' only

@@ -102,10 +102,13 @@ def test_a_profile_read_from_the_site_shows_progress_while_other_pages_answer(
     assert titles and not {href.rstrip("/").rsplit("/", 1)[1] for href in titles} & seen_slugs
 
 
-def test_serve_runs_until_ctrl_c_and_says_where_to_look(tmp_path: Path) -> None:
+@pytest.mark.parametrize("host", [None, "127.0.0.2"])  # the default, another loopback one
+def test_serve_runs_until_ctrl_c_and_says_where_to_look(tmp_path: Path, host: str | None
+                                                        ) -> None:
     data_dir = build_dataset(tmp_path)
     server = subprocess.Popen(
-        [sys.executable, "recommend.py", "--serve", "--port", "0", "--data-dir", str(data_dir)],
+        [sys.executable, "recommend.py", "--serve", "--port", "0", "--data-dir", str(data_dir),
+         *(["--host", host] if host else [])],
         cwd=ROOT, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         lines = []
@@ -114,7 +117,7 @@ def test_serve_runs_until_ctrl_c_and_says_where_to_look(tmp_path: Path) -> None:
             if "open http://" in line:
                 break
         address = lines[-1].split("open ", 1)[1].split()[0]
-        assert address.startswith("http://127.0.0.1:")
+        assert address.startswith(f"http://{host or '127.0.0.1'}:")
         assert "Films you will love" in requests.get(address, timeout=10).text
         server.send_signal(signal.SIGINT)
         assert server.wait(timeout=20) == 0
