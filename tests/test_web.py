@@ -7,6 +7,7 @@ import io
 import json
 import os
 import tempfile
+import threading
 import zipfile
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -19,6 +20,8 @@ from letterboxd.list_import import LIST_IMPORT_HEADER
 from recommend import main as recommend_main
 from recommending.filters import FilmFilter
 from web.app import WebSettings, create_app
+from web.jobs import JobBoard, Outcome
+from web.state import EXTENSION
 from tests.web_support import (EXPORT_RATED, EXPORT_WATCHED, HOSTILE, HOSTILE_TITLE,
                                build_dataset, export_zip, film_index, year_of)
 
@@ -210,6 +213,24 @@ def test_a_corrupt_upload_gets_the_export_readers_message(client, export: Path, 
     assert message in error_text(html)
     assert str(uploads_dir) not in html and "Traceback" not in html
     assert list(uploads_dir.iterdir()) == []
+
+
+def test_an_upload_while_the_server_is_busy_is_refused_and_removed(
+        data_dir: Path, export: Path, uploads_dir: Path) -> None:
+    app = create_app(WebSettings(config=Config(output_dir=data_dir)))
+    state = app.extensions[EXTENSION]
+    state.jobs = JobBoard(max_unfinished=1)
+    go_on = threading.Event()
+    busy = state.jobs.start("busy", lambda job: go_on.wait(30) and Outcome("/"))
+    try:
+        response = upload(app.test_client(), export)
+        assert response.status_code == 503
+        assert "too much work under way already (1 at once" in error_text(
+            response.get_data(as_text=True))
+        assert list(uploads_dir.iterdir()) == []
+    finally:
+        go_on.set()
+        busy.wait(10)
 
 
 def test_a_username_is_checked_before_anything_is_read(client) -> None:

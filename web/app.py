@@ -73,7 +73,8 @@ def create_app(settings: WebSettings) -> Flask:
 
 
 def close_app(app: Flask) -> None:
-    """Drop the background work not started yet (the server is stopping)."""
+    """The server is stopping: free what unfinished background work holds (an upload's
+    temporary folder)."""
     app.extensions[EXTENSION].jobs.close()
 
 
