@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import threading
 import zipfile
@@ -231,6 +233,37 @@ def test_an_upload_while_the_server_is_busy_is_refused_and_removed(
     finally:
         go_on.set()
         busy.wait(10)
+
+
+# Uploads a file into a page whose process may write files of 64 KB at most: writing
+# past that fails with EFBIG (SIGXFSZ ignored), as a full disk fails with ENOSPC.
+UPLOAD_ON_A_FULL_DISK = """
+import io, resource, signal, sys
+from config import Config
+from web.app import WebSettings, create_app
+client = create_app(WebSettings(config=Config(output_dir=sys.argv[1]))).test_client()
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+answer = client.post("/people", data={"export": (io.BytesIO(bytes(200 * 1024)), "big.zip")},
+                     content_type="multipart/form-data")
+print(answer.status_code)
+print(answer.get_data(as_text=True))
+"""
+
+
+def test_an_upload_onto_a_full_disk_says_so_and_leaves_nothing(tmp_path: Path) -> None:
+    uploads = tmp_path / "system-tmp"
+    uploads.mkdir()
+    finished = subprocess.run(
+        [sys.executable, "-c", UPLOAD_ON_A_FULL_DISK, str(tmp_path / "data")],
+        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True,
+        env={**os.environ, "TMPDIR": str(uploads)}, timeout=120)
+    status, html = finished.stdout.split("\n", 1)
+    assert status == "400", finished.stdout + finished.stderr
+    assert error_text(html) == (f"disk full while writing big.zip in the temporary folder "
+                                f"{uploads}; nothing was lost, free space and send the file "
+                                "again")
+    assert list(uploads.iterdir()) == []
 
 
 def test_a_username_is_checked_before_anything_is_read(client) -> None:
