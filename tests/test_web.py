@@ -23,7 +23,7 @@ from recommend import main as recommend_main
 from recommending.filters import FilmFilter
 from web.app import WebSettings, create_app
 from web.jobs import JobBoard, Outcome
-from web.state import EXTENSION
+from web.state import EXTENSION, ModelHolder
 from tests.web_support import (EXPORT_RATED, EXPORT_WATCHED, HOSTILE, HOSTILE_TITLE,
                                build_dataset, export_zip, film_index, year_of)
 
@@ -324,6 +324,19 @@ def test_a_changed_dataset_asks_for_the_person_again(tmp_path: Path) -> None:
     assert response.status_code == 400
     assert "the dataset changed since u1 was loaded" in error_text(response.get_data(True))
     assert "no longer loaded" in error_text(client.get("/picks?person=nobody").get_data(True))
+
+
+def test_a_job_that_ends_after_the_dataset_changed_keeps_the_newer_model(
+        tmp_path: Path) -> None:
+    data_dir = build_dataset(tmp_path)
+    holder = ModelHolder(data_dir)
+    older = holder.current()  # what a job reading a profile holds meanwhile
+    ratings = data_dir / "latest_raw_user_ratings.csv"
+    os.utime(ratings, ns=(ratings.stat().st_atime_ns, ratings.stat().st_mtime_ns + 10**9))
+    newer = holder.current()  # another page loaded the changed dataset
+    assert newer.fingerprint != older.fingerprint
+    holder.adopt(older)  # the job ends
+    assert holder.loaded() is newer
 
 
 def test_forms_posted_from_another_site_are_refused(client) -> None:
