@@ -187,6 +187,12 @@ def test_an_oversized_upload_gets_a_message_and_leaves_nothing(data_dir: Path,
     assert list(uploads_dir.iterdir()) == []
 
 
+def test_an_overlong_text_field_is_not_called_an_oversized_file(client) -> None:
+    response = client.post("/people", data={"username": "a" * 600_000})
+    assert response.status_code == 413
+    assert error_text(response.get_data(as_text=True)) == "A field of that form is far too long."
+
+
 @pytest.mark.parametrize("content, message", [
     (b"this is not a zip file", "bad.zip is neither a ZIP file nor a folder"),
     ("zip without ratings", "bad.zip has no ratings.csv: is it a Letterboxd data export?"),

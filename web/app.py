@@ -108,10 +108,13 @@ def _message_page(title: str, message: str, status: int) -> Response:
 
 
 def _too_large(error: RequestEntityTooLarge) -> Response:
-    limit = megabytes(int(request.max_content_length or 0))
+    cap = int(request.max_content_length or 0)
     size = request.content_length
+    if size is not None and size <= cap:  # within the upload cap: a text field too long
+        return people_pages.home_with_error("A field of that form is far too long.", 413)
     message = (f"That file is {megabytes(size)}; " if size else "That file is too large; ") + (
-        f"an export ZIP may be at most {limit} here (a real Letterboxd export is a few MB).")
+        f"an export ZIP may be at most {megabytes(cap)} here (a real Letterboxd export is a "
+        "few MB).")
     return people_pages.home_with_error(message, 413)
 
 
