@@ -6,7 +6,10 @@ import csv
 import io
 import json
 import os
+import subprocess
+import sys
 import tempfile
+import threading
 import zipfile
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -19,6 +22,8 @@ from letterboxd.list_import import LIST_IMPORT_HEADER
 from recommend import main as recommend_main
 from recommending.filters import FilmFilter
 from web.app import WebSettings, create_app
+from web.jobs import JobBoard, Outcome
+from web.state import EXTENSION, ModelHolder
 from tests.web_support import (EXPORT_RATED, EXPORT_WATCHED, HOSTILE, HOSTILE_TITLE,
                                build_dataset, export_zip, film_index, year_of)
 
@@ -182,6 +187,12 @@ def test_an_oversized_upload_gets_a_message_and_leaves_nothing(data_dir: Path,
     assert list(uploads_dir.iterdir()) == []
 
 
+def test_an_overlong_text_field_is_not_called_an_oversized_file(client) -> None:
+    response = client.post("/people", data={"username": "a" * 600_000})
+    assert response.status_code == 413
+    assert error_text(response.get_data(as_text=True)) == "A field of that form is far too long."
+
+
 @pytest.mark.parametrize("content, message", [
     (b"this is not a zip file", "bad.zip is neither a ZIP file nor a folder"),
     ("zip without ratings", "bad.zip has no ratings.csv: is it a Letterboxd data export?"),
@@ -210,6 +221,55 @@ def test_a_corrupt_upload_gets_the_export_readers_message(client, export: Path, 
     assert message in error_text(html)
     assert str(uploads_dir) not in html and "Traceback" not in html
     assert list(uploads_dir.iterdir()) == []
+
+
+def test_an_upload_while_the_server_is_busy_is_refused_and_removed(
+        data_dir: Path, export: Path, uploads_dir: Path) -> None:
+    app = create_app(WebSettings(config=Config(output_dir=data_dir)))
+    state = app.extensions[EXTENSION]
+    state.jobs = JobBoard(max_unfinished=1)
+    go_on = threading.Event()
+    busy = state.jobs.start("busy", lambda job: go_on.wait(30) and Outcome("/"))
+    try:
+        response = upload(app.test_client(), export)
+        assert response.status_code == 503
+        assert "too much work under way already (1 at once" in error_text(
+            response.get_data(as_text=True))
+        assert list(uploads_dir.iterdir()) == []
+    finally:
+        go_on.set()
+        busy.wait(10)
+
+
+# Uploads a file into a page whose process may write files of 64 KB at most: writing
+# past that fails with EFBIG (SIGXFSZ ignored), as a full disk fails with ENOSPC.
+UPLOAD_ON_A_FULL_DISK = """
+import io, resource, signal, sys
+from config import Config
+from web.app import WebSettings, create_app
+client = create_app(WebSettings(config=Config(output_dir=sys.argv[1]))).test_client()
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+answer = client.post("/people", data={"export": (io.BytesIO(bytes(200 * 1024)), "big.zip")},
+                     content_type="multipart/form-data")
+print(answer.status_code)
+print(answer.get_data(as_text=True))
+"""
+
+
+def test_an_upload_onto_a_full_disk_says_so_and_leaves_nothing(tmp_path: Path) -> None:
+    uploads = tmp_path / "system-tmp"
+    uploads.mkdir()
+    finished = subprocess.run(
+        [sys.executable, "-c", UPLOAD_ON_A_FULL_DISK, str(tmp_path / "data")],
+        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True,
+        env={**os.environ, "TMPDIR": str(uploads)}, timeout=120)
+    status, html = finished.stdout.split("\n", 1)
+    assert status == "400", finished.stdout + finished.stderr
+    assert error_text(html) == (f"disk full while writing big.zip in the temporary folder "
+                                f"{uploads}; nothing was lost, free space and send the file "
+                                "again")
+    assert list(uploads.iterdir()) == []
 
 
 def test_a_username_is_checked_before_anything_is_read(client) -> None:
@@ -272,6 +332,19 @@ def test_a_changed_dataset_asks_for_the_person_again(tmp_path: Path) -> None:
     assert "no longer loaded" in error_text(client.get("/picks?person=nobody").get_data(True))
 
 
+def test_a_job_that_ends_after_the_dataset_changed_keeps_the_newer_model(
+        tmp_path: Path) -> None:
+    data_dir = build_dataset(tmp_path)
+    holder = ModelHolder(data_dir)
+    older = holder.current()  # what a job reading a profile holds meanwhile
+    ratings = data_dir / "latest_raw_user_ratings.csv"
+    os.utime(ratings, ns=(ratings.stat().st_atime_ns, ratings.stat().st_mtime_ns + 10**9))
+    newer = holder.current()  # another page loaded the changed dataset
+    assert newer.fingerprint != older.fingerprint
+    holder.adopt(older)  # the job ends
+    assert holder.loaded() is newer
+
+
 def test_forms_posted_from_another_site_are_refused(client) -> None:
     other = client.post("/people", data={"username": "u1"},
                         headers={"Origin": "https://evil.example"})
@@ -285,6 +358,21 @@ def test_forms_posted_from_another_site_are_refused(client) -> None:
 def test_only_requests_addressed_to_this_machine_are_answered(client) -> None:
     assert client.get("/", headers={"Host": "attacker.example"}).status_code == 400
     assert client.get("/", headers={"Host": "127.0.0.1:8765"}).status_code == 200
+
+
+@pytest.mark.parametrize("host, address", [("127.0.0.2", "127.0.0.2:8765"),
+                                           ("::1", "[::1]:8765")])
+def test_another_loopback_address_served_on_answers_under_its_own_name(
+        data_dir: Path, host: str, address: str) -> None:
+    client = client_for(data_dir, host=host)
+    assert client.get("/", headers={"Host": address}).status_code == 200
+    assert client.get("/", headers={"Host": "attacker.example"}).status_code == 400
+    assert client.get("/", headers={"Host": "127.0.0.3:8765"}).status_code == 400
+
+
+def test_a_page_opened_to_the_network_on_purpose_answers_any_name(data_dir: Path) -> None:
+    client = client_for(data_dir, host="0.0.0.0")
+    assert client.get("/", headers={"Host": "192.168.1.20:8765"}).status_code == 200
 
 
 def test_every_page_forbids_inline_scripts_and_framing(client) -> None:

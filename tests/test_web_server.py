@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urljoin
@@ -19,8 +20,10 @@ import requests
 from compile_training_data import main as build_main
 from config import Config
 from recommend import main as recommend_main
+from errors import BadInputError
 from simulated_site import SiteData, SimulatedSite
-from tests.web_support import build_dataset, running_page
+from tests.web_support import OUTSIDER, build_dataset, outsider_site, running_page
+from web.jobs import KEPT_JOBS, JobBoard, JobState, Outcome
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASET_USERS = 30
@@ -102,10 +105,13 @@ def test_a_profile_read_from_the_site_shows_progress_while_other_pages_answer(
     assert titles and not {href.rstrip("/").rsplit("/", 1)[1] for href in titles} & seen_slugs
 
 
-def test_serve_runs_until_ctrl_c_and_says_where_to_look(tmp_path: Path) -> None:
+@pytest.mark.parametrize("host", [None, "127.0.0.2"])  # the default, another loopback one
+def test_serve_runs_until_ctrl_c_and_says_where_to_look(tmp_path: Path, host: str | None
+                                                        ) -> None:
     data_dir = build_dataset(tmp_path)
     server = subprocess.Popen(
-        [sys.executable, "recommend.py", "--serve", "--port", "0", "--data-dir", str(data_dir)],
+        [sys.executable, "recommend.py", "--serve", "--port", "0", "--data-dir", str(data_dir),
+         *(["--host", host] if host else [])],
         cwd=ROOT, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         lines = []
@@ -114,7 +120,7 @@ def test_serve_runs_until_ctrl_c_and_says_where_to_look(tmp_path: Path) -> None:
             if "open http://" in line:
                 break
         address = lines[-1].split("open ", 1)[1].split()[0]
-        assert address.startswith("http://127.0.0.1:")
+        assert address.startswith(f"http://{host or '127.0.0.1'}:")
         assert "Films you will love" in requests.get(address, timeout=10).text
         server.send_signal(signal.SIGINT)
         assert server.wait(timeout=20) == 0
@@ -160,3 +166,102 @@ def test_a_taken_port_is_said_or_avoided(tmp_path: Path, monkeypatch: pytest.Mon
         assert int(server.effective_port) not in (port, 0)
         server.close()
         close_app(app)
+
+
+def test_a_member_is_answered_at_once_while_profile_reads_wait_for_the_site(
+        tmp_path: Path) -> None:
+    data_dir = build_dataset(tmp_path)
+    with SimulatedSite(outsider_site()) as site:
+        config = Config(base_url=site.base_url, requests_per_second=0, output_dir=data_dir)
+        with running_page(data_dir, config=config) as page:
+            session = page.session()
+            assert post_person(session, page.url, "u1").headers["Location"].startswith(
+                "/picks")  # the model is in memory
+            with page.state.site_lock:  # a profile is being read: these wait their turn
+                waiting = [post_person(session, page.url, f"stranger{number}")
+                           for number in range(6)]
+                assert all(answer.headers["Location"].startswith("/jobs/")
+                           for answer in waiting)
+                member = post_person(session, page.url, "u2")
+                assert member.headers["Location"].startswith("/picks?person=")
+            for answer in waiting:
+                job, _ = follow_job(session, page.url, answer.headers["Location"])
+                assert job["error"].startswith("there is no Letterboxd user 'stranger")
+
+
+def test_ctrl_c_stops_the_server_while_a_profile_is_being_read(tmp_path: Path) -> None:
+    data_dir = build_dataset(tmp_path)
+    with SimulatedSite(outsider_site()) as site:
+        server = subprocess.Popen(
+            [sys.executable, "recommend.py", "--serve", "--port", "0", "--data-dir",
+             str(data_dir), "--base-url", site.base_url, "--rate", "0.02"],  # 50 s apart
+            cwd=ROOT, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            for line in server.stderr:
+                if "open http://" in line:
+                    url = line.split("open ", 1)[1].split()[0].rstrip("/")
+                    break
+            session = requests.Session()
+            job_page = post_person(session, url, OUTSIDER).headers["Location"]
+            progress = urljoin(url, job_page) + "/progress"
+            deadline = time.monotonic() + 60
+            while OUTSIDER not in session.get(progress, timeout=10).json()["stage"]:
+                assert time.monotonic() < deadline, "the profile read did not start"
+                time.sleep(0.05)
+            session.close()
+            time.sleep(0.5)  # into the wait for its next request
+            server.send_signal(signal.SIGINT)
+            assert server.wait(timeout=15) == 0  # not after the read's next request
+            assert "stopped" in server.stderr.read()
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.wait()
+
+
+def blocked_job(board: JobBoard, release=None):
+    """A job that runs until the returned event is set."""
+    go_on = threading.Event()
+
+    def work(job) -> Outcome:
+        go_on.wait(30)
+        return Outcome("/done")
+
+    return board.start("waiting", work, release=release), go_on
+
+
+def test_work_past_the_limit_is_refused_and_lets_go_of_what_it_holds() -> None:
+    board = JobBoard(max_unfinished=2)
+    running = [blocked_job(board) for _ in range(2)]
+    released = []
+    with pytest.raises(BadInputError, match=r"too much work under way already \(2 at once"):
+        board.start("one too many", lambda job: Outcome("/"),
+                    release=lambda: released.append("upload"))
+    assert released == ["upload"]
+    for job, go_on in running:
+        go_on.set()
+        assert job.wait(10)
+    assert board.start("now", lambda job: Outcome("/now")).wait(10)
+
+
+def test_an_unfinished_job_is_never_forgotten_for_newer_ones() -> None:
+    board = JobBoard()
+    job, go_on = blocked_job(board)
+    for number in range(KEPT_JOBS + 5):
+        assert board.start(f"quick {number}", lambda job: Outcome("/")).wait(10)
+    assert board.get(job.id) is job
+    go_on.set()
+    assert job.wait(10) and job.view().state is JobState.DONE
+
+
+def test_stopping_frees_what_unfinished_work_holds_and_takes_no_more() -> None:
+    board = JobBoard()
+    released = []
+    job, go_on = blocked_job(board, release=lambda: released.append("upload"))
+    board.close()
+    assert released == ["upload"]
+    with pytest.raises(BadInputError, match="the server is stopping"):
+        board.start("late", lambda job: Outcome("/"))
+    go_on.set()
+    assert job.wait(10) and released == ["upload"]  # freed once

@@ -120,11 +120,21 @@ def running_page(data_dir: Path, *, max_upload_bytes: int | None = None,
     app = create_app(WebSettings(config=config, **({"max_upload_bytes": max_upload_bytes}
                                                    if max_upload_bytes else {})))
     server = make_server(app, ServeOptions(port=0))
-    thread = threading.Thread(target=server.run, daemon=True)
+    stopping = threading.Event()
+
+    def run() -> None:
+        try:
+            server.run()
+        except OSError:  # its select() saw the sockets `close` shut from this thread
+            if not stopping.is_set():
+                raise
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
         yield RunningPage(f"http://127.0.0.1:{server.effective_port}", app.extensions[EXTENSION])
     finally:
+        stopping.set()
         server.close()
         thread.join(5)
         close_app(app)

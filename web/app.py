@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, SecurityError
 
-from config import Config
+from config import Config, is_loopback
 from errors import LetterboxdError, one_line
 from web import (list_pages, people_pages, statistics_pages, status_page,
                  together_pages)
@@ -40,14 +40,23 @@ _SECURITY_HEADERS = {
 @dataclass(frozen=True)
 class WebSettings:
     config: Config                 # the same settings object as the CLI's
-    loopback_only: bool = True     # answer only requests addressed to 127.0.0.1/localhost
+    host: str = "127.0.0.1"        # the address served on (--host)
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+
+
+def trusted_hosts(host: str) -> list[str] | None:
+    """The host names a request may be addressed to: this machine's loopback names and
+    the loopback address served on (`--host 127.0.0.2` is opened as that); None, any
+    name, once the page is open to the network on purpose."""
+    if not is_loopback(host):
+        return None
+    return list(dict.fromkeys([*LOOPBACK_NAMES, f"[{host}]" if ":" in host else host]))
 
 
 def create_app(settings: WebSettings) -> Flask:
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=settings.max_upload_bytes,
-                      TRUSTED_HOSTS=list(LOOPBACK_NAMES) if settings.loopback_only else None)
+                      TRUSTED_HOSTS=trusted_hosts(settings.host))
     app.extensions[EXTENSION] = Server(
         config=settings.config, holder=ModelHolder(settings.config.data_dir), people=People(),
         jobs=JobBoard(), max_upload_bytes=settings.max_upload_bytes)
@@ -64,7 +73,8 @@ def create_app(settings: WebSettings) -> Flask:
 
 
 def close_app(app: Flask) -> None:
-    """Drop the background work not started yet (the server is stopping)."""
+    """The server is stopping: free what unfinished background work holds (an upload's
+    temporary folder)."""
     app.extensions[EXTENSION].jobs.close()
 
 
@@ -98,10 +108,13 @@ def _message_page(title: str, message: str, status: int) -> Response:
 
 
 def _too_large(error: RequestEntityTooLarge) -> Response:
-    limit = megabytes(int(request.max_content_length or 0))
+    cap = int(request.max_content_length or 0)
     size = request.content_length
+    if size is not None and size <= cap:  # within the upload cap: a text field too long
+        return people_pages.home_with_error("A field of that form is far too long.", 413)
     message = (f"That file is {megabytes(size)}; " if size else "That file is too large; ") + (
-        f"an export ZIP may be at most {limit} here (a real Letterboxd export is a few MB).")
+        f"an export ZIP may be at most {megabytes(cap)} here (a real Letterboxd export is a "
+        "few MB).")
     return people_pages.home_with_error(message, 413)
 
 

@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from werkzeug.datastructures import MultiDict
 
 from errors import BadInputError
+from questions.arguments import LIST_TOP
 from recommending.filters import FilmFilter
 from recommending.group import GroupRule
 from recommending.picks import WatchlistUse
 
-DEFAULT_TOP = 50
-DEFAULT_GROUP_TOP = 20  # as GroupRequest's
 MAX_TOP = 500  # a page of more films than this is no longer read
 NUMBER_FIELDS = ("min_ratings", "max_ratings", "year_from", "year_to", "min_runtime",
                  "max_runtime")
@@ -59,7 +58,7 @@ class ListChoice:
     watchlist: WatchlistUse
 
 
-def list_choice(values: MultiDict, *, default_top: int = DEFAULT_TOP) -> ListChoice:
+def list_choice(values: MultiDict, *, default_top: int = LIST_TOP) -> ListChoice:
     """The list asked for by a form or query string; BadInputError says what is wrong."""
     numbers = {name: _number(values, name) for name in NUMBER_FIELDS}
     obscurity = _number(values, "obscurity", float)

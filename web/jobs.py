@@ -10,12 +10,11 @@ import logging
 import secrets
 import threading
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
 from typing import Callable
 
-from errors import LetterboxdError, one_line
+from errors import BadInputError, LetterboxdError, one_line
 from progress import progress_reported_to
 
 logger = logging.getLogger("letterboxd.web")
@@ -23,6 +22,9 @@ logger = logging.getLogger("letterboxd.web")
 # Finished jobs are kept this many at most, the oldest forgotten first: a page polls its
 # job for seconds, not hours.
 KEPT_JOBS = 200
+# Unfinished jobs at most: each waits on the model, the site or the disk, so more at once
+# would only wait longer; past this a page says the server is busy.
+MAX_UNFINISHED_JOBS = 16
 UNEXPECTED = ("something unexpected went wrong (a bug): the server's log says what; "
               "please report it with that log")
 
@@ -56,10 +58,12 @@ class JobView:
 class Job:
     """One piece of long work: its stage and share done, then its outcome or error."""
 
-    def __init__(self, title: str, cleanup_text: Callable[[str], str]) -> None:
+    def __init__(self, title: str, cleanup_text: Callable[[str], str],
+                 release: Callable[[], None] | None = None) -> None:
         self.id = secrets.token_urlsafe(12)
         self.title = title
         self._cleanup_text = cleanup_text
+        self._release = release
         self._lock = threading.Lock()
         self._finished = threading.Event()
         self._stage = "starting"
@@ -73,21 +77,30 @@ class Job:
             self._stage, self._share = stage, share
 
     def run(self, work: Callable[["Job"], Outcome]) -> None:
+        outcome = error = None
         try:
             with progress_reported_to(self.report):
                 outcome = work(self)
-        except LetterboxdError as error:
-            self._finish(None, self._cleanup_text(one_line(str(error))))
+        except LetterboxdError as problem:
+            error = self._cleanup_text(one_line(str(problem)))
         except Exception:
             logger.exception("%s failed", self.title)
-            self._finish(None, UNEXPECTED)
-        else:
-            self._finish(outcome, None)
-
-    def _finish(self, outcome: Outcome | None, error: str | None) -> None:
+            error = UNEXPECTED
+        self.release()  # before the page that waits is told: nothing is left behind then
         with self._lock:
             self._outcome, self._error = outcome, error
         self._finished.set()
+
+    def release(self) -> None:
+        """Free what the work holds (an upload's temporary folder), once: when it ends,
+        or when the server stops first."""
+        with self._lock:
+            release, self._release = self._release, None
+        if release is not None:
+            release()
+
+    def finished(self) -> bool:
+        return self._finished.is_set()
 
     def wait(self, seconds: float) -> bool:
         """Whether the job finished within `seconds`."""
@@ -108,29 +121,66 @@ class Job:
 
 
 class JobBoard:
-    """Runs jobs on a few threads of its own and finds them again by id."""
+    """Runs each job on a thread of its own and finds it again by id.
 
-    def __init__(self, workers: int = 4) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="web-job")
+    A thread per job, not a fixed pool: profile reads waiting their turn for the site
+    must not hold up a list that needs only the model. Daemon threads: Ctrl-C stops the
+    server at once, not after the profile read in hand (what a job writes, a fitted
+    model, is replaced atomically: whole or not at all).
+    """
+
+    def __init__(self, max_unfinished: int = MAX_UNFINISHED_JOBS) -> None:
+        self._max_unfinished = max_unfinished
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
+        self._closed = False
 
     def start(self, title: str, work: Callable[[Job], Outcome], *,
-              cleanup_text: Callable[[str], str] = str) -> Job:
+              cleanup_text: Callable[[str], str] = str,
+              release: Callable[[], None] | None = None) -> Job:
         """Run `work` in the background; `cleanup_text` rewrites its error message for the
-        page (an upload's temporary folder is no business of the person's)."""
-        job = Job(title, cleanup_text)
+        page (an upload's temporary folder is no business of the person's); `release`
+        frees what the work holds once it ends, or once the server stops, or at once when
+        the work is refused (BadInputError: the server is busy or stopping)."""
+        job = Job(title, cleanup_text, release)
         with self._lock:
-            self._jobs[job.id] = job
-            while len(self._jobs) > KEPT_JOBS:
-                self._jobs.popitem(last=False)
-        self._pool.submit(job.run, work)
+            refusal = self._refusal()
+            if refusal is None:
+                self._jobs[job.id] = job
+                self._forget_finished()
+        if refusal is not None:
+            job.release()
+            raise BadInputError(refusal)
+        threading.Thread(target=job.run, args=(work,), name="web-job", daemon=True).start()
         return job
+
+    def _refusal(self) -> str | None:
+        if self._closed:
+            return "the server is stopping"
+        unfinished = sum(not job.finished() for job in self._jobs.values())
+        if unfinished >= self._max_unfinished:
+            return (f"too much work under way already ({unfinished} at once; profile reads "
+                    "waiting their turn for the site, most likely): try again once one has "
+                    "finished")
+        return None
+
+    def _forget_finished(self) -> None:
+        """The oldest finished jobs beyond KEPT_JOBS; an unfinished one is kept, as its
+        page still follows it."""
+        excess = len(self._jobs) - KEPT_JOBS
+        if excess > 0:
+            for job_id in [key for key, job in self._jobs.items() if job.finished()][:excess]:
+                del self._jobs[job_id]
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
             return self._jobs.get(job_id)
 
     def close(self) -> None:
-        """Drop the work not started; the work in hand ends on its own."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """The server is stopping: free what unfinished work holds (their threads end
+        with the process) and take no more."""
+        with self._lock:
+            self._closed = True
+            unfinished = [job for job in self._jobs.values() if not job.finished()]
+        for job in unfinished:
+            job.release()

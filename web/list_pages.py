@@ -18,7 +18,8 @@ from presentation.picks import list_entries, stars
 from recommender.cache import CachedModel
 from recommending.filters import allowed_films
 from recommending.picks import Recommendation, recommend
-from web.forms import DEFAULT_TOP, MAX_TOP, ListChoice, list_choice
+from questions.arguments import LIST_TOP
+from web.forms import MAX_TOP, ListChoice, list_choice
 from web.people_pages import person_in_request, unmatched_lines
 from web.state import LoadedPerson
 
@@ -44,7 +45,7 @@ def picks() -> Response:
         error = one_line(str(problem))
     page = render_template(
         "picks.html", person=person, picks=found, note=note, error=error,
-        form=request.args, default_top=DEFAULT_TOP, max_top=MAX_TOP,
+        form=request.args, default_top=LIST_TOP, max_top=MAX_TOP,
         unmatched=unmatched_lines(person), stars=stars, film_url=film_url,
         csv_query=request.query_string.decode("ascii", "replace"),
         import_page=LIST_IMPORT_PAGE)

@@ -107,16 +107,16 @@ def add_person() -> Response:
         return home_with_error(one_line(str(error)), 400)
 
     def work(job: Job) -> Outcome:
-        try:
-            loaded = load_person(state, job, person, refresh=refresh)
-        finally:
-            if upload is not None:
-                upload.remove()
-        return Outcome(next_page(loaded.token))
+        return Outcome(next_page(load_person(state, job, person, refresh=refresh).token))
 
     title = (f"reading the films of {person.username}" if isinstance(person, Username)
              else "reading the export")
-    job = state.jobs.start(title, work, cleanup_text=upload.shown if upload else str)
+    try:
+        job = state.jobs.start(title, work, cleanup_text=upload.shown if upload else str,
+                               release=upload.remove if upload else None)
+    except BadInputError as error:  # busy: the upload is removed already
+        return home_with_error(one_line(str(error)), 503,
+                               username=request.form.get("username", ""))
     if job.wait(FAST_ANSWER_SECONDS):
         view = job.view()
         if view.state is JobState.FAILED:

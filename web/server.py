@@ -59,7 +59,7 @@ def serve(config: Config, options: ServeOptions) -> int:
         logger.warning("--host %s: the page is open to every machine that can reach this "
                        "one, with no login; anyone there can use it and upload files to it",
                        options.host)
-    app = create_app(WebSettings(config=config, loopback_only=is_loopback(options.host)))
+    app = create_app(WebSettings(config=config, host=options.host))
     server = make_server(app, options)
     host = f"[{options.host}]" if ":" in options.host else options.host
     logger.info("serving the dataset in %s", config.data_dir)

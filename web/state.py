@@ -50,8 +50,12 @@ class ModelHolder:
         return self._model
 
     def adopt(self, model: CachedModel) -> None:
-        """Keep a model another function refitted (a damaged cache found on the way)."""
-        self._model = model
+        """Keep a model another function refitted (a damaged cache found on the way),
+        unless it is of the dataset as it was: a job that read a profile while the
+        dataset changed must not put the older model back."""
+        with self._lock:
+            if model.fingerprint == dataset_fingerprint(self.data_dir):
+                self._model = model
 
     def dataset_changed(self, fingerprint: str) -> bool:
         return dataset_fingerprint(self.data_dir) != fingerprint

@@ -17,7 +17,8 @@ from recommender.cache import CachedModel
 from recommending.group import GroupPicks, GroupRequest, group_picks
 from recommending.match import MatchCalibration, MatchRequest, TasteMatch, taste_match
 from recommending.match_cache import cached_match_calibration
-from web.forms import DEFAULT_GROUP_TOP, MAX_TOP, group_rule, list_choice
+from questions.arguments import GROUP_TOP
+from web.forms import MAX_TOP, group_rule, list_choice
 from web.people_pages import people_in_request
 from web.state import server_state
 
@@ -68,7 +69,7 @@ def group() -> Response:
     error = None
     if len(people) >= 2:
         try:
-            choice = list_choice(request.args, default_top=DEFAULT_GROUP_TOP)
+            choice = list_choice(request.args, default_top=GROUP_TOP)
             result = group_picks(model, [person.taste for person in people], GroupRequest(
                 film_filter=choice.film_filter, rule=group_rule(request.args),
                 top=choice.top))
@@ -76,6 +77,6 @@ def group() -> Response:
             error = one_line(str(problem))
     return Response(render_template(
         "group.html", person=people[0], members=people, result=result, error=error,
-        form=request.args, default_top=DEFAULT_GROUP_TOP, max_top=MAX_TOP,
+        form=request.args, default_top=GROUP_TOP, max_top=MAX_TOP,
         removal={person.token: _without(person.token) for person in people[1:]},
         stars=stars, film_url=film_url), status=400 if error else 200, mimetype="text/html")

@@ -16,7 +16,8 @@ from pathlib import Path
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
-from errors import BadInputError
+from errors import BadInputError, DiskFullError
+from safe_files import is_disk_full
 
 DEFAULT_NAME = "export.zip"
 MAX_NAME_LENGTH = 120
@@ -55,7 +56,10 @@ def save_upload(upload: FileStorage, max_bytes: int) -> SavedUpload:
                     raise BadInputError(f"{name} is larger than {megabytes(max_bytes)}; a "
                                         "Letterboxd export ZIP is a few MB")
                 target.write(chunk)
-    except BaseException:
+    except BaseException as error:
         saved.remove()
+        if isinstance(error, OSError) and is_disk_full(error):
+            raise DiskFullError(f"{name} in the temporary folder {folder.parent}",
+                                then="send the file again") from None
         raise
     return saved
