@@ -257,8 +257,7 @@ def run_statistics(args: argparse.Namespace, person: Person, config: Config) -> 
     data = load_or_fit(config.data_dir)
     data, taste = taste_of_person(data, person, config, refresh=args.refresh)
     logger.info("%s: %s", taste.name, taste.source_note)
-    if not len(taste.rated_films):
-        raise BadInputError(f"{taste.name} has no ratings that match the dataset's films")
+    taste.require_films()
     try:
         community = community_figures(data, config.data_dir)
     except ModelFileError as damage:
@@ -309,8 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = load_or_fit(config.data_dir)
     allowed = allowed_films(data, request.film_filter)
     data, (taste,) = commands.tastes_of(data, people, config, today)
-    if len(taste.watched) == 0 and len(taste.rated_films) == 0:
-        raise BadInputError(f"{taste.name} has no ratings that match the dataset's films")
+    taste.require_films(rated=False)
     picks, note = recommend(data, taste, allowed, top=request.top, watchlist=request.watchlist)
     if note:
         logger.warning("%s", note)

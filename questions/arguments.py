@@ -12,13 +12,13 @@ from pathlib import Path
 from errors import BadInputError
 from letterboxd.film_lists import film_reference, read_film_list
 from recommending.given_list import GivenListRequest
-from recommending.group import GroupRequest, GroupRule
+from recommending.group import GROUP_TOP, GroupRequest, GroupRule
 from recommending.match import MatchRequest
 from recommending.people import ExportPath, Person, person_named
 from recommending.recent import check_since
 from recommending.similar import LikeRequest
 
-GROUP_TOP, LIKE_TOP, MATCH_SHOWN, LIST_TOP = 20, 20, 10, 50
+LIKE_TOP, MATCH_SHOWN, LIST_TOP = 20, 10, 50
 
 
 class Question(Enum):

@@ -15,7 +15,8 @@ import pandas as pd
 
 from errors import BadInputError
 from films.codes import country_code, language_code
-from films.metadata import TV
+from films.metadata import LAST_YEAR, TV
+from films.titles import FIRST_FILM_YEAR
 from recommender.cache import CachedModel
 
 REFRESH_METADATA = ("import a dataset with its movies file, or run `compile_training_data.py "
@@ -38,6 +39,16 @@ class FilmFilter:
     include_tv: bool = False
 
     def __post_init__(self) -> None:
+        for flag, value in (("--min-ratings", self.min_ratings),
+                            ("--max-ratings", self.max_ratings),
+                            ("--min-runtime", self.min_runtime),
+                            ("--max-runtime", self.max_runtime)):
+            if value is not None and value < 0:
+                raise BadInputError(f"{flag} is a count: 0 or more, not {value}")
+        for flag, value in (("--year-from", self.year_from), ("--year-to", self.year_to)):
+            if value is not None and not FIRST_FILM_YEAR <= value <= LAST_YEAR:
+                raise BadInputError(f"{flag} is a year from {FIRST_FILM_YEAR} to {LAST_YEAR}, "
+                                    f"not {value}")
         for low, high, flags in ((self.year_from, self.year_to, "--year-from is after --year-to"),
                                  (self.min_ratings, self.max_ratings,
                                   "--min-ratings is above --max-ratings"),

@@ -37,11 +37,14 @@ class GroupRule(Enum):
     AVERAGE = "average"
 
 
+GROUP_TOP = 20  # picks a group is shown unless told otherwise
+
+
 @dataclass(frozen=True)
 class GroupRequest:
     film_filter: FilmFilter = field(default_factory=FilmFilter)
     rule: GroupRule = GroupRule.LEAST_MISERY
-    top: int = 20
+    top: int = GROUP_TOP
 
 
 @dataclass(frozen=True)

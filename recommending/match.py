@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from errors import BadInputError
 from recommender.cache import CachedModel
 from recommending.filters import FilmFilter
 from recommending.group import GroupPick, GroupRequest, GroupRule, group_picks
@@ -164,8 +163,7 @@ def taste_match(data: CachedModel, first: UserTaste, second: UserTaste,
     """How alike the two tastes are; `calibration` from `match_calibration` (kept on
     disk by match_cache.py), computed here when not given."""
     for taste in (first, second):
-        if not len(taste.rated_films):
-            raise BadInputError(f"{taste.name} has no ratings that match the dataset's films")
+        taste.require_films()
     calibration = calibration or match_calibration(data)
     model = data.model
     profiles = [model.fold_in(taste.rated_films, taste.ratings, watched_films=taste.watched)

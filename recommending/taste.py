@@ -58,6 +58,13 @@ class UserTaste:
         """The user's own average rating in stars: what predicted stars are read against."""
         return float(np.mean(self.ratings)) / 2 if len(self.ratings) else None
 
+    def require_films(self, *, rated: bool = True) -> None:
+        """BadInputError unless the dataset knows films of this person: rated ones
+        (`rated`, for what needs ratings), else any logged film (a list can start from
+        watched films alone)."""
+        if not len(self.rated_films) and (rated or not len(self.watched)):
+            raise BadInputError(f"{self.name} has no ratings that match the dataset's films")
+
     @property
     def logged(self) -> np.ndarray:
         """Every film the person has logged, however long ago: none is ever listed."""

@@ -419,6 +419,7 @@ def test_a_dataset_without_ratings_is_a_clear_error(tmp_path: Path) -> None:
 def test_options_that_cannot_work_are_refused_up_front(dataset: Path, tmp_path: Path) -> None:
     for args in (["--year-from", "2020", "--year-to", "2010"],
                  ["--min-ratings", "5", "--max-ratings", "2"],
+                 ["--min-ratings", "-3"], ["--max-runtime", "-1"], ["--year-from", "20000"],
                  ["--letterboxd-list", str(tmp_path / "missing" / "list.csv")]):
         with pytest.raises(SystemExit) as caught:
             main(["user0", "--data-dir", str(dataset), "-q", *args])

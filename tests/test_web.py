@@ -130,6 +130,8 @@ def test_filters_change_the_list_as_the_cli_flags_do(client, data_dir: Path, exp
 @pytest.mark.parametrize("query, message", [
     ("year_from=abc", "--year-from: 'abc' is not a whole number"),
     ("year_from=2000&year_to=1990", "--year-from is after --year-to"),
+    ("min_ratings=-5", "--min-ratings is a count: 0 or more, not -5"),
+    ("year_to=99999", "--year-to is a year from 1870 to 2100, not 99999"),
     ("genre=Western", "unknown genre 'western'; this dataset has: comedy, horror"),
     ("language=xx-yy", "unknown language 'xx-yy'"),
     ("top=0", "--top: from 1 to 500"),

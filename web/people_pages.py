@@ -67,8 +67,7 @@ def load_person(state: Server, job: Job, person: Person, *, refresh: bool) -> Lo
                    else "reading the stored ratings", None)
         model, taste = taste_of_person(model, person, state.config, refresh=refresh)
     state.holder.adopt(model)
-    if len(taste.watched) == 0 and len(taste.rated_films) == 0:
-        raise BadInputError(f"{taste.name} has no ratings that match the dataset's films")
+    taste.require_films(rated=False)
     return state.people.add(taste, member_id(model, person), model.fingerprint)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, render_template
 
-from errors import BadInputError, ModelFileError
+from errors import ModelFileError
 from recommender.cache import CachedModel
 from recommender.params import MAX_RATING, MIN_RATING
 from recommending.community_cache import community_figures
@@ -38,9 +38,7 @@ def _community(model: CachedModel) -> tuple[CachedModel, Community]:
 
 
 def statistics_of(person: LoadedPerson, model: CachedModel) -> TasteStatistics:
-    if not len(person.taste.rated_films):
-        raise BadInputError(f"{person.taste.name} has no ratings that match the dataset's "
-                            "films")
+    person.taste.require_films()
     model, community = _community(model)
     return taste_statistics(model, community, person.taste, person.member)
 

@@ -17,7 +17,7 @@ from recommender.cache import CachedModel
 from recommending.group import GroupPicks, GroupRequest, group_picks
 from recommending.match import MatchCalibration, MatchRequest, TasteMatch, taste_match
 from recommending.match_cache import cached_match_calibration
-from questions.arguments import GROUP_TOP
+from recommending.group import GROUP_TOP
 from web.forms import MAX_TOP, group_rule, list_choice
 from web.people_pages import people_in_request
 from web.state import server_state
