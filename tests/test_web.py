@@ -2,6 +2,8 @@
 the CLI, filters, uploads within their limits, escaping, and its refusals."""
 from __future__ import annotations
 
+import socket
+
 import csv
 import io
 import json
@@ -372,9 +374,14 @@ def test_another_loopback_address_served_on_answers_under_its_own_name(
     assert client.get("/", headers={"Host": "127.0.0.3:8765"}).status_code == 400
 
 
-def test_a_page_opened_to_the_network_on_purpose_answers_any_name(data_dir: Path) -> None:
+def test_a_page_opened_to_the_network_answers_this_machine_but_no_rebound_name(
+        data_dir: Path) -> None:
     client = client_for(data_dir, host="0.0.0.0")
-    assert client.get("/", headers={"Host": "192.168.1.20:8765"}).status_code == 200
+    for address in ("192.168.1.20:8765", "[fe80::1]:8765", f"{socket.gethostname()}:8765",
+                    "localhost:8765"):
+        assert client.get("/", headers={"Host": address}).status_code == 200, address
+    rebound = client.get("/", headers={"Host": "attacker.example:8765"})
+    assert rebound.status_code == 400 and "addressed to this machine" in rebound.text
 
 
 def test_every_page_forbids_inline_scripts_and_framing(client) -> None:

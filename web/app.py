@@ -1,17 +1,20 @@
 """The Flask app: its pages, and what keeps it safe on a machine with other users.
 
 Safe by default: it answers only requests addressed to this machine's loopback names
-(so a web page elsewhere cannot reach it through DNS rebinding), refuses form posts
+(so a web page elsewhere cannot reach it through DNS rebinding; opened to the network,
+to an address or the machine's own name), refuses form posts
 from other origins, caps uploads, escapes every value it shows (Jinja2's autoescaping),
 runs no inline script (a strict Content-Security-Policy) and never shows a stack trace.
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
+import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, current_app, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, SecurityError
 
 from config import Config, is_loopback
@@ -27,6 +30,7 @@ logger = logging.getLogger("letterboxd.web")
 # A real export ZIP is a few MB; this is far more than any, and far less than memory.
 DEFAULT_MAX_UPLOAD_BYTES = 32 * 1024 * 1024
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]", "::1")
+_OPEN_HOST_NAMES = "LETTERBOXD_OPEN_HOST_NAMES"  # app.config key
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; "
                                "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
@@ -46,11 +50,31 @@ class WebSettings:
 
 def trusted_hosts(host: str) -> list[str] | None:
     """The host names a request may be addressed to: this machine's loopback names and
-    the loopback address served on (`--host 127.0.0.2` is opened as that); None, any
-    name, once the page is open to the network on purpose."""
+    the loopback address served on (`--host 127.0.0.2` is opened as that); None once the
+    page is open to the network on purpose (then `_refuse_rebound_names` decides)."""
     if not is_loopback(host):
         return None
     return list(dict.fromkeys([*LOOPBACK_NAMES, f"[{host}]" if ":" in host else host]))
+
+
+def _open_host_names(host: str) -> frozenset[str]:
+    """The names a page open to the network may be reached by: this machine's own."""
+    return frozenset(name.lower() for name in (
+        *LOOPBACK_NAMES, host, socket.gethostname(), socket.getfqdn()) if name)
+
+
+def _refuse_rebound_names() -> None:
+    """With --host open to the network, a request must still name this machine: by an
+    address, or by its own host name. Any other name is a page elsewhere that pointed
+    its own name at this machine (DNS rebinding) to read it from a visitor's browser."""
+    name = urlsplit(f"//{request.host}").hostname or ""
+    try:
+        ipaddress.ip_address(name)
+        return
+    except ValueError:
+        pass
+    if name not in current_app.config[_OPEN_HOST_NAMES]:
+        raise SecurityError(f"host {name!r} is not this machine's")
 
 
 def create_app(settings: WebSettings) -> Flask:
@@ -62,6 +86,9 @@ def create_app(settings: WebSettings) -> Flask:
         jobs=JobBoard(), max_upload_bytes=settings.max_upload_bytes)
     for pages in (people_pages, list_pages, statistics_pages, together_pages, status_page):
         app.register_blueprint(pages.blueprint)
+    if not is_loopback(settings.host):
+        app.config[_OPEN_HOST_NAMES] = _open_host_names(settings.host)
+        app.before_request(_refuse_rebound_names)
     app.before_request(_refuse_posts_from_elsewhere)
     app.after_request(_add_security_headers)
     app.register_error_handler(RequestEntityTooLarge, _too_large)
@@ -121,8 +148,9 @@ def _too_large(error: RequestEntityTooLarge) -> Response:
 def _not_for_this_host(error: SecurityError) -> Response:
     """A request for another host name (a page elsewhere rebinding its name to this
     machine): plain text, as no page of this app may be built for that host."""
-    return Response("This server answers only requests addressed to 127.0.0.1 or localhost "
-                    "(see --host).\n", status=400, mimetype="text/plain")
+    return Response("This server answers only requests addressed to this machine "
+                    "(127.0.0.1 or localhost; see --host).\n", status=400,
+                    mimetype="text/plain")
 
 
 def _bad_input(error: LetterboxdError) -> Response:
