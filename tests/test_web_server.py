@@ -147,6 +147,18 @@ def test_serve_flags_that_cannot_work_are_refused(arguments: list[str], message:
     assert message in capsys.readouterr().err
 
 
+def test_serve_on_a_folder_without_a_dataset_is_one_line_and_exit_2(
+        tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    import cli
+
+    with pytest.raises(SystemExit) as exited:
+        cli.run(recommend_main, ["--serve", "--port", "0", "--data-dir", str(tmp_path)])
+    assert exited.value.code == 2
+    error = capfd.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "holds no dataset" in error[0], error
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_taken_port_is_said_or_avoided(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                          ) -> None:
     from errors import BadInputError
@@ -159,7 +171,8 @@ def test_a_taken_port_is_said_or_avoided(tmp_path: Path, monkeypatch: pytest.Mon
         port = taken.getsockname()[1]
         with pytest.raises(BadInputError, match=f"cannot listen on 127.0.0.1 port {port}: "
                            ".*choose another with --port"):
-            recommend_main(["--serve", "--port", str(port), "--data-dir", str(tmp_path), "-q"])
+            recommend_main(["--serve", "--port", str(port), "--data-dir",
+                            str(build_dataset(tmp_path)), "-q"])
         monkeypatch.setattr(web_server, "DEFAULT_PORT", port)  # the default is taken: any
         app = create_app(WebSettings(config=Config(output_dir=tmp_path)))
         server = web_server.make_server(app, web_server.ServeOptions())

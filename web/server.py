@@ -11,7 +11,8 @@ import logging
 from dataclasses import dataclass
 
 from config import Config, is_loopback
-from errors import BadInputError
+from dataset.install import dataset_exists
+from errors import BadInputError, DatasetError
 from flask import Flask
 
 from web.app import WebSettings, close_app, create_app
@@ -54,7 +55,11 @@ def make_server(app: Flask, options: ServeOptions):
 
 
 def serve(config: Config, options: ServeOptions) -> int:
-    """Serve until Ctrl-C; the exit code."""
+    """Serve until Ctrl-C; the exit code. A folder without a dataset is refused first:
+    every page would only say so."""
+    if not dataset_exists(config.data_dir):
+        raise DatasetError(config.data_dir, "holds no dataset (no dataset_state.json); "
+                           "build one with compile_training_data.py or import one")
     if not is_loopback(options.host):
         logger.warning("--host %s: the page is open to every machine that can reach this "
                        "one, with no login; anyone there can use it and upload files to it",
