@@ -212,15 +212,8 @@ def measure(label: str, data_dir: Path, repeats: int, env: dict[str, str] | None
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Figure 15: the questions' latency.")
-    parser.add_argument("--sizes", type=int, nargs="*", default=[],
-                        help="synthetic dataset sizes in ratings (e.g. 1000000)")
-    parser.add_argument("--no-sample", action="store_true",
-                        help="skip the shared 500k sample")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-root", type=Path, default=None)
-    parser.add_argument("--blas-threads", type=int, default=None,
-                        help="cap BLAS threads in the commands (default: the library's choice)")
+    harness.add_latency_arguments(parser, [], "synthetic dataset sizes in ratings "
+                                  "(e.g. 1000000)", sample=True)
     args = parser.parse_args(argv)
     harness.print_header("Figure 15: the questions with the model cached, end to end")
     env = harness.blas_thread_env(args.blas_threads)

@@ -143,13 +143,8 @@ def breakdown(data_dir: Path, export: Path) -> dict[str, tuple[float, float]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Figure 6: recommendation latency.")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000],
-                        help="dataset sizes in ratings (full run: 1000000 20000000)")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-root", type=Path, default=None)
-    parser.add_argument("--blas-threads", type=int, default=None,
-                        help="cap BLAS threads in the commands (default: the library's choice)")
+    harness.add_latency_arguments(parser, [1_000_000], "dataset sizes in ratings "
+                                  "(full run: 1000000 20000000)")
     args = parser.parse_args(argv)
     harness.print_header("Figure 6: recommend for a new user, model cached"
                          + (f", BLAS threads capped at {args.blas_threads}"

@@ -1,4 +1,4 @@
-"""Figure 8: a person's statistics and the dataset summary for data users.
+"""Figure 10: a person's statistics and the dataset summary for data users.
 
 The headline is the wall time of `python recommend.py MEMBER --stats --data-dir DIR`
 in a subprocess, with the model already cached (one untimed run fits it first), on
@@ -103,18 +103,11 @@ def measure(label: str, data_dir: Path, repeats: int, env: dict[str, str] | None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Figure 8: statistics latency.")
-    parser.add_argument("--sizes", type=int, nargs="*", default=[1_000_000],
-                        help="synthetic dataset sizes in ratings (full run: 1000000 20000000)")
-    parser.add_argument("--no-sample", action="store_true",
-                        help="skip the shared 500k sample")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-root", type=Path, default=None)
-    parser.add_argument("--blas-threads", type=int, default=None,
-                        help="cap BLAS threads in the commands (default: the library's choice)")
+    parser = argparse.ArgumentParser(description="Figure 10: statistics latency.")
+    harness.add_latency_arguments(parser, [1_000_000], "synthetic dataset sizes in ratings "
+                                  "(full run: 1000000 20000000)", sample=True)
     args = parser.parse_args(argv)
-    harness.print_header("Figure 8: --stats with the model cached; dataset stats and export")
+    harness.print_header("Figure 10: --stats with the model cached; dataset stats and export")
     env = harness.blas_thread_env(args.blas_threads)
     scratch = Path(tempfile.mkdtemp(prefix="bench_statistics_"))
     met = True

@@ -158,13 +158,7 @@ def measure(size: int, args: argparse.Namespace, env: dict[str, str] | None,
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Figure 11: the web page against the CLI.")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000],
-                        help="dataset sizes in ratings")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-root", type=Path, default=None)
-    parser.add_argument("--blas-threads", type=int, default=None,
-                        help="cap BLAS threads in the commands (default: the library's choice)")
+    harness.add_latency_arguments(parser, [1_000_000], "dataset sizes in ratings")
     args = parser.parse_args(argv)
     harness.print_header("Figure 11: a recommendation through the page against the CLI, "
                          "model cached")

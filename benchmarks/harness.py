@@ -37,6 +37,22 @@ def add_sample_arguments(parser: argparse.ArgumentParser, seeds: bool = True) ->
         parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
 
 
+def add_latency_arguments(parser: argparse.ArgumentParser, sizes: list[int],
+                          sizes_help: str, sample: bool = False) -> None:
+    """The flags of every script that times commands on cached datasets: which sizes
+    (and whether the shared sample too), repeats, the generator's seed, where the
+    datasets live, and a cap on the commands' BLAS threads."""
+    parser.add_argument("--sizes", type=int, nargs="*", default=sizes, help=sizes_help)
+    if sample:
+        parser.add_argument("--no-sample", action="store_true",
+                            help="skip the shared 500k sample")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-root", type=Path, default=None)
+    parser.add_argument("--blas-threads", type=int, default=None,
+                        help="cap BLAS threads in the commands (default: the library's choice)")
+
+
 def sample_missing(path: Path) -> bool:
     """True, after saying so, when the ratings file is not there (no ../shared)."""
     if path.is_file():
