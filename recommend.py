@@ -27,7 +27,7 @@ from typing import Sequence
 import cli
 from config import Config
 from dataset.loading import load_ratings_dataset
-from errors import BadInputError, DiskFullError, ModelFileError
+from errors import BadInputError, DiskFullError
 from letterboxd.list_import import list_import_csv
 from letterboxd.urls import LIST_IMPORT_PAGE
 from presentation.picks import FORMATS, list_entries, render, table_width
@@ -39,7 +39,7 @@ from questions.arguments import (LIST_TOP, Output, Question, add_question_argume
                                  check_question_arguments, given_list_request, group_request,
                                  like_request, match_request, people_of, question_of, top_of)
 from recommender.cache import load_or_fit
-from recommending.community_cache import community_figures
+from recommending.community_cache import community_figures_or_refit
 from recommending.filters import FilmFilter, allowed_films, listable_by_default
 from recommending.picks import WatchlistUse, recommend
 from recommending.people import Person, member_id, taste_of_person
@@ -258,12 +258,8 @@ def run_statistics(args: argparse.Namespace, person: Person, config: Config) -> 
     data, taste = taste_of_person(data, person, config, refresh=args.refresh)
     logger.info("%s: %s", taste.name, taste.source_note)
     taste.require_films()
-    try:
-        community = community_figures(data, config.data_dir)
-    except ModelFileError as damage:
-        logger.warning("%s: fitting the model again", damage)
-        data = load_or_fit(config.data_dir, refit=True)
-        community = community_figures(data, config.data_dir)
+    data, community = community_figures_or_refit(
+        data, config.data_dir, lambda: load_or_fit(config.data_dir, refit=True))
     stats = taste_statistics(data, community, taste, member_id(data, person))
     print(render_statistics(stats, args.format))
     if args.plot is not None:

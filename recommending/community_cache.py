@@ -8,16 +8,20 @@ the index is computed again, never trusted.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from dataset.layout import MODEL_DIR
+from errors import ModelFileError
 from recommender.cache import CachedModel
 from recommender.kept_arrays import keep_arrays, read_kept_arrays
 from recommending.statistics import N_VALUES, Community, community_of
 
+logger = logging.getLogger(__name__)
 
 COMMUNITY_FILE = "community_figures.npz"
 _WHAT = "the community's figures"
@@ -60,3 +64,16 @@ def community_figures(data: CachedModel, data_dir: Path) -> Community:
     community = community_of(data)
     keep_arrays(path, data.fingerprint, asdict(community), _WHAT)
     return community
+
+
+def community_figures_or_refit(data: CachedModel, data_dir: Path,
+                               refit: Callable[[], CachedModel]
+                               ) -> tuple[CachedModel, Community]:
+    """The figures, fitting the model again once (`refit`) when summing them up finds the
+    cached model damaged; the model they belong to."""
+    try:
+        return data, community_figures(data, data_dir)
+    except ModelFileError as damage:
+        logger.warning("%s: fitting the model again", damage)
+        data = refit()
+        return data, community_figures(data, data_dir)

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, render_template
 
-from errors import ModelFileError
 from recommender.cache import CachedModel
 from recommender.params import MAX_RATING, MIN_RATING
-from recommending.community_cache import community_figures
+from recommending.community_cache import community_figures_or_refit
 from recommending.statistics import (MIN_GENRE_FILMS, MIN_REFERENCE_RATINGS, Community,
                                       TasteStatistics, taste_statistics)
 from presentation.text import star_label
@@ -28,11 +27,8 @@ def _community(model: CachedModel) -> tuple[CachedModel, Community]:
     kept = state.figure(COMMUNITY, model.fingerprint)
     if isinstance(kept, Community):
         return model, kept
-    try:
-        community = community_figures(model, state.holder.data_dir)
-    except ModelFileError:
-        model = state.holder.current(refit=True)
-        community = community_figures(model, state.holder.data_dir)
+    model, community = community_figures_or_refit(
+        model, state.holder.data_dir, lambda: state.holder.current(refit=True))
     state.remember(COMMUNITY, model.fingerprint, community)
     return model, community
 
