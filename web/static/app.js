@@ -6,16 +6,22 @@ function followJob(box) {
   const url = box.dataset.jobProgress;
   const bar = box.querySelector("progress");
   const stage = box.querySelector(".stage");
+  let failures = 0;
   const poll = async () => {
     let job;
     try {
       const response = await fetch(url, {cache: "no-store"});
       job = await response.json();
     } catch (error) {
-      stage.textContent = "the server does not answer; trying again…";
-      setTimeout(poll, 2000);
+      // A server restarting answers again soon; one that never does is said once.
+      failures += 1;
+      stage.textContent = failures < 30
+        ? "the server does not answer; trying again…"
+        : "the server stopped answering: reload the page once it runs again";
+      if (failures < 30) setTimeout(poll, 2000);
       return;
     }
+    failures = 0;
     if (job.state === "done") {
       window.location.assign(job.next);
       return;
