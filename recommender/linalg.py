@@ -154,12 +154,22 @@ def solve_ridge(pair_sums: np.ndarray, rhs: np.ndarray, reg: np.ndarray) -> np.n
 
 def rowwise_dot(left: np.ndarray, left_rows: np.ndarray, right: np.ndarray,
                 right_rows: np.ndarray, chunk: int = 500_000) -> np.ndarray:
-    """left[left_rows[n]] . right[right_rows[n]] for every n, in chunks to bound memory."""
+    """left[left_rows[n]] . right[right_rows[n]] for every n, in chunks to bound memory,
+    on all cores (numpy's gathers and einsum release the GIL; chunks write apart)."""
     out = np.empty(len(left_rows), dtype=np.float32)
-    for start in range(0, len(left_rows), chunk):
+
+    def one_chunk(start: int) -> None:
         stop = start + chunk
         out[start:stop] = np.einsum("ij,ij->i", left[left_rows[start:stop]],
                                     right[right_rows[start:stop]])
+
+    starts = range(0, len(left_rows), chunk)
+    if len(starts) < 2:
+        for start in starts:
+            one_chunk(start)
+        return out
+    with ThreadPoolExecutor(min(_worker_count(), len(starts))) as pool:
+        list(pool.map(one_chunk, starts))
     return out
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recommender.linalg import orthonormalise
+from recommender.linalg import orthonormalise, rowwise_dot
 
 
 @pytest.mark.parametrize("passes", [1, 2])
@@ -28,3 +28,14 @@ def test_orthonormalise_falls_back_to_householder_on_dependent_columns() -> None
     result = orthonormalise(np.hstack([column, column, rng.standard_normal((1_000, 3))
                                        .astype(np.float32)]))
     assert np.all(np.isfinite(result)) and result.shape == (1_000, 5)
+
+
+@pytest.mark.parametrize("chunk", [7, 1_000])
+def test_rowwise_dot_is_each_pair_of_rows_dot_product(chunk: int) -> None:
+    rng = np.random.default_rng(5)
+    left = rng.standard_normal((30, 6)).astype(np.float32)
+    right = rng.standard_normal((40, 6)).astype(np.float32)
+    left_rows, right_rows = rng.integers(0, 30, 500), rng.integers(0, 40, 500)
+    expected = (left[left_rows].astype(np.float64) * right[right_rows]).sum(axis=1)
+    result = rowwise_dot(left, left_rows, right, right_rows, chunk=chunk)
+    assert result.dtype == np.float32 and np.allclose(result, expected, atol=1e-5)
