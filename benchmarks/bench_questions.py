@@ -35,7 +35,7 @@ if __package__ in (None, ""):
 
 from benchmarks import harness  # noqa: E402
 from benchmarks.bench_recommend import measure_imports, run_command  # noqa: E402
-from benchmarks.bench_statistics import sample_dataset  # noqa: E402
+from benchmarks.bench_statistics import datasets_to_time  # noqa: E402
 
 TARGET_SECONDS = 1.0
 LIST_FILMS = 100
@@ -220,13 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="bench_questions_"))
     met = True
     try:
-        datasets = [(f"{size:,} ratings (synthetic)",
-                     harness.ensure_dataset(size, args.seed, args.data_root))
-                    for size in args.sizes]
-        sample = None if args.no_sample else sample_dataset(args.data_root)
-        if sample is not None:
-            datasets.append(("shared 500k sample", sample))
-        for label, data_dir in datasets:
+        for label, data_dir in datasets_to_time(args, "synthetic", ""):
             met &= measure(label, data_dir, args.repeats, env, scratch, args.seed)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -69,6 +69,19 @@ def sample_dataset(data_root: Path | None) -> Path | None:
     return path
 
 
+def datasets_to_time(args: argparse.Namespace, synthetic_note: str,
+                     sample_note: str) -> list[tuple[str, Path]]:
+    """(label, folder) of each dataset the flags of `add_latency_arguments` name: the
+    generated sizes, then the shared sample unless --no-sample or absent."""
+    datasets = [(f"{size:,} ratings ({synthetic_note})",
+                 harness.ensure_dataset(size, args.seed, args.data_root))
+                for size in args.sizes]
+    sample = None if args.no_sample else sample_dataset(args.data_root)
+    if sample is not None:
+        datasets.append((f"shared 500k sample{sample_note}", sample))
+    return datasets
+
+
 def measure(label: str, data_dir: Path, repeats: int, env: dict[str, str] | None,
             scratch: Path) -> bool:
     member = first_member(data_dir)
@@ -112,13 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="bench_statistics_"))
     met = True
     try:
-        datasets = [(f"{size:,} ratings (synthetic, no genres)",
-                     harness.ensure_dataset(size, args.seed, args.data_root))
-                    for size in args.sizes]
-        sample = None if args.no_sample else sample_dataset(args.data_root)
-        if sample is not None:
-            datasets.append(("shared 500k sample (with genres)", sample))
-        for label, data_dir in datasets:
+        for label, data_dir in datasets_to_time(args, "synthetic, no genres",
+                                                " (with genres)"):
             met &= measure(label, data_dir, args.repeats, env, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -37,11 +37,16 @@ _DOCUMENT_END = re.compile(r"</html\s*>(?:\s|<!--.*?-->)*\Z", re.IGNORECASE | re
 _END_WINDOW = 4096
 
 
+def _check_end(html: str) -> None:
+    """IncompletePageError for a document cut short: its closing tag is missing."""
+    if not _DOCUMENT_END.search(html[-_END_WINDOW:]):
+        raise IncompletePageError("the document has no closing </html>")
+
+
 def document(html: str) -> lxml.html.HtmlElement:
     """The parsed page; IncompletePageError for a page cut short, MarkupError for text
     that is no HTML at all."""
-    if not _DOCUMENT_END.search(html[-_END_WINDOW:]):
-        raise IncompletePageError("the document has no closing </html>")
+    _check_end(html)
     try:
         return lxml.html.document_fromstring(html)
     except (lxml.etree.ParserError, ValueError) as error:
@@ -54,8 +59,7 @@ _PLAIN_HTML = lxml.etree.HTMLParser()
 def plain_document(html: str) -> lxml.etree._Element:
     """`document` as plain lxml elements, without lxml.html's element classes (looking a
     class up per element is most of a big grid page's parse): the same tree and errors."""
-    if not _DOCUMENT_END.search(html[-_END_WINDOW:]):
-        raise IncompletePageError("the document has no closing </html>")
+    _check_end(html)
     try:
         page = lxml.etree.fromstring(html, _PLAIN_HTML)
     except (lxml.etree.ParserError, ValueError) as error:
