@@ -81,13 +81,14 @@ def _tile_title_and_year(island: lxml.html.HtmlElement) -> tuple[str, int | None
     return title, year or int_or_none(island.get("data-film-release-year"))
 
 
-def _tile_viewing(tile: lxml.html.HtmlElement) -> tuple[int | None, bool, int | None]:
-    """Rating, liked flag and the film id the viewing-data paragraph carries."""
-    rating, liked, film_id = None, False, None
+def _tile_viewing(tile: lxml.html.HtmlElement) -> tuple[int | None, bool, list[str | None]]:
+    """Rating, liked flag and the film uids ("film:NNN") the viewing-data paragraphs
+    carry, read into ids only where the island has none."""
+    rating, liked, uids = None, False, []
     for paragraph in tile.iter("p"):
         if _VIEWING_DATA_CLASS not in (paragraph.get("class") or "").split():
             continue
-        film_id = film_id or film_uid(paragraph.get("data-item-uid"))
+        uids.append(paragraph.get("data-item-uid"))
         for element in paragraph.iter():
             classes = element.get("class")
             if not classes:
@@ -98,7 +99,7 @@ def _tile_viewing(tile: lxml.html.HtmlElement) -> tuple[int | None, bool, int | 
                 rating = int(match.group(1))
             if "liked" in classes and not {"icon-liked", "liked"}.isdisjoint(classes.split()):
                 liked = True
-    return rating, liked, film_id
+    return rating, liked, uids
 
 
 def _parse_tile(tile: lxml.html.HtmlElement) -> FilmTile | None:
@@ -112,8 +113,9 @@ def _parse_tile(tile: lxml.html.HtmlElement) -> FilmTile | None:
         logger.warning("skipping a poster whose film slug is not valid: %r", slug)
         return None
     identifier = json_object(island.get("data-postered-identifier"))
-    rating, liked, viewing_film_id = _tile_viewing(tile)
-    letterboxd_id = (film_uid(identifier.get("uid")) or viewing_film_id
+    rating, liked, viewing_uids = _tile_viewing(tile)
+    letterboxd_id = (film_uid(identifier.get("uid"))
+                     or next(filter(None, map(film_uid, viewing_uids)), None)
                      or int_or_none(island.get("data-film-id")))
     lid = identifier.get("lid")
     title, year = _tile_title_and_year(island)

@@ -19,8 +19,12 @@ from errors import IncompletePageError, MarkupError
 
 
 def has_class(name: str) -> str:
-    """XPath predicate for one whole class token (contains() alone would match prefixes)."""
-    return f"contains(concat(' ', normalize-space(@class), ' '), ' {name} ')"
+    """XPath predicate for one whole class token (contains() alone would match prefixes).
+
+    The plain substring test comes first: XPath's `and` stops there for most elements,
+    so the class string is normalised only where the name occurs in it."""
+    return (f"contains(@class, '{name}') and "
+            f"contains(concat(' ', normalize-space(@class), ' '), ' {name} ')")
 
 
 # Pagination looks the same on grids and on the members table.
