@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
@@ -80,27 +81,62 @@ class SparsePattern:
     """A fixed sparsity pattern that many different value arrays are multiplied through."""
 
     def __init__(self, rows: np.ndarray, columns: np.ndarray, shape: tuple[int, int]) -> None:
-        self.order, self.indptr, self.indices = _row_major(rows, columns, shape[0])
+        order, indptr, indices = _row_major(rows, columns, shape[0])
         self.shape = shape
         # Threads pay off only when each gets a sizeable share of the entries.
-        blocks = max(1, min(_worker_count(), int(self.indptr[-1]) // MIN_BLOCK_ENTRIES))
-        work = np.linspace(0, self.indptr[-1], blocks + 1)
-        bounds = np.unique(np.concatenate([[0], np.searchsorted(self.indptr, work[1:-1]),
+        blocks = max(1, min(_worker_count(), int(indptr[-1]) // MIN_BLOCK_ENTRIES))
+        work = np.linspace(0, indptr[-1], blocks + 1)
+        bounds = np.unique(np.concatenate([[0], np.searchsorted(indptr, work[1:-1]),
                                            [shape[0]]]))
-        self.row_blocks = list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
+        rows_of_blocks = list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
+        # Each block owns its arrays: scipy copies an index or data array that is a
+        # view of less than half a larger one ("pruning") on every matrix built. One
+        # whole array is split at a time, so a split costs one array's memory at most.
+        orders = _split(order, indptr, rows_of_blocks)
+        del order
+        columns_of_blocks = _split(indices, indptr, rows_of_blocks)
+        del indices
+        self.blocks = [_PatternBlock(block_order, _block_indptr(indptr, first, last),
+                                     block_columns, last - first)
+                       for block_order, block_columns, (first, last) in zip(
+                           orders, columns_of_blocks, rows_of_blocks)]
 
     def matrix(self, values_in_input_order: np.ndarray) -> SparseRows:
+        """The pattern with these values, each block's gathered on a core of its own."""
         import scipy.sparse as sp
 
-        data = np.ascontiguousarray(values_in_input_order[self.order], dtype=np.float32)
-        blocks = []
-        for first, last in self.row_blocks:
-            start, stop = self.indptr[first], self.indptr[last]
-            blocks.append(sp.csr_matrix(
-                (data[start:stop], self.indices[start:stop],
-                 self.indptr[first:last + 1] - start), shape=(last - first, self.shape[1]),
-                copy=False))
-        return SparseRows(blocks)
+        values = np.asarray(values_in_input_order)
+
+        def block_matrix(block: _PatternBlock) -> object:
+            data = values[block.order].astype(np.float32, copy=False)
+            return sp.csr_matrix((data, block.indices, block.indptr),
+                                 shape=(block.n_rows, self.shape[1]), copy=False)
+
+        if len(self.blocks) == 1:
+            return SparseRows([block_matrix(self.blocks[0])])
+        with ThreadPoolExecutor(len(self.blocks)) as pool:
+            return SparseRows(list(pool.map(block_matrix, self.blocks)))
+
+
+@dataclass(frozen=True)
+class _PatternBlock:
+    """Rows first..last of a pattern: where each entry's value is in the input, and CSR."""
+    order: np.ndarray
+    indptr: np.ndarray
+    indices: np.ndarray
+    n_rows: int
+
+
+def _split(entries: np.ndarray, indptr: np.ndarray, rows_of_blocks: list[tuple[int, int]]
+           ) -> list[np.ndarray]:
+    """A copy of the entries of each block of rows."""
+    return [entries[indptr[first]:indptr[last]].copy() for first, last in rows_of_blocks]
+
+
+def _block_indptr(indptr: np.ndarray, first: int, last: int) -> np.ndarray:
+    """The CSR row pointer of rows first..last, int32 where it fits (as scipy keeps it)."""
+    pointer = indptr[first:last + 1] - indptr[first]
+    return pointer.astype(np.int32) if pointer[-1] < 2**31 else pointer
 
 
 def _row_major(rows: np.ndarray, columns: np.ndarray, n_rows: int
