@@ -177,15 +177,31 @@ def pair_products(features: np.ndarray) -> np.ndarray:
 def solve_ridge(pair_sums: np.ndarray, rhs: np.ndarray, reg: np.ndarray) -> np.ndarray:
     """Solve every row's (Gram + diag(reg)) w = rhs at once; reg may differ per row.
 
-    pair_sums: each row's Gram as the upper triangle `pair_products` sums to."""
+    pair_sums: each row's Gram as the upper triangle `pair_products` sums to. The rows
+    are solved in a block per core (numpy's batched solve and gathers release the GIL).
+    """
     n, width = rhs.shape
     first, second = np.triu_indices(width)
-    gram = np.zeros((n, width, width))
-    gram[:, first, second] = pair_sums
-    gram[:, second, first] = pair_sums
+    # Where each entry of a full Gram sits in the upper triangle, for one gather.
+    place = np.empty((width, width), dtype=np.intp)
+    place[first, second] = place[second, first] = np.arange(len(first))
+    reg = np.broadcast_to(reg, (n, width))
     diagonal = np.arange(width)
-    gram[:, diagonal, diagonal] += reg
-    return np.linalg.solve(gram, rhs.astype(np.float64)[:, :, None])[:, :, 0]
+    out = np.empty((n, width))
+
+    def solve(rows: slice) -> None:
+        gram = pair_sums[rows][:, place].astype(np.float64, copy=False)
+        gram[:, diagonal, diagonal] += reg[rows]
+        out[rows] = np.linalg.solve(gram, rhs[rows].astype(np.float64)[:, :, None])[:, :, 0]
+
+    blocks = list(row_chunks(n, max(1, -(-n // _worker_count()))))
+    if len(blocks) < 2:
+        for rows in blocks:
+            solve(rows)
+        return out
+    with ThreadPoolExecutor(len(blocks)) as pool:
+        list(pool.map(solve, blocks))
+    return out
 
 
 def rowwise_dot(left: np.ndarray, left_rows: np.ndarray, right: np.ndarray,
