@@ -12,7 +12,7 @@ from recommender.linalg import top_n
 from recommender.model import RecommenderModel, UserProfile
 from recommender.params import ModelParams
 from recommender.ranking import interaction_weight
-from recommender.rating import fit_biases
+from recommender.rating import BIAS_SWEEPS, fit_biases
 from tests.helpers import ratings_of
 from tests.synthetic_ratings import SyntheticRatings, synthetic_ratings
 
@@ -449,3 +449,22 @@ def test_ratings_without_structure_never_turn_the_stars_against_a_films_fit() ->
     model = fit_model(pairs[:, 0], pairs[:, 1], rng.integers(1, 11, len(pairs)),
                       30, 40)
     assert model.affinity_coefficient == 0.0
+
+
+def test_biases_are_the_alternating_shrunken_means_of_the_residuals() -> None:
+    rng = np.random.default_rng(5)
+    n_users, n_films = 50, 30
+    users, films = rng.integers(0, n_users, 2000), rng.integers(0, n_films, 2000)
+    ratings = rng.integers(1, 11, 2000).astype(np.float32)
+    mean, user_bias, film_bias = fit_biases(users, films, ratings, n_users, n_films,
+                                            user_reg=3.0, film_reg=7.0)
+    # The definition, one pass over every rating per half sweep.
+    expected_users, expected_films = np.zeros(n_users), np.zeros(n_films)
+    for _ in range(BIAS_SWEEPS):
+        expected_films = (np.bincount(films, ratings - ratings.mean() - expected_users[users],
+                                      n_films) / (np.bincount(films, minlength=n_films) + 7.0))
+        expected_users = (np.bincount(users, ratings - ratings.mean() - expected_films[films],
+                                      n_users) / (np.bincount(users, minlength=n_users) + 3.0))
+    assert mean == pytest.approx(ratings.mean())
+    np.testing.assert_allclose(film_bias, expected_films, atol=1e-5)
+    np.testing.assert_allclose(user_bias, expected_users, atol=1e-5)
