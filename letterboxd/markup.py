@@ -57,7 +57,8 @@ def document(html: str) -> lxml.html.HtmlElement:
         raise MarkupError(f"not an HTML page: {error}") from None
 
 
-_PLAIN_HTML = lxml.etree.HTMLParser()
+# No id table: nothing looks elements up by id through it, and building it costs time.
+_PLAIN_HTML = lxml.etree.HTMLParser(collect_ids=False)
 
 
 def plain_document(html: str) -> lxml.etree._Element:
