@@ -32,7 +32,7 @@ def top_n(scores: np.ndarray, n: int) -> np.ndarray:
     return best[np.argsort(-scores[best], kind="stable")].astype(np.int64)
 
 
-def _worker_count() -> int:
+def worker_count() -> int:
     """The cores this process may use, at most MAX_WORKERS."""
     try:
         available = len(os.sched_getaffinity(0))
@@ -84,7 +84,7 @@ class SparsePattern:
         order, indptr, indices = _row_major(rows, columns, shape[0])
         self.shape = shape
         # Threads pay off only when each gets a sizeable share of the entries.
-        blocks = max(1, min(_worker_count(), int(indptr[-1]) // MIN_BLOCK_ENTRIES))
+        blocks = max(1, min(worker_count(), int(indptr[-1]) // MIN_BLOCK_ENTRIES))
         work = np.linspace(0, indptr[-1], blocks + 1)
         bounds = np.unique(np.concatenate([[0], np.searchsorted(indptr, work[1:-1]),
                                            [shape[0]]]))
@@ -194,7 +194,7 @@ def solve_ridge(pair_sums: np.ndarray, rhs: np.ndarray, reg: np.ndarray) -> np.n
         gram[:, diagonal, diagonal] += reg[rows]
         out[rows] = np.linalg.solve(gram, rhs[rows].astype(np.float64)[:, :, None])[:, :, 0]
 
-    blocks = list(row_chunks(n, max(1, -(-n // _worker_count()))))
+    blocks = list(row_chunks(n, max(1, -(-n // worker_count()))))
     if len(blocks) < 2:
         for rows in blocks:
             solve(rows)
@@ -220,7 +220,7 @@ def rowwise_dot(left: np.ndarray, left_rows: np.ndarray, right: np.ndarray,
         for start in starts:
             one_chunk(start)
         return out
-    with ThreadPoolExecutor(min(_worker_count(), len(starts))) as pool:
+    with ThreadPoolExecutor(min(worker_count(), len(starts))) as pool:
         list(pool.map(one_chunk, starts))
     return out
 

@@ -46,7 +46,7 @@ def test_rowwise_dot_is_each_pair_of_rows_dot_product(chunk: int) -> None:
 def test_pattern_products_equal_dense_products_in_one_block_or_many(
         block_entries: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(linalg, "MIN_BLOCK_ENTRIES", block_entries)
-    monkeypatch.setattr(linalg, "_worker_count", lambda: 3)
+    monkeypatch.setattr(linalg, "worker_count", lambda: 3)
     rng = np.random.default_rng(2)
     rows, columns = rng.integers(0, 40, 600), rng.integers(0, 25, 600)
     values = rng.random(600)
