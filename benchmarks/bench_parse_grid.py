@@ -13,6 +13,7 @@ with other processes the wall time grows, the CPU time much less.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -97,21 +98,38 @@ def parse_grid_with_beautifulsoup(html: str) -> tuple[FilmTile, ...]:
     return tuple(films)
 
 
-def parser_at(commit: str) -> Callable[[str], FilmGridPage]:
-    """parse_film_grid as `letterboxd/grid_page.py` was at a git commit."""
-    source = subprocess.run(["git", "show", f"{commit}:letterboxd/grid_page.py"],
+def _module_at(commit: str, name: str) -> types.ModuleType:
+    """A project module as it was at a git commit, loaded under its own name."""
+    source = subprocess.run(["git", "show", f"{commit}:{name.replace('.', '/')}.py"],
                             cwd=harness.PROJECT_ROOT, capture_output=True, text=True,
                             check=True).stdout
-    module = types.ModuleType(f"grid_page_at_{commit}")
-    exec(compile(source, module.__name__, "exec"), module.__dict__)  # noqa: S102 (our own file)
-    return module.parse_film_grid
+    module = types.ModuleType(name)
+    exec(compile(source, f"{name}_at_{commit}", "exec"), module.__dict__)  # noqa: S102 (ours)
+    return module
+
+
+def parser_at(commit: str) -> Callable[[str], FilmGridPage]:
+    """parse_film_grid as `letterboxd/grid_page.py` was at a git commit, with that
+    commit's `markup` and `records` beneath it (their names moved between commits)."""
+    saved = {name: sys.modules[name] for name in ("letterboxd.markup", "letterboxd.records")}
+    try:
+        for name in saved:
+            sys.modules[name] = _module_at(commit, name)
+        return _module_at(commit, "letterboxd.grid_page").parse_film_grid
+    finally:
+        sys.modules.update(saved)
+
+
+def _films(page: object) -> list[tuple]:
+    """A page's films as plain tuples, comparable across commits' record classes."""
+    return [dataclasses.astuple(film) for film in page.films]
 
 
 def compare_with(commit: str, html: str, repeats: int) -> str:
     """The current parser against the one at `commit`, alternated parse by parse, in CPU
     time: on shared cores both suffer the same load, so their ratio stands."""
     before = parser_at(commit)
-    if before(html) != parse_film_grid(html):
+    if _films(before(html)) != _films(parse_film_grid(html)):
         return f"  against {commit}: the results differ"
     times: dict[str, list[float]] = {"before": [], "now": []}
     for _ in range(repeats):
