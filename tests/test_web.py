@@ -25,7 +25,7 @@ from recommend import main as recommend_main
 from recommending.filters import FilmFilter
 from web.app import WebSettings, create_app
 from web.jobs import JobBoard, Outcome
-from web.state import EXTENSION, ModelHolder
+from web.state import EXTENSION, ModelHolder, People, Server
 from tests.web_support import (EXPORT_RATED, EXPORT_WATCHED, HOSTILE, HOSTILE_TITLE,
                                build_dataset, export_zip, film_index, year_of)
 
@@ -444,3 +444,32 @@ def test_group_picks_hold_no_film_any_member_logged(client, data_dir: Path) -> N
     assert bad.status_code == 400
     assert "--group-rule: 'loudest' is none of least-misery, average" in error_text(
         bad.get_data(as_text=True))
+
+
+def test_two_first_visits_make_a_figure_once() -> None:
+    server = Server(config=Config(), holder=None, people=People(), jobs=JobBoard(),
+                    max_upload_bytes=1)
+    made: list[str] = []
+    answers: list[object] = []
+    release = threading.Event()
+
+    def make() -> str:
+        made.append("made")
+        release.wait(10)
+        return "figures"
+
+    visits = [threading.Thread(target=lambda: answers.append(
+        server.figure_once("community", "dataset 1", make))) for _ in range(2)]
+    visits[0].start()
+    while not made:
+        threading.Event().wait(0.01)
+    visits[1].start()
+    threading.Event().wait(0.3)  # the second visit arrives while the first makes it
+    release.set()
+    for visit in visits:
+        visit.join(10)
+    assert made == ["made"] and answers == ["figures", "figures"]
+    # Another dataset's figures are made anew, and so is a kept one that is not usable.
+    assert server.figure_once("community", "dataset 2", lambda: "new") == "new"
+    assert server.figure_once("community", "dataset 2", lambda: "again",
+                              usable=lambda kept: kept != "new") == "again"

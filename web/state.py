@@ -12,6 +12,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, TypeVar, cast
 
 from flask import current_app
 
@@ -25,6 +26,7 @@ from web.jobs import JobBoard
 # arrays of film ids: a few hundred KB at most).
 KEPT_PEOPLE = 64
 EXTENSION = "letterboxd"
+FigureT = TypeVar("FigureT")
 
 
 class ModelHolder:
@@ -109,6 +111,9 @@ class Server:
     # Figures summed up once per dataset (the community's, the dataset's summary): what
     # they are -> (the dataset's fingerprint, the figures), the latest dataset's only.
     figures: dict[str, tuple[str, object]] = field(default_factory=dict)
+    # One lock per kind of figure, so that two first visits make it once.
+    _figure_locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _figure_locks_guard: threading.Lock = field(default_factory=threading.Lock)
 
     def figure(self, kind: str, fingerprint: str) -> object | None:
         kept = self.figures.get(kind)
@@ -116,6 +121,21 @@ class Server:
 
     def remember(self, kind: str, fingerprint: str, value: object) -> None:
         self.figures[kind] = (fingerprint, value)
+
+    def figure_once(self, kind: str, fingerprint: str, make: Callable[[], FigureT],
+                    usable: Callable[[FigureT], bool] = lambda value: True) -> FigureT:
+        """The figure of this kind for this dataset, made by `make` only where none is kept
+        (or the one kept is not `usable`): a visit arriving while another makes it waits
+        for that one instead of making it again."""
+        with self._figure_locks_guard:
+            lock = self._figure_locks.setdefault(kind, threading.Lock())
+        with lock:
+            kept = cast(FigureT, self.figure(kind, fingerprint))  # what `make` made before
+            if kept is not None and usable(kept):
+                return kept
+            value = make()
+            self.remember(kind, fingerprint, value)
+            return value
 
 
 def server_state() -> Server:

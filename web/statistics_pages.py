@@ -24,13 +24,16 @@ def _community(model: CachedModel) -> tuple[CachedModel, Community]:
     """The community's figures, from memory, else from the file next to the model, else
     summed up; a damaged cache is refitted once, as the CLI does."""
     state = server_state()
-    kept = state.figure(COMMUNITY, model.fingerprint)
-    if isinstance(kept, Community):
-        return model, kept
-    model, community = community_figures_or_refit(
-        model, state.holder.data_dir, lambda: state.holder.current(refit=True))
-    state.remember(COMMUNITY, model.fingerprint, community)
-    return model, community
+    refitted: list[CachedModel] = []
+
+    def make() -> Community:
+        fitted, community = community_figures_or_refit(
+            model, state.holder.data_dir, lambda: state.holder.current(refit=True))
+        refitted.append(fitted)
+        return community
+
+    community = state.figure_once(COMMUNITY, model.fingerprint, make)
+    return (refitted[0] if refitted else model), community
 
 
 def statistics_of(person: LoadedPerson, model: CachedModel) -> TasteStatistics:

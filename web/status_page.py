@@ -34,10 +34,8 @@ def model_saved_at(data_dir: Path) -> datetime | None:
 
 
 def _summary_job(state: Server, fingerprint: str) -> Job:
-    """The job summing up the dataset as it is, started once per dataset."""
-    running = state.figure(SUMMARY_JOB, fingerprint)
-    if isinstance(running, Job) and running.view().state is not JobState.FAILED:
-        return running
+    """The job summing up the dataset as it is, started once per dataset (again only
+    after one failed)."""
     status_page = url_for("status.status")
 
     def work(job: Job) -> Outcome:
@@ -46,8 +44,9 @@ def _summary_job(state: Server, fingerprint: str) -> Job:
         state.remember(SUMMARY, fingerprint, summarize(data, utc_now()))
         return Outcome(status_page)
 
-    job = state.jobs.start("summing up the dataset", work)
-    state.remember(SUMMARY_JOB, fingerprint, job)
+    job = state.figure_once(
+        SUMMARY_JOB, fingerprint, lambda: state.jobs.start("summing up the dataset", work),
+        usable=lambda running: running.view().state is not JobState.FAILED)
     return job
 
 

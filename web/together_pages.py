@@ -30,11 +30,9 @@ CALIBRATION = "match calibration"
 def _calibration(model: CachedModel) -> MatchCalibration:
     """The match's calibration, from memory, else from next to the model, else computed."""
     state = server_state()
-    kept = state.figure(CALIBRATION, model.fingerprint)
-    if isinstance(kept, MatchCalibration):
-        return kept
-    calibration = cached_match_calibration(model, state.holder.data_dir)
-    state.remember(CALIBRATION, model.fingerprint, calibration)
+    calibration = state.figure_once(
+        CALIBRATION, model.fingerprint,
+        lambda: cached_match_calibration(model, state.holder.data_dir))
     return calibration
 
 
