@@ -128,7 +128,10 @@ def _films(page: object) -> list[tuple]:
 def compare_with(commit: str, html: str, repeats: int) -> str:
     """The current parser against the one at `commit`, alternated parse by parse, in CPU
     time: on shared cores both suffer the same load, so their ratio stands."""
-    before = parser_at(commit)
+    try:
+        before = parser_at(commit)
+    except subprocess.CalledProcessError as error:
+        return f"  against {commit}: no grid parser to load there ({error.stderr.strip()})"
     if _films(before(html)) != _films(parse_film_grid(html)):
         return f"  against {commit}: the results differ"
     times: dict[str, list[float]] = {"before": [], "now": []}

@@ -19,6 +19,8 @@ MIN_BLOCK_ENTRIES = 250_000
 MAX_WORKERS = 4
 # Rows of per-rating arrays turned into float64 at a time (grouped_sums).
 CHUNK_ROWS = 5_000_000
+# Ridge systems gathered and solved at a time in each thread (solve_ridge).
+SOLVED_TOGETHER = 65_536
 
 
 def top_n(scores: np.ndarray, n: int) -> np.ndarray:
@@ -112,8 +114,8 @@ class SparsePattern:
             return sp.csr_matrix((data, block.indices, block.indptr),
                                  shape=(block.n_rows, self.shape[1]), copy=False)
 
-        if len(self.blocks) == 1:
-            return SparseRows([block_matrix(self.blocks[0])])
+        if len(self.blocks) < 2:
+            return SparseRows([block_matrix(block) for block in self.blocks])
         with ThreadPoolExecutor(len(self.blocks)) as pool:
             return SparseRows(list(pool.map(block_matrix, self.blocks)))
 
@@ -189,10 +191,13 @@ def solve_ridge(pair_sums: np.ndarray, rhs: np.ndarray, reg: np.ndarray) -> np.n
     diagonal = np.arange(width)
     out = np.empty((n, width))
 
-    def solve(rows: slice) -> None:
-        gram = pair_sums[rows][:, place].astype(np.float64, copy=False)
-        gram[:, diagonal, diagonal] += reg[rows]
-        out[rows] = np.linalg.solve(gram, rhs[rows].astype(np.float64)[:, :, None])[:, :, 0]
+    def solve(block: slice) -> None:
+        # A bounded number of rows at a time: the gathered Grams are width^2 per row.
+        for part in row_chunks(block.stop - block.start, SOLVED_TOGETHER):
+            rows = slice(block.start + part.start, block.start + part.stop)
+            gram = pair_sums[rows][:, place].astype(np.float64, copy=False)
+            gram[:, diagonal, diagonal] += reg[rows]
+            out[rows] = np.linalg.solve(gram, rhs[rows].astype(np.float64)[:, :, None])[:, :, 0]
 
     blocks = list(row_chunks(n, max(1, -(-n // worker_count()))))
     if len(blocks) < 2:

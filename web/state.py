@@ -111,8 +111,8 @@ class Server:
     # Figures summed up once per dataset (the community's, the dataset's summary): what
     # they are -> (the dataset's fingerprint, the figures), the latest dataset's only.
     figures: dict[str, tuple[str, object]] = field(default_factory=dict)
-    # One lock per kind of figure, so that two first visits make it once.
-    _figure_locks: dict[str, threading.Lock] = field(default_factory=dict)
+    # One lock per kind of figure and dataset, so that two first visits make it once.
+    _figure_locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
     _figure_locks_guard: threading.Lock = field(default_factory=threading.Lock)
 
     def figure(self, kind: str, fingerprint: str) -> object | None:
@@ -128,7 +128,7 @@ class Server:
         (or the one kept is not `usable`): a visit arriving while another makes it waits
         for that one instead of making it again."""
         with self._figure_locks_guard:
-            lock = self._figure_locks.setdefault(kind, threading.Lock())
+            lock = self._figure_locks.setdefault((kind, fingerprint), threading.Lock())
         with lock:
             kept = cast(FigureT, self.figure(kind, fingerprint))  # what `make` made before
             if kept is not None and usable(kept):

@@ -33,7 +33,13 @@ def _community(model: CachedModel) -> tuple[CachedModel, Community]:
         return community
 
     community = state.figure_once(COMMUNITY, model.fingerprint, make)
-    return (refitted[0] if refitted else model), community
+    if refitted:
+        return refitted[0], community
+    # A visit that waited while another refitted a damaged cache takes the refitted model,
+    # which the holder keeps: the figures were summed from it.
+    loaded = state.holder.loaded()
+    return (loaded if loaded is not None and loaded.fingerprint == model.fingerprint
+            else model), community
 
 
 def statistics_of(person: LoadedPerson, model: CachedModel) -> TasteStatistics:

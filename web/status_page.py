@@ -60,8 +60,7 @@ def status() -> Response:
         job = _summary_job(state, fingerprint)
         job.wait(FAST_ANSWER_SECONDS)
         view = job.view()
-        if view.state is JobState.FAILED:
-            state.figures.pop(SUMMARY_JOB, None)  # the next visit tries again
+        if view.state is JobState.FAILED:  # the next visit starts another
             raise BadInputError(view.error or f"{data_dir} cannot be read")
         summary = state.figure(SUMMARY, fingerprint)
         if not isinstance(summary, DatasetSummary):
