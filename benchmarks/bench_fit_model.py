@@ -46,13 +46,8 @@ def _child(data_dir: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Figure 5: model fit time and peak memory.")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000],
-                        help="dataset sizes in ratings (full run: 1000000 20000000)")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-root", type=Path, default=None)
-    parser.add_argument("--blas-threads", type=int, default=None,
-                        help="cap BLAS threads in the child (default: the library's choice)")
+    harness.add_latency_arguments(parser, [1_000_000], "dataset sizes in ratings "
+                                  "(full run: 1000000 20000000)", repeats=3)
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child is not None:

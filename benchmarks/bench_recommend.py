@@ -139,8 +139,6 @@ def breakdown(data_dir: Path, export: Path) -> dict[str, tuple[float, float]]:
     return stages
 
 
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Figure 6: recommendation latency.")
     harness.add_latency_arguments(parser, [1_000_000], "dataset sizes in ratings "

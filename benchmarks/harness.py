@@ -38,19 +38,19 @@ def add_sample_arguments(parser: argparse.ArgumentParser, seeds: bool = True) ->
 
 
 def add_latency_arguments(parser: argparse.ArgumentParser, sizes: list[int],
-                          sizes_help: str, sample: bool = False) -> None:
-    """The flags of every script that times commands on cached datasets: which sizes
+                          sizes_help: str, sample: bool = False, repeats: int = 5) -> None:
+    """The flags of every script that times runs on generated datasets: which sizes
     (and whether the shared sample too), repeats, the generator's seed, where the
-    datasets live, and a cap on the commands' BLAS threads."""
+    datasets live, and a cap on the runs' BLAS threads."""
     parser.add_argument("--sizes", type=int, nargs="*", default=sizes, help=sizes_help)
     if sample:
         parser.add_argument("--no-sample", action="store_true",
                             help="skip the shared 500k sample")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=repeats)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-root", type=Path, default=None)
     parser.add_argument("--blas-threads", type=int, default=None,
-                        help="cap BLAS threads in the commands (default: the library's choice)")
+                        help="cap BLAS threads in the runs (default: the library's choice)")
 
 
 def sample_missing(path: Path) -> bool:

@@ -25,6 +25,7 @@ from dataset.loading import RatingsData
 from errors import DiskFullError, ModelFileError, UnusableFileError
 from films.matching import FilmCatalogue
 from films.name_lookup import NameLookup
+from recommender.linalg import row_major
 from safe_files import (check_regular_entries, parse_json_limited, read_regular_file,
                         write_atomically)
 
@@ -47,10 +48,7 @@ INDEX_ARRAYS = ("rating_indptr", "rating_films", "rating_values", "unrated_indpt
 
 def _csr(rows: np.ndarray, columns: np.ndarray, n_rows: int,
          values: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
-    order = np.argsort(rows, kind="stable")
-    indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
-    sorted_columns = columns[order].astype(np.int32)
+    order, indptr, sorted_columns = row_major(rows, columns, n_rows)
     if values is None:
         return indptr, sorted_columns
     return indptr, sorted_columns, values[order].astype(np.int8)
@@ -83,10 +81,13 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _meta(fingerprint: str, folder: str, arrays: dict[str, np.ndarray]) -> bytes:
+def _meta(fingerprint: str, folder: str, lengths: dict[str, int]) -> bytes:
     return json.dumps({"format": INDEX_FORMAT, "fingerprint": fingerprint, "folder": folder,
-                       "lengths": {name: len(array) for name, array in arrays.items()}}
-                      ).encode("utf-8")
+                       "lengths": lengths}).encode("utf-8")
+
+
+def _lengths(arrays: dict[str, np.ndarray]) -> dict[str, int]:
+    return {name: len(array) for name, array in arrays.items()}
 
 
 def save_index(directory: Path, arrays: dict[str, np.ndarray], fingerprint: str) -> None:
@@ -99,7 +100,8 @@ def save_index(directory: Path, arrays: dict[str, np.ndarray], fingerprint: str)
     folder.mkdir(parents=True)
     for name, array in arrays.items():
         write_atomically(folder / f"{name}.npy", _npy_bytes(array))
-    write_atomically(directory / INDEX_META_FILE, _meta(fingerprint, folder.name, arrays))
+    write_atomically(directory / INDEX_META_FILE,
+                     _meta(fingerprint, folder.name, _lengths(arrays)))
     _remove_old_index_folders(directory, keep=folder.name)
 
 
@@ -133,10 +135,8 @@ def _upgrade(directory: Path, meta: dict, films: pd.DataFrame) -> dict[str, np.n
     try:
         for name, array in added.items():
             write_atomically(folder / f"{name}.npy", _npy_bytes(array))
-        lengths = {**meta["lengths"], **{name: len(array) for name, array in added.items()}}
-        write_atomically(directory / INDEX_META_FILE, json.dumps(
-            {"format": INDEX_FORMAT, "fingerprint": meta["fingerprint"],
-             "folder": meta["folder"], "lengths": lengths}).encode("utf-8"))
+        write_atomically(directory / INDEX_META_FILE, _meta(
+            meta["fingerprint"], meta["folder"], {**meta["lengths"], **_lengths(added)}))
         logger.info("upgraded the dataset index in %s to format %d", directory, INDEX_FORMAT)
     except (OSError, UnusableFileError, DiskFullError) as error:
         logger.debug("could not upgrade the dataset index in %s (%s)", directory, error)

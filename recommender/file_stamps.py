@@ -21,6 +21,7 @@ run. A run that checked a file stamps it only when the file last changed
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import mmap
@@ -67,7 +68,8 @@ def stamp_path(path: Path) -> Path:
 
 def map_file(path: Path, sha256: str) -> MappedFile:
     """`path` mapped read-only, with whether a stamp says it was checked whole when it
-    hashed to `sha256` and has not changed since. ModelFileError if it cannot be mapped."""
+    hashed to `sha256` and has not changed since; without such a stamp, it is hashed now.
+    ModelFileError if it cannot be mapped or hashes to anything else."""
     try:
         with open_regular_file(path) as file:
             identity = FileIdentity.of(os.fstat(file.fileno()))
@@ -76,7 +78,10 @@ def map_file(path: Path, sha256: str) -> MappedFile:
     except (OSError, ValueError, UnusableFileError) as error:
         raise ModelFileError(f"cannot read {path} ({getattr(error, 'strerror', None) or error})"
                              ) from None
-    return MappedFile(payload, identity, _stamp_matches(path, identity, sha256))
+    stamped = _stamp_matches(path, identity, sha256)
+    if not stamped and hashlib.sha256(payload).hexdigest() != sha256:
+        raise ModelFileError(f"{path} is truncated, damaged or from another save")
+    return MappedFile(payload, identity, stamped)
 
 
 def _stamp_matches(path: Path, identity: FileIdentity, sha256: str) -> bool:

@@ -83,7 +83,7 @@ class SparsePattern:
     """A fixed sparsity pattern that many different value arrays are multiplied through."""
 
     def __init__(self, rows: np.ndarray, columns: np.ndarray, shape: tuple[int, int]) -> None:
-        order, indptr, indices = _row_major(rows, columns, shape[0])
+        order, indptr, indices = row_major(rows, columns, shape[0])
         self.shape = shape
         # Threads pay off only when each gets a sizeable share of the entries.
         blocks = max(1, min(worker_count(), int(indptr[-1]) // MIN_BLOCK_ENTRIES))
@@ -141,9 +141,10 @@ def _block_indptr(indptr: np.ndarray, first: int, last: int) -> np.ndarray:
     return pointer.astype(np.int32) if pointer[-1] < 2**31 else pointer
 
 
-def _row_major(rows: np.ndarray, columns: np.ndarray, n_rows: int
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Permutation sorting entries by row, the CSR row pointer and the sorted columns."""
+def row_major(rows: np.ndarray, columns: np.ndarray, n_rows: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Permutation sorting entries by row (stable), the CSR row pointer (int64) and the
+    sorted columns (int32)."""
     order = np.argsort(rows, kind="stable")
     if len(order) < 2**31:
         order = order.astype(np.int32)
